@@ -1,0 +1,28 @@
+// Command plugd runs and builds Dify-format plugins. Invoked as `dify` it answers the
+// reference CLI's command tree, so scripts written for that CLI keep working.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/plugd/plugd/internal/cli"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Main(ctx, cli.Env{
+		Args:    os.Args,
+		Stdin:   os.Stdin,
+		Stdout:  os.Stdout,
+		Stderr:  os.Stderr,
+		Version: version,
+	})
+	stop()
+	os.Exit(code)
+}

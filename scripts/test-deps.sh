@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs, into .cache/ inside the project, and prints the
+# environment variables the tests read. Safe to run again: finished steps are kept.
+#
+#   .cache/py311-sdk07/   Python 3.11 venv with the newest dify-plugin SDK of the 0.7 line
+#                         (the newest that imports on 3.11) and uv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+mkdir -p .cache
+
+py311=${PLUGD_PYTHON311:-$(command -v python3.11 || command -v python3)}
+venv=.cache/py311-sdk07
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import dify_plugin, uv' 2>/dev/null; then
+  echo "test-deps: creating $venv with $py311" >&2
+  rm -rf "$venv"
+  "$py311" -m venv "$venv"
+  "$venv/bin/pip" install --quiet 'dify_plugin>=0.7,<0.8' uv >&2
+fi
+
+cat <<VARS
+PLUGD_TEST_PYTHON_SDK07=$root/$venv/bin/python
+PLUGD_TEST_UV=$root/$venv/bin/uv
+VARS
