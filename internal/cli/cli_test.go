@@ -66,7 +66,10 @@ func TestChecksumFolderAndPackageAgree(t *testing.T) {
 			t.Fatalf("checksum %s: exit %d, stdout %q, stderr %q", path, code, stdout, stderr)
 		}
 		code, stdout, _ = run(t, "plugd", "plugin", "checksum", "--json", path)
-		var res struct{ Checksum, UniqueIdentifier string `json:"unique_identifier"` }
+		var res struct {
+			Checksum         string
+			UniqueIdentifier string `json:"unique_identifier"`
+		}
 		if code != 0 || json.Unmarshal([]byte(stdout), &res) != nil {
 			t.Fatalf("checksum --json %s: exit %d, %q", path, code, stdout)
 		}
@@ -88,6 +91,14 @@ func TestChecksumMissingPathFails(t *testing.T) {
 
 func TestVerifyVectors(t *testing.T) {
 	testKey := filepath.Join(vectors, "testkey.public.pem")
+	trust := t.TempDir()
+	for _, key := range []string{testKey, filepath.Join(vectors, "official", "langgenius_public_key.pem")} {
+		data, err := os.ReadFile(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(trust, filepath.Base(key)), data, 0o644)
+	}
 	cases := []struct {
 		name, pkg, key string
 		code           int
@@ -98,7 +109,8 @@ func TestVerifyVectors(t *testing.T) {
 		{"unsigned", "vec1.difypkg", testKey, 1, "not signed"},
 		{"official", "official/langgenius-agent_0.0.14.difypkg", filepath.Join(vectors, "official", "langgenius_public_key.pem"), 0, "langgenius"},
 		{"official with the wrong key", "official/langgenius-agent_0.0.14.difypkg", testKey, 1, "testkey.public.pem"},
-		{"trust folder", "vec1.signed.difypkg", vectors, 0, "testkey.public.pem"},
+		{"trust folder", "vec1.signed.difypkg", trust, 0, "testkey.public.pem"},
+		{"trust folder, official", "official/langgenius-agent_0.0.14.difypkg", trust, 0, "langgenius_public_key.pem"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,7 +192,10 @@ func TestInvalidPluginFailsAndWritesNothing(t *testing.T) {
 	code, stdout, _ := run(t, "plugd", "plugin", "validate", "--json", plugin)
 	var v struct {
 		Valid    bool
-		Problems []struct{ File, Field, Message string; Line int }
+		Problems []struct {
+			File, Field, Message string
+			Line                 int
+		}
 	}
 	if code != 1 || json.Unmarshal([]byte(stdout), &v) != nil || v.Valid || len(v.Problems) < 2 {
 		t.Fatalf("validate: exit %d\n%s", code, stdout)

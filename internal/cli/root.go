@@ -118,7 +118,7 @@ func newVersionCmd(env Env) *cobra.Command {
 }
 
 func newPluginCmd(env Env) *cobra.Command {
-	c := &cobra.Command{Use: "plugin", Short: "Create, check and package plugins"}
+	c := groupCmd("plugin", "Create, check and package plugins")
 	c.AddCommand(
 		newInitCmd(env),
 		newValidateCmd(env),
@@ -126,6 +126,22 @@ func newPluginCmd(env Env) *cobra.Command {
 		newChecksumCmd(env),
 	)
 	return c
+}
+
+// groupCmd makes a command that only holds subcommands; an unknown subcommand is a usage
+// error rather than cobra's default of printing help and exiting 0.
+func groupCmd(use, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())}
+			}
+			return cmd.Help()
+		},
+	}
 }
 
 // printJSON writes v as indented JSON followed by a newline.
@@ -136,9 +152,9 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// isTerminal reports whether r is an interactive terminal.
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
+// isTerminal reports whether a stream (stdin, stdout or stderr) is an interactive terminal.
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
 	if !ok {
 		return false
 	}

@@ -16,7 +16,7 @@ import (
 )
 
 func newSignatureCmd(env Env) *cobra.Command {
-	c := &cobra.Command{Use: "signature", Short: "Generate keys, sign packages and verify signatures"}
+	c := groupCmd("signature", "Generate keys, sign packages and verify signatures")
 	c.AddCommand(newSignatureGenerateCmd(), newSignatureSignCmd(), newSignatureVerifyCmd())
 	return c
 }
@@ -175,4 +175,3 @@ func newSignatureVerifyCmd() *cobra.Command {
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return c
 }
-

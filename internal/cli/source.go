@@ -76,13 +76,13 @@ func (s *source) fileCount() int {
 
 // validation is the result of checking a plugin's declaration, as printed by validate --json.
 type validation struct {
-	Path       string            `json:"path"`
-	Valid      bool              `json:"valid"`
-	Identity   string            `json:"identity,omitempty"`
-	Category   string            `json:"category,omitempty"`
-	Files      int               `json:"files"`
-	Problems   manifest.Problems `json:"problems"`
-	plugin     *manifest.Plugin
+	Path     string            `json:"path"`
+	Valid    bool              `json:"valid"`
+	Identity string            `json:"identity,omitempty"`
+	Category string            `json:"category,omitempty"`
+	Files    int               `json:"files"`
+	Problems manifest.Problems `json:"problems"`
+	plugin   *manifest.Plugin
 }
 
 func validate(s *source) validation {
