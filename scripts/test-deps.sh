@@ -4,6 +4,8 @@
 #
 #   .cache/py311-sdk07/   Python 3.11 venv with the newest dify-plugin SDK of the 0.7 line
 #                         (the newest that imports on 3.11) and uv.
+#   .cache/pynew-sdk/     Python >= 3.12 venv (from scripts/python-new.sh, which may build
+#                         CPython 3.13 from Debian's sources) with the newest dify-plugin SDK.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -18,7 +20,19 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import dify_plugin, u
   "$venv/bin/pip" install --quiet 'dify_plugin>=0.7,<0.8' uv >&2
 fi
 
+pynew=$(scripts/python-new.sh)
+venv_new=.cache/pynew-sdk
+if [ ! -x "$venv_new/bin/python" ] || ! "$venv_new/bin/python" -c 'import dify_plugin' 2>/dev/null; then
+  echo "test-deps: creating $venv_new with $pynew" >&2
+  rm -rf "$venv_new"
+  "$root/$venv/bin/uv" venv --quiet --python "$pynew" "$venv_new" >&2
+  VIRTUAL_ENV="$root/$venv_new" "$root/$venv/bin/uv" pip install --quiet 'dify_plugin>=0.10' >&2
+fi
+
 cat <<VARS
+PLUGD_TEST_PYTHON311=$py311
 PLUGD_TEST_PYTHON_SDK07=$root/$venv/bin/python
+PLUGD_TEST_PYTHON_NEW=$pynew
+PLUGD_TEST_PYTHON_SDK_NEW=$root/$venv_new/bin/python
 PLUGD_TEST_UV=$root/$venv/bin/uv
 VARS
