@@ -12,7 +12,7 @@ import (
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
+var version = "0.2.0-dev" // PEP 440: 0.2.0.dev0, which the SDK's test runner accepts (it wants >= 0.1.0)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -124,6 +124,8 @@ func newPluginCmd(env Env) *cobra.Command {
 		newValidateCmd(env),
 		newPackageCmd(env),
 		newChecksumCmd(env),
+		newRunCmd(env),
+		newInvokeCmd(env),
 	)
 	return c
 }

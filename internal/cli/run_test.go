@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testDataDir is a plugd data folder shared by the tests of this package, so the Python
+// environment of the echo fixture is built once per test run.
+func testDataDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(os.TempDir(), "plugd-cli-test-data")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func requireEnv(t *testing.T, name string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		if os.Getenv("PLUGD_SKIP_PYTHON") == "1" {
+			t.Skip("PLUGD_SKIP_PYTHON=1")
+		}
+		t.Fatalf("%s is not set: run the tests through scripts/test.sh", name)
+	}
+	return v
+}
+
+// TestSDKRunnerDrivesPluginRun is the contract test with the SDK's own integration runner
+// (dify_plugin.integration.run.PluginRunner): it must find our binary under DIFY_CLI_PATH,
+// accept its version, package the folder, start `plugin run --response-format json`, and
+// get every result and the error back.
+func TestSDKRunnerDrivesPluginRun(t *testing.T) {
+	// The runner's folder mode needs Python 3.12 (TemporaryDirectory(delete=...)), so the
+	// newest SDK line drives; the plugin itself still runs on the 0.7 line it pins.
+	py := requireEnv(t, "PLUGD_TEST_PYTHON_SDK_NEW")
+	uv := requireEnv(t, "PLUGD_TEST_UV")
+	bin := filepath.Join(t.TempDir(), "dify")
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/plugd")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	plugin := filepath.Join(t.TempDir(), "echo")
+	copyDir(t, filepath.Join(vectors, "echo-fixture"), plugin)
+
+	// Build the environment first: the runner allows the plugin only 30 s to become ready.
+	var prep strings.Builder
+	pre := exec.Command(bin, "plugin", "invoke", plugin, "--tool", "echo", "--param", "text=warm-up", "--data-dir", testDataDir(t))
+	pre.Env = append(os.Environ(), "UV_PATH="+uv)
+	pre.Stdout, pre.Stderr = &prep, &prep
+	if err := pre.Run(); err != nil {
+		t.Fatalf("warm-up invoke: %v\n%s", err, prep.String())
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, "testdata/sdk_runner.py", plugin)
+	cmd.Env = append(os.Environ(), "DIFY_CLI_PATH="+bin, "PLUGD_DATA_DIR="+testDataDir(t), "UV_PATH="+uv)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sdk_runner.py: %v\nstdout: %s\nstderr: %s", err, out, stderr.String())
+	}
+	var res struct {
+		Text  []string
+		Types []string
+		Error *string
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatalf("result: %v in %q", err, out)
+	}
+	if len(res.Text) != 1 || res.Text[0] != "hello from the SDK runner" {
+		t.Errorf("text: %q", res.Text)
+	}
+	want := "text json link image variable variable log blob_chunk blob_chunk"
+	if got := strings.Join(res.Types, " "); got != want {
+		t.Errorf("message types %q, want %q", got, want)
+	}
+	if res.Error == nil || !strings.Contains(*res.Error, "boom") {
+		t.Errorf("error: %v", res.Error)
+	}
+}
+
+// TestInvokeTool runs `plugin invoke` in-process on the echo fixture: every message type,
+// the blob saved to disk, storage, and a plugin error as a non-zero exit.
+func TestInvokeTool(t *testing.T) {
+	requireEnv(t, "PLUGD_TEST_PYTHON_SDK07")
+	t.Setenv("UV_PATH", requireEnv(t, "PLUGD_TEST_UV"))
+	plugin := filepath.Join(t.TempDir(), "echo")
+	copyDir(t, filepath.Join(vectors, "echo-fixture"), plugin)
+	out := t.TempDir()
+	data := testDataDir(t)
+
+	code, stdout, stderr := run(t, "plugd", "plugin", "invoke", plugin, "--data-dir", data, "--tool", "echo", "--param", "text=hi", "--param", "mode=all", "--out", out, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var types []string
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var m struct{ Type string }
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		types = append(types, m.Type)
+	}
+	if got, want := strings.Join(types, " "), "text json link image variable variable log blob"; got != want {
+		t.Errorf("types %q, want %q", got, want)
+	}
+	blob, err := os.ReadFile(filepath.Join(out, "a.bin"))
+	if err != nil || string(blob) != "\x00\x01hello" {
+		t.Errorf("saved blob %q, %v", blob, err)
+	}
+
+	code, _, stderr = run(t, "plugd", "plugin", "invoke", plugin, "--data-dir", data, "--tool", "echo", "--param", "text=x", "--param", "mode=error")
+	if code != 1 || !strings.Contains(stderr, "ValueError: boom") {
+		t.Errorf("error mode: exit %d, %q", code, stderr)
+	}
+	code, stdout, stderr = run(t, "plugd", "plugin", "invoke", plugin, "--data-dir", data, "--tool", "nosuch", "--param", "text=x")
+	if code != 1 || stderr == "" {
+		t.Errorf("unknown tool: exit %d, %q %q", code, stdout, stderr)
+	}
+	if code, _, stderr := run(t, "plugd", "plugin", "invoke", plugin, "--tool", "echo", "--llm", "x"); code != 2 || !strings.Contains(stderr, "exactly one") {
+		t.Errorf("two actions: exit %d, %q", code, stderr)
+	}
+}

@@ -1,0 +1,331 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// State is where a Local is in its lifecycle (see the package documentation).
+type State string
+
+const (
+	StateStopped    State = "stopped"    // no process; the next request starts one
+	StateStarting   State = "starting"   // spawned, waiting for the first heartbeat
+	StateReady      State = "ready"      // serving requests
+	StateRestarting State = "restarting" // crashed; waiting out the back-off before the next start
+	StateFailed     State = "failed"     // crash-looping; requests fail at once until Reset
+)
+
+// Status is a snapshot of a Local, for health checks and metrics.
+type Status struct {
+	Plugin    string
+	State     State
+	PID       int           // 0 when no process runs
+	Restarts  int           // processes started after a crash
+	Crashes   int           // crashes within the crash-loop window
+	InFlight  int           // requests being served
+	LastError error         // why the last process ended, or why the runtime failed
+	RSS       int64         // resident bytes of the process and its children; 0 when none
+	Uptime    time.Duration // since the current process became ready
+	LogFile   string
+}
+
+// Local runs one plugin as a supervised local process. It starts the process on the first
+// request (or Start), keeps it alive through crashes with exponential back-off, gives up when
+// it crash-loops, and stops it when idle. All methods are safe for concurrent use.
+type Local struct {
+	cfg  LocalConfig
+	log  *slog.Logger
+	plog *logFile
+	shim bool // run under /bin/sh: the daemon is PID 1 (see spawn)
+
+	mu       sync.Mutex
+	state    State
+	inst     *instance     // the current process, nil when none
+	changed  chan struct{} // closed and replaced at every change of state or inst
+	lastErr  error
+	crashes  []time.Time // within the crash-loop window
+	restarts int
+	inflight int
+	idle     *time.Timer
+	retry    *time.Timer
+	closed   bool
+}
+
+// NewLocal returns a stopped runtime; nothing runs until the first request or Start.
+func NewLocal(cfg LocalConfig) *Local {
+	cfg = cfg.withDefaults()
+	logger := cfg.Logger.With("plugin", cfg.PluginID)
+	return &Local{
+		cfg:     cfg,
+		log:     logger,
+		plog:    &logFile{dir: filepath.Join(cfg.DataDir, "logs"), max: cfg.LogMaxBytes},
+		shim:    os.Getpid() == 1,
+		state:   StateStopped,
+		changed: make(chan struct{}),
+	}
+}
+
+// LogFile is the plugin's own log: stderr, log events and stray stdout lines.
+func (l *Local) LogFile() string { return l.plog.Path() }
+
+// Start starts the plugin if it is not running and waits until it is ready, so that the
+// first request does not pay for the start.
+func (l *Local) Start(ctx context.Context) error {
+	if _, err := l.acquire(ctx); err != nil {
+		return err
+	}
+	l.release()
+	return nil
+}
+
+// acquire returns the ready instance, starting one if none runs, and counts a request in
+// flight on it; release undoes the count. It waits for a start in progress, or a restart's
+// back-off, until ctx ends; a start it waited for that failed is its error.
+func (l *Local) acquire(ctx context.Context) (*instance, error) {
+	if err := l.cfg.validate(); err != nil {
+		return nil, err
+	}
+	for {
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			return nil, fmt.Errorf("plugin %s: %w", l.cfg.PluginID, ErrClosed)
+		}
+		if l.state == StateStopped {
+			l.startLocked()
+		}
+		switch l.state {
+		case StateFailed:
+			err := l.failedErr()
+			l.mu.Unlock()
+			return nil, err
+		case StateReady:
+			if inst := l.inst; !inst.gone() { // a gone one is about to be replaced: wait
+				l.inflight++
+				if l.idle != nil {
+					l.idle.Stop()
+					l.idle = nil
+				}
+				l.mu.Unlock()
+				return inst, nil
+			}
+		}
+		inst, changed := l.inst, l.changed
+		l.mu.Unlock()
+
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("plugin %s: waiting for it to be ready (%s): %w", l.cfg.PluginID, l.Status().State, context.Cause(ctx))
+		}
+		if inst != nil {
+			select {
+			case <-inst.exited:
+				if !inst.exitErr.Ready {
+					return nil, inst.exitErr
+				}
+			default:
+			}
+		}
+	}
+}
+
+func (l *Local) failedErr() error {
+	if errors.Is(l.lastErr, ErrSpawn) {
+		return l.lastErr
+	}
+	return fmt.Errorf("plugin %s: %w (%d crashes within %s; Reset to try again): %w",
+		l.cfg.PluginID, ErrCrashLoop, len(l.crashes), l.cfg.CrashLoopWindow, l.lastErr)
+}
+
+// release ends one request's hold and arms the idle timer when none is left.
+func (l *Local) release() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.inflight--
+	l.armIdleLocked()
+}
+
+func (l *Local) armIdleLocked() {
+	if l.cfg.IdleStop <= 0 || l.inflight > 0 || l.state != StateReady || l.idle != nil {
+		return
+	}
+	inst := l.inst
+	l.idle = time.AfterFunc(l.cfg.IdleStop, func() {
+		l.mu.Lock()
+		if l.inst != inst || l.state != StateReady || l.inflight > 0 {
+			l.mu.Unlock()
+			return
+		}
+		l.idle = nil
+		l.detachLocked(StateStopped)
+		l.mu.Unlock()
+		l.log.Info("plugin idle; stopping it", "idle", l.cfg.IdleStop)
+		inst.stop(ErrStopped)
+	})
+}
+
+// broadcastLocked wakes everyone waiting for a change.
+func (l *Local) broadcastLocked() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// detachLocked makes the current process no longer the plugin's, without waiting for it:
+// a new request starts a fresh one at once.
+func (l *Local) detachLocked(to State) {
+	l.inst = nil
+	l.state = to
+	for _, t := range []**time.Timer{&l.idle, &l.retry} {
+		if *t != nil {
+			(*t).Stop()
+			*t = nil
+		}
+	}
+	l.broadcastLocked()
+}
+
+func (l *Local) startLocked() {
+	inst, err := spawn(&l.cfg, l.log, l.plog, l.shim)
+	if err != nil {
+		// No interpreter, no folder: starting again cannot help, so fail now.
+		l.lastErr = err
+		l.state = StateFailed
+		l.log.Error("cannot start plugin", "err", err)
+		l.broadcastLocked()
+		return
+	}
+	l.inst, l.state = inst, StateStarting
+	l.broadcastLocked()
+	go l.supervise(inst)
+}
+
+// supervise follows one process and decides what happens after it ends.
+func (l *Local) supervise(inst *instance) {
+	inst.watch(func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.inst == inst {
+			l.state = StateReady
+			l.armIdleLocked()
+			l.broadcastLocked()
+		}
+	})
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.inst != inst {
+		return // stopped on purpose (Stop, idle): its state is already set
+	}
+	l.inst = nil
+	l.lastErr = inst.exitErr
+	now := time.Now()
+	recent := l.crashes[:0]
+	for _, t := range l.crashes {
+		if now.Sub(t) < l.cfg.CrashLoopWindow {
+			recent = append(recent, t)
+		}
+	}
+	l.crashes = append(recent, now)
+	if len(l.crashes) >= l.cfg.CrashLoopCount {
+		l.state = StateFailed
+		l.log.Error("plugin is crash-looping; requests fail until Reset", "crashes", len(l.crashes), "window", l.cfg.CrashLoopWindow)
+		l.broadcastLocked()
+		return
+	}
+	delay := l.cfg.RestartBackoff << (len(l.crashes) - 1)
+	if delay > l.cfg.RestartBackoffMax || delay <= 0 {
+		delay = l.cfg.RestartBackoffMax
+	}
+	l.state = StateRestarting
+	l.log.Info("restarting plugin", "in", delay)
+	l.retry = time.AfterFunc(delay, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.state == StateRestarting && l.inst == nil {
+			l.retry = nil
+			l.restarts++
+			l.startLocked()
+		}
+	})
+	l.broadcastLocked()
+}
+
+// Stop stops the process: SIGTERM to its process group, then SIGKILL after StopGrace, or at
+// once when ctx ends first. Requests in flight fail with ErrStopped. The runtime stays usable:
+// the next request starts the plugin again. A failed runtime stays failed.
+func (l *Local) Stop(ctx context.Context) error {
+	l.mu.Lock()
+	inst := l.inst
+	to := StateStopped
+	if l.state == StateFailed {
+		to = StateFailed
+	}
+	l.detachLocked(to)
+	l.mu.Unlock()
+	if inst == nil {
+		return nil
+	}
+	inst.stop(ErrStopped)
+	select {
+	case <-inst.exited:
+		return nil
+	case <-ctx.Done():
+		inst.kill()
+		<-inst.exited
+		return fmt.Errorf("plugin %s: stop: %w", l.cfg.PluginID, context.Cause(ctx))
+	}
+}
+
+// Close stops the plugin for good, as Stop does; requests fail with ErrClosed from then on.
+func (l *Local) Close(ctx context.Context) error {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	err := l.Stop(ctx)
+	l.plog.close()
+	return err
+}
+
+// Reset clears a failed runtime and its crash history; the next request starts the plugin.
+func (l *Local) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.crashes = nil
+	if l.state == StateFailed {
+		l.state = StateStopped
+		l.broadcastLocked()
+	}
+}
+
+// Status returns a snapshot of the runtime.
+func (l *Local) Status() Status {
+	l.mu.Lock()
+	s := Status{
+		Plugin: l.cfg.PluginID, State: l.state, Restarts: l.restarts, InFlight: l.inflight,
+		LastError: l.lastErr, LogFile: l.plog.Path(),
+	}
+	now := time.Now()
+	for _, t := range l.crashes {
+		if now.Sub(t) < l.cfg.CrashLoopWindow {
+			s.Crashes++
+		}
+	}
+	inst := l.inst
+	l.mu.Unlock()
+	if inst != nil {
+		s.PID = inst.pid
+		s.RSS = readRSS(inst.pid)
+		if at := inst.readyAt.Load(); at != 0 {
+			s.Uptime = now.Sub(time.Unix(0, at))
+		}
+	}
+	return s
+}

@@ -1,0 +1,10 @@
+//go:build unix && !linux
+
+package runtime
+
+import "syscall"
+
+// procAttr gives the plugin its own process group, so one signal reaches all it spawned.
+func procAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+
+func (l *limiter) prepare(attr *syscall.SysProcAttr) bool { return false }

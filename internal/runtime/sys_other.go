@@ -1,0 +1,27 @@
+//go:build !linux
+
+package runtime
+
+import "log/slog"
+
+// Memory limits and RSS need Linux (cgroups, prlimit, /proc). Elsewhere the limit is logged
+// as not enforced and RSS reads as 0.
+
+type limiter struct {
+	bytes int64
+	mode  string
+}
+
+func newLimiter(cfg *LocalConfig, logger *slog.Logger) *limiter {
+	if cfg.MemoryLimit > 0 {
+		logger.Warn("memory limit not enforced on this system", "limit", cfg.MemoryLimit)
+	}
+	return &limiter{}
+}
+
+func (l *limiter) started(pid int, inCgroup, shimmed bool) error { return nil }
+func (l *limiter) shimLimit() string                             { return "" }
+func (l *limiter) oomKilled() bool                               { return false }
+func (l *limiter) release()                                      {}
+
+func readRSS(pid int) int64 { return 0 }
