@@ -14,3 +14,8 @@ if [ $# -eq 0 ]; then
 fi
 go vet ./...
 go test -count=1 -timeout 30m "$@"
+if [ "$*" = "./..." ]; then
+  # The wire and runtime tests against the real SDK ran on the 0.7 line (Python 3.11) above;
+  # run them again on the newest SDK line (Python 3.12+).
+  PLUGD_TEST_SDK_LINE=new go test -count=1 -timeout 20m -run 'SDK|Ready|Every|Error|Crash|Fifty|Storage|LLM|Environment|Cancel' ./internal/wire/ ./internal/runtime/
+fi

@@ -573,7 +573,7 @@ func TestUnderPID1(t *testing.T) {
 		t.Skip("no unshare(1) here")
 	}
 	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", exe, "-test.run=^TestPID1Child$", "-test.v")
-	cmd.Env = append(os.Environ(), "PLUGD_TEST_AS_PID1=1", "PLUGD_TEST_PYTHON_SDK07="+py)
+	cmd.Env = append(os.Environ(), "PLUGD_TEST_AS_PID1=1", sdkPythonVar()+"="+py)
 	out, err := cmd.CombinedOutput()
 	if err != nil && strings.Contains(string(out), "unshare failed") {
 		t.Skipf("cannot make a PID namespace here: %s", out)

@@ -23,12 +23,12 @@ const echoPluginDir = "../../../shared/reference/plugin-protocol-harness/echo-pl
 // the test, so CI cannot skip it by accident; PLUGD_SKIP_PYTHON=1 skips it on purpose.
 func sdkPython(t *testing.T) string {
 	t.Helper()
-	py := os.Getenv("PLUGD_TEST_PYTHON_SDK07")
+	py := os.Getenv(sdkPythonVar())
 	if py == "" {
 		if os.Getenv("PLUGD_SKIP_PYTHON") == "1" {
 			t.Skip("PLUGD_SKIP_PYTHON=1: not running the real SDK")
 		}
-		t.Fatal("PLUGD_TEST_PYTHON_SDK07 is not set: run scripts/test.sh (or scripts/test-deps.sh), or set PLUGD_SKIP_PYTHON=1 to skip")
+		t.Fatal(sdkPythonVar() + " is not set: run scripts/test.sh (or scripts/test-deps.sh), or set PLUGD_SKIP_PYTHON=1 to skip")
 	}
 	return py
 }
@@ -382,4 +382,13 @@ func TestRealSDK(t *testing.T) {
 		}
 		t.Logf("kill to %d sessions failed: %v", n, time.Since(killed))
 	})
+}
+
+// sdkPythonVar names the variable holding the SDK interpreter: the 0.7 line by default, the
+// newest line when PLUGD_TEST_SDK_LINE=new (scripts/test.sh runs the SDK tests both ways).
+func sdkPythonVar() string {
+	if os.Getenv("PLUGD_TEST_SDK_LINE") == "new" {
+		return "PLUGD_TEST_PYTHON_SDK_NEW"
+	}
+	return "PLUGD_TEST_PYTHON_SDK07"
 }
