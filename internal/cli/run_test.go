@@ -133,3 +133,34 @@ func TestInvokeTool(t *testing.T) {
 		t.Errorf("two actions: exit %d, %q", code, stderr)
 	}
 }
+
+// TestOldSDKPlugins runs plugins pinned to an early SDK release (dify_plugin==0.0.1b75, as
+// real official packages still are): our echo fixture re-pinned, and the official agent
+// strategy package, whose call back into Dify for an LLM must come back as a clear error.
+func TestOldSDKPlugins(t *testing.T) {
+	requireEnv(t, "PLUGD_TEST_PYTHON_SDK07")
+	t.Setenv("UV_PATH", requireEnv(t, "PLUGD_TEST_UV"))
+	data := testDataDir(t)
+
+	plugin := filepath.Join(t.TempDir(), "old")
+	copyDir(t, filepath.Join(vectors, "echo-fixture"), plugin)
+	if err := os.WriteFile(filepath.Join(plugin, "requirements.txt"), []byte("dify_plugin==0.0.1b75\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, "plugd", "plugin", "invoke", plugin, "--data-dir", data, "--tool", "echo", "--param", "text=old", "--param", "mode=all", "--out", t.TempDir())
+	if code != 0 || !strings.HasPrefix(stdout, "old\n") || !strings.Contains(stdout, "blob: ") {
+		t.Fatalf("0.0.1b75 echo: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+
+	req := filepath.Join(t.TempDir(), "agent.json")
+	os.WriteFile(req, []byte(`{"type":"agent_strategy","action":"invoke_agent_strategy","data":{
+		"agent_strategy_provider":"agent","agent_strategy":"function_calling",
+		"agent_strategy_params":{"query":"hi","instruction":"be brief","tools":[],"maximum_iterations":1,
+			"model":{"provider":"langgenius/openai/openai","model":"gpt-4o","model_type":"llm","mode":"chat",
+				"completion_params":{},"type":"model-selector","history_prompt_messages":[]}}}}`), 0o644)
+	official := filepath.Join(vectors, "official", "langgenius-agent_0.0.14.difypkg")
+	code, stdout, stderr = run(t, "plugd", "plugin", "invoke", official, "--data-dir", data, "--request", req)
+	if code != 1 || !strings.Contains(stdout, "ROUND 1") || !strings.Contains(stderr, `"llm" is not available without Dify`) {
+		t.Fatalf("official agent: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
