@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -64,6 +65,15 @@ func TestSDKRunnerDrivesPluginRun(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, py, "testdata/sdk_runner.py", plugin)
 	cmd.Env = append(os.Environ(), "DIFY_CLI_PATH="+bin, "PLUGD_DATA_DIR="+testDataDir(t), "UV_PATH="+uv)
+	// The runner starts `plugd plugin run` as its child: kill the whole group when done, so a
+	// failed run cannot leave a plugd behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	defer func() {
+		if cmd.Process != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+	}()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

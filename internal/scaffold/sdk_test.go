@@ -12,19 +12,27 @@ import (
 	"time"
 )
 
-// sdkPython returns the interpreter with the dify-plugin SDK (scripts/test-deps.sh prints
-// PLUGD_TEST_PYTHON_SDK07). A missing interpreter fails the test unless PLUGD_SKIP_PYTHON=1
-// says so explicitly, so CI cannot lose the SDK check without anyone noticing.
-func sdkPython(t *testing.T) string {
+// sdkLine is one release line of the dify-plugin SDK with the interpreter it is installed in.
+type sdkLine struct{ name, python string }
+
+// sdkPythons returns the interpreters with the dify-plugin SDK that scripts/test-deps.sh
+// prints: the 0.7 line on Python 3.11 (PLUGD_TEST_PYTHON_SDK07) and the newest release on
+// Python 3.12+ (PLUGD_TEST_PYTHON_SDK_NEW). A missing one fails the test unless
+// PLUGD_SKIP_PYTHON=1 says so explicitly, so CI cannot lose the SDK check unnoticed.
+func sdkPythons(t *testing.T) []sdkLine {
 	t.Helper()
-	py := os.Getenv("PLUGD_TEST_PYTHON_SDK07")
-	if py == "" {
-		if os.Getenv("PLUGD_SKIP_PYTHON") == "1" {
-			t.Skip("PLUGD_SKIP_PYTHON=1: skipping the check against the real SDK")
+	var lines []sdkLine
+	for _, v := range []struct{ name, env string }{{"sdk07", "PLUGD_TEST_PYTHON_SDK07"}, {"sdknew", "PLUGD_TEST_PYTHON_SDK_NEW"}} {
+		py := os.Getenv(v.env)
+		if py == "" {
+			if os.Getenv("PLUGD_SKIP_PYTHON") == "1" {
+				t.Skip("PLUGD_SKIP_PYTHON=1: skipping the check against the real SDK")
+			}
+			t.Fatalf("%s is not set: run the tests with scripts/test.sh, or export what scripts/test-deps.sh prints (PLUGD_SKIP_PYTHON=1 skips on purpose)", v.env)
 		}
-		t.Fatal("PLUGD_TEST_PYTHON_SDK07 is not set: run the tests with scripts/test.sh, or export what scripts/test-deps.sh prints (PLUGD_SKIP_PYTHON=1 skips on purpose)")
+		lines = append(lines, sdkLine{v.name, py})
 	}
-	return py
+	return lines
 }
 
 type sdkResult struct {
@@ -62,54 +70,58 @@ func runSDKCheck(t *testing.T, py, dir string, c Category, description string) s
 // I/O) and calls its code through the SDK's executor; see testdata/sdkcheck.py.
 func TestSDKLoadsAndRunsEveryCategory(t *testing.T) {
 	t.Parallel()
-	py := sdkPython(t)
-	for _, c := range Categories() {
-		t.Run(string(c), func(t *testing.T) {
-			t.Parallel()
-			dir, o := generate(t, c)
-			res := runSDKCheck(t, py, dir, c, o.Description)
-			if !res.OK {
-				t.Fatalf("the SDK check failed after %d checks:\n%s", len(res.Checks), res.Error)
-			}
-			if len(res.Checks) < 12 {
-				t.Errorf("only %d checks ran: %q", len(res.Checks), res.Checks)
-			}
-			t.Logf("%d SDK checks passed", len(res.Checks))
-		})
+	for _, sdk := range sdkPythons(t) {
+		for _, c := range Categories() {
+			py := sdk.python
+			t.Run(sdk.name+"/"+string(c), func(t *testing.T) {
+				t.Parallel()
+				dir, o := generate(t, c)
+				res := runSDKCheck(t, py, dir, c, o.Description)
+				if !res.OK {
+					t.Fatalf("the SDK check failed after %d checks:\n%s", len(res.Checks), res.Error)
+				}
+				if len(res.Checks) < 12 {
+					t.Errorf("only %d checks ran: %q", len(res.Checks), res.Checks)
+				}
+				t.Logf("%d SDK checks passed", len(res.Checks))
+			})
+		}
 	}
 }
 
 // TestSDKCheckCatchesBrokenCode proves the SDK check is not vacuous: a tool that does not
-// implement _invoke, and a manifest the SDK cannot parse, must both fail it.
+// implement _invoke, and a manifest the SDK cannot parse, must both fail it on every SDK line.
 func TestSDKCheckCatchesBrokenCode(t *testing.T) {
 	t.Parallel()
-	py := sdkPython(t)
 	tests := []struct {
 		name, file, old, new, want string
 	}{
 		{"abstract tool", "tools/demo-tool.py", "def _invoke(", "def _invoke_renamed(", "no abstract methods left"},
 		{"bad runner language", "manifest.yaml", "language: python", "language: ruby", "Error loading plugin configuration"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			dir, o := generate(t, Tool)
-			path := filepath.Join(dir, filepath.FromSlash(tc.file))
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Contains(b, []byte(tc.old)) {
-				t.Fatalf("%s does not contain %q", tc.file, tc.old)
-			}
-			if err := os.WriteFile(path, bytes.Replace(b, []byte(tc.old), []byte(tc.new), 1), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			res := runSDKCheck(t, py, dir, Tool, o.Description)
-			if res.OK || !strings.Contains(res.Error, tc.want) {
-				t.Fatalf("ok=%v, error %q, want a failure mentioning %q", res.OK, res.Error, tc.want)
-			}
-		})
+	for _, sdk := range sdkPythons(t) {
+		for _, tc := range tests {
+			py := sdk.python
+			t.Run(sdk.name+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				dir, o := generate(t, Tool)
+				path := filepath.Join(dir, filepath.FromSlash(tc.file))
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Contains(b, []byte(tc.old)) {
+					t.Fatalf("%s does not contain %q", tc.file, tc.old)
+				}
+				if err := os.WriteFile(path, bytes.Replace(b, []byte(tc.old), []byte(tc.new), 1), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				res := runSDKCheck(t, py, dir, Tool, o.Description)
+				if res.OK || !strings.Contains(res.Error, tc.want) {
+					t.Fatalf("ok=%v, error %q, want a failure mentioning %q", res.OK, res.Error, tc.want)
+				}
+			})
+		}
 	}
 }
 
@@ -118,49 +130,51 @@ func TestSDKCheckCatchesBrokenCode(t *testing.T) {
 // considers a plugin ready. It proves main.py and the whole start-up path work.
 func TestPluginStartsUnderSDK(t *testing.T) {
 	t.Parallel()
-	py := sdkPython(t)
-	for _, c := range Categories() {
-		t.Run(string(c), func(t *testing.T) {
-			t.Parallel()
-			dir, o := generate(t, c)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, py, "-m", "main")
-			cmd.Dir = dir
-			cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "INSTALL_METHOD=local")
-			stdin, err := cmd.StdinPipe() // kept open: the SDK reads requests from it
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer stdin.Close()
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	for _, sdk := range sdkPythons(t) {
+		for _, c := range Categories() {
+			py := sdk.python
+			t.Run(sdk.name+"/"+string(c), func(t *testing.T) {
+				t.Parallel()
+				dir, o := generate(t, c)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, py, "-m", "main")
+				cmd.Dir = dir
+				cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "INSTALL_METHOD=local")
+				stdin, err := cmd.StdinPipe() // kept open: the SDK reads requests from it
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer stdin.Close()
+				stdout, err := cmd.StdoutPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 
-			var sawManifest bool
-			dec := json.NewDecoder(stdout)
-			for {
-				var msg map[string]any
-				if err := dec.Decode(&msg); err != nil {
-					t.Fatalf("no heartbeat (manifest seen: %v): %v\nstderr:\n%s", sawManifest, err, stderr.String())
+				var sawManifest bool
+				dec := json.NewDecoder(stdout)
+				for {
+					var msg map[string]any
+					if err := dec.Decode(&msg); err != nil {
+						t.Fatalf("no heartbeat (manifest seen: %v): %v\nstderr:\n%s", sawManifest, err, stderr.String())
+					}
+					if msg["name"] == o.Name && msg["type"] == "plugin" {
+						sawManifest = true // local mode writes the manifest first
+					}
+					if msg["event"] == "heartbeat" {
+						break
+					}
 				}
-				if msg["name"] == o.Name && msg["type"] == "plugin" {
-					sawManifest = true // local mode writes the manifest first
+				if !sawManifest {
+					t.Error("the plugin did not write its manifest before the first heartbeat")
 				}
-				if msg["event"] == "heartbeat" {
-					break
-				}
-			}
-			if !sawManifest {
-				t.Error("the plugin did not write its manifest before the first heartbeat")
-			}
-		})
+			})
+		}
 	}
 }

@@ -6,7 +6,9 @@ stdin/stdout. Usage: python sdk_runner.py PLUGIN_DIR. Prints one JSON line with 
 """
 
 import json
+import os
 import sys
+import traceback
 
 from dify_plugin.config.integration_config import IntegrationConfig
 from dify_plugin.core.entities.plugin.request import PluginInvokeType, ToolActions, ToolInvokeRequest
@@ -47,4 +49,11 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BaseException:
+        # The runner's reader thread is not a daemon thread: after a failure (such as its 30 s
+        # ready timeout) the interpreter would wait for it forever. Report and leave at once.
+        traceback.print_exc()
+        sys.stdout.flush()
+        os._exit(1)

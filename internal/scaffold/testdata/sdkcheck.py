@@ -80,7 +80,8 @@ def main() -> None:
     check(True, "PluginRegistration loaded the manifest, the declarations and the classes")
 
     conf = reg.configuration
-    check(conf.description.en_US == description, "manifest description reads back exactly (PyYAML)")
+    # I18nObject keeps its locale keys in to_dict() on both lines (0.10 renamed the fields to en_us etc.).
+    check(conf.description.to_dict()["en_US"] == description, "manifest description reads back exactly (PyYAML)")
     conf.model_dump_json()
     for declarations in (
         reg.tools_configuration,
