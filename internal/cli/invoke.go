@@ -346,4 +346,3 @@ func (p *resultPrinter) saveBlob(id string, data []byte, meta json.RawMessage) (
 	path := filepath.Join(p.outDir, name)
 	return path, os.WriteFile(path, data, 0o644)
 }
-

@@ -169,4 +169,3 @@ func (l *lockedWriter) writeJSON(v any) {
 	bw.WriteByte('\n')
 	bw.Flush()
 }
-
