@@ -264,6 +264,24 @@ func (p *resultPrinter) print(access wire.AccessType, item wire.SessionMessage) 
 		}
 		return p.line(item.Data, humanToolMessage(tm))
 	}
+	if access == wire.AccessEndpoint && !p.asJSON {
+		var r struct {
+			Status  int               `json:"status"`
+			Headers map[string]string `json:"headers"`
+			Result  wire.Hex          `json:"result"`
+		}
+		if json.Unmarshal(item.Data, &r) == nil {
+			if r.Status != 0 {
+				fmt.Fprintf(p.errw, "HTTP %d\n", r.Status)
+				for k, v := range r.Headers {
+					fmt.Fprintf(p.errw, "%s: %s\n", k, v)
+				}
+			}
+			_, err := p.out.Write(r.Result)
+			p.midLine = len(r.Result) > 0 && r.Result[len(r.Result)-1] != '\n'
+			return err
+		}
+	}
 	if access == wire.AccessModel && !p.asJSON {
 		var chunk struct {
 			Delta *struct {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,5 +173,42 @@ func TestOldSDKPlugins(t *testing.T) {
 	code, stdout, stderr = run(t, "plugd", "plugin", "invoke", official, "--data-dir", data, "--request", req)
 	if code != 1 || !strings.Contains(stdout, "ROUND 1") || !strings.Contains(stderr, `"llm" is not available without Dify`) {
 		t.Fatalf("official agent: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// TestInvokeScaffolds generates plugins with `plugin init` and runs them through the local
+// runtime with `plugin invoke`: a tool, an LLM streaming its answer, and an endpoint.
+func TestInvokeScaffolds(t *testing.T) {
+	requireEnv(t, "PLUGD_TEST_PYTHON_SDK07")
+	t.Setenv("UV_PATH", requireEnv(t, "PLUGD_TEST_UV"))
+	data := testDataDir(t)
+	parent := t.TempDir()
+	for _, c := range []string{"tool", "llm", "extension"} {
+		if code, stdout, stderr := run(t, "plugd", "plugin", "init", "--quick", "--dir", parent, "--name", "s"+strings.ReplaceAll(c, "-", ""), "--author", "tester", "--description", "demo", "--category", c); code != 0 {
+			t.Fatalf("init %s: exit %d\n%s%s", c, code, stdout, stderr)
+		}
+	}
+
+	code, stdout, stderr := run(t, "plugd", "plugin", "invoke", filepath.Join(parent, "stool"), "--data-dir", data, "--tool", "stool", "--param", "query=hello there")
+	if code != 0 || !strings.HasPrefix(stdout, "hello there\n") || !strings.Contains(stdout, `"words": 2`) {
+		t.Fatalf("tool: exit %d\n%s%s", code, stdout, stderr)
+	}
+
+	code, stdout, stderr = run(t, "plugd", "plugin", "invoke", filepath.Join(parent, "sllm"), "--data-dir", data, "--llm", "echo-1", "--prompt", "say it back")
+	if code != 0 || strings.TrimSpace(stdout) != "say it back" || !strings.Contains(stderr, "finish reason: stop") {
+		t.Fatalf("llm: exit %d\n%q\n%s", code, stdout, stderr)
+	}
+	code, stdout, _ = run(t, "plugd", "plugin", "invoke", filepath.Join(parent, "sllm"), "--data-dir", data, "--llm", "echo-1", "--prompt", "one two three four", "--json")
+	if chunks := strings.Count(stdout, "\n"); code != 0 || chunks < 2 {
+		t.Fatalf("llm --json: exit %d, %d chunks\n%s", code, chunks, stdout)
+	}
+
+	raw := "GET /sextension?name=plugd HTTP/1.1\r\nHost: localhost\r\n\r\n"
+	req := filepath.Join(t.TempDir(), "endpoint.json")
+	body, _ := json.Marshal(map[string]any{"type": "endpoint", "action": "invoke_endpoint", "data": map[string]any{"settings": map[string]string{"greeting": "Hi"}, "raw_http_request": fmt.Sprintf("%x", raw)}})
+	os.WriteFile(req, body, 0o644)
+	code, stdout, stderr = run(t, "plugd", "plugin", "invoke", filepath.Join(parent, "sextension"), "--data-dir", data, "--request", req)
+	if code != 0 || !strings.Contains(stdout, `"message": "Hi, plugd!"`) || !strings.Contains(stderr, "HTTP 200") {
+		t.Fatalf("endpoint: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
