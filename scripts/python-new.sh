@@ -8,7 +8,8 @@ root=$PWD
 
 ok() { "$1" -c 'import sys, ssl, venv, sqlite3; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; }
 
-for cand in "${PLUGD_PYTHON_NEW:-}" "$root/.cache/python3.13/bin/python3.13" \
+# PLUGD_BUILD_PYTHON=1 skips the search (to test the build path).
+[ "${PLUGD_BUILD_PYTHON:-}" = 1 ] || for cand in "${PLUGD_PYTHON_NEW:-}" "$root/.cache/python3.13/bin/python3.13" \
     "$(command -v python3.13 || true)" "$(command -v python3.12 || true)" \
     /root/.pyenv/versions/3.13*/bin/python3 /root/.pyenv/versions/3.12*/bin/python3; do
   if [ -n "$cand" ] && [ -x "$cand" ] && ok "$cand"; then
