@@ -59,13 +59,20 @@ type Local struct {
 }
 
 // NewLocal returns a stopped runtime; nothing runs until the first request or Start.
-func NewLocal(cfg LocalConfig) *Local {
+func NewLocal(cfg LocalConfig) *Local { return newLocal(cfg, nil) }
+
+// newLocal is NewLocal writing to plog when it is not nil: the instances of a Pool share
+// one plugin.log.
+func newLocal(cfg LocalConfig, plog *logFile) *Local {
 	cfg = cfg.withDefaults()
 	logger := cfg.Logger.With("plugin", cfg.PluginID)
+	if plog == nil {
+		plog = &logFile{dir: filepath.Join(cfg.DataDir, "logs"), max: cfg.LogMaxBytes}
+	}
 	return &Local{
 		cfg:     cfg,
 		log:     logger,
-		plog:    &logFile{dir: filepath.Join(cfg.DataDir, "logs"), max: cfg.LogMaxBytes},
+		plog:    plog,
 		shim:    os.Getpid() == 1,
 		state:   StateStopped,
 		changed: make(chan struct{}),

@@ -10,15 +10,12 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -612,40 +609,5 @@ func TestPID1Child(t *testing.T) {
 	}
 	if _, err := callTool(t, ctx, l, "allocate", map[string]any{"mib": 8}); err != nil {
 		t.Errorf("the plugin under the shim went away: %v", err)
-	}
-}
-
-// BenchmarkInvokeEcho measures one trivial tool call through the runtime on a ready plugin:
-// request line out, text item and end back, at the given concurrency.
-func BenchmarkInvokeEcho(b *testing.B) {
-	for _, conc := range []int{1, 16, 64} {
-		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
-			cfg := testConfig(b, "crasher")
-			cfg.Logger = slog.New(slog.DiscardHandler)
-			l := start(b, cfg)
-			ctx := testCtx(b, 5*time.Minute)
-			if err := l.Start(ctx); err != nil {
-				b.Fatal(err)
-			}
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			for range conc {
-				wg.Go(func() {
-					for next.Add(1) <= int64(b.N) {
-						s, err := tool(ctx, l, "echo", map[string]any{"text": "hi"})
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						if items, err := collect(s); err != nil || len(items) != 1 {
-							b.Error(items, err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-		})
 	}
 }
