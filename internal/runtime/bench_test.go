@@ -257,9 +257,6 @@ func BenchmarkLLMStream(b *testing.B) {
 			cfg := testConfig(b, "oaistream")
 			cfg.Logger = slog.New(slog.DiscardHandler)
 			cfg.HeartbeatTimeout = 2 * time.Minute
-			if os.Getenv("TMP_NOLIMIT") != "" {
-				cfg.MemoryLimit = 0
-			}
 			p := NewPool(PoolConfig{LocalConfig: cfg, MaxInstances: n})
 			b.Cleanup(func() { p.Close(context.Background()) })
 			ctx := testCtx(b, 30*time.Minute)

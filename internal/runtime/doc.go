@@ -31,6 +31,10 @@
 //   - Stop sends SIGTERM to the plugin's process group and SIGKILL after StopGrace; the idle
 //     timer (IdleStop) does the same once no request has been in flight for that long.
 //
+// A busy plugin can run as several processes: Pool routes each request to the least-loaded of
+// up to MaxInstances Locals, starts another when all are busy and stops idle extras. One SDK
+// process uses at most one core (see Pool).
+//
 // Each instance is one process with one wire.Conn; a goroutine per process (instance.watch)
 // owns its timers and signals, and Local's mutex owns the state above. Nothing is global.
 //

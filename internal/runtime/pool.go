@@ -110,7 +110,7 @@ func (l *Local) load() (State, int) {
 func (p *Pool) pick() (m *member, done func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var best, waiting *member
+	var best, waiting, stopped *member
 	bestLoad, running, starting := 0, 0, false
 	for _, m := range p.members {
 		st, inflight := m.l.load()
@@ -131,6 +131,10 @@ func (p *Pool) pick() (m *member, done func()) {
 			if waiting == nil {
 				waiting = m
 			}
+		case StateStopped:
+			if stopped == nil {
+				stopped = m
+			}
 		}
 	}
 	if best != nil && bestLoad >= p.cfg.ScaleUpInFlight && running < p.cfg.MaxInstances && !starting && !p.closed {
@@ -140,7 +144,9 @@ func (p *Pool) pick() (m *member, done func()) {
 	case best != nil:
 	case waiting != nil: // none ready: wait for the one that is starting
 		best = waiting
-	default: // nothing runs: the first instance starts lazily (or says why it cannot)
+	case stopped != nil: // nothing runs: start one lazily, the lowest-numbered
+		best = stopped
+	default: // every instance has failed: the first says why
 		best = p.members[0]
 	}
 	best.pending++
@@ -151,13 +157,14 @@ func (p *Pool) pick() (m *member, done func()) {
 	}
 }
 
-// scaleUpLocked starts an extra instance in the background: one that stopped when idle, or
-// a new one.
+// scaleUpLocked starts another instance in the background: one that stopped when idle (the
+// lowest-numbered, the first included: it stops after IdleStop), or a new one.
 func (p *Pool) scaleUpLocked() {
 	var m *member
-	for _, c := range p.members[1:] {
+	n := -1
+	for i, c := range p.members {
 		if st, _ := c.l.load(); st == StateStopped && !c.launching {
-			m = c
+			m, n = c, i
 			break
 		}
 	}
@@ -165,7 +172,7 @@ func (p *Pool) scaleUpLocked() {
 		if len(p.members) >= p.cfg.MaxInstances {
 			return // the others have failed; Reset brings them back
 		}
-		n := len(p.members)
+		n = len(p.members)
 		cfg := p.cfg.LocalConfig
 		cfg.IdleStop = p.cfg.ScaleDownAfter
 		cfg.Logger = cfg.Logger.With("instance", n)
@@ -173,7 +180,7 @@ func (p *Pool) scaleUpLocked() {
 		p.members = append(p.members, m)
 	}
 	m.launching = true
-	m.l.log.Info("plugin busy; starting another instance", "instances", len(p.members), "max", p.cfg.MaxInstances)
+	m.l.log.Info("plugin busy; starting another instance", "instance", n, "max", p.cfg.MaxInstances)
 	// Spawning takes milliseconds (fork, exec, cgroup): not under the Pool's lock, which
 	// every request takes. launching keeps the next picks from starting another meanwhile.
 	go func() {
