@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +35,7 @@ type instance struct {
 	writing   atomic.Int64 // unix nanoseconds since a write to stdin has been blocked; 0 when none is
 
 	stderr     tail
+	gate       slogGate // bounds the plugin lines copied to the daemon's logger
 	stderrDone chan struct{}
 
 	stopCh chan error    // asks for SIGTERM, then SIGKILL after the grace period
@@ -226,18 +226,18 @@ func (in *instance) onEvent(ev wire.Event) {
 			return
 		}
 		in.plog.write(in.log, in.pid, "log "+rec.Level, rec.Message)
-		in.log.Log(context.Background(), slogLevel(rec.Level), clip(rec.Message, maxSlogLine), "source", "plugin log")
+		copyToSlog(&in.gate, in.log, slogLevel(rec.Level), clip(rec.Message, maxSlogLine), "source", "plugin log")
 	case wire.KindError:
 		msg := string(ev.Data)
 		if pe, err := ev.PluginError(); err == nil {
 			msg = pe.Message
 		}
 		in.plog.write(in.log, in.pid, "error", msg)
-		in.log.Warn("plugin reported an error", "err", clip(msg, maxSlogLine))
+		copyToSlog(&in.gate, in.log, slog.LevelWarn, "plugin reported an error", "err", clip(msg, maxSlogLine))
 	case wire.KindOutput:
 		// print() output and junk: never fatal, kept as log lines (plugin-protocol.md 2.2).
 		in.plog.write(in.log, in.pid, "stdout", string(ev.Line))
-		in.log.Info("plugin stdout", "line", clip(string(ev.Line), maxSlogLine))
+		copyToSlog(&in.gate, in.log, slog.LevelInfo, "plugin stdout", "line", clip(string(ev.Line), maxSlogLine))
 	case wire.KindUnrouted:
 		in.log.Debug("plugin line for a finished session dropped", "session", ev.SessionID)
 	}
@@ -261,7 +261,7 @@ func (in *instance) readStderr(r *os.File) {
 	readLines(r, func(line string) {
 		in.stderr.Write([]byte(line + "\n"))
 		in.plog.write(in.log, in.pid, "stderr", line)
-		in.log.Info("plugin stderr", "line", clip(line, maxSlogLine))
+		copyToSlog(&in.gate, in.log, slog.LevelInfo, "plugin stderr", "line", clip(line, maxSlogLine))
 	})
 }
 

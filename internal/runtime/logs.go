@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -138,4 +139,52 @@ func readLines(r io.Reader, fn func(string)) {
 			return
 		}
 	}
+}
+
+// slogGate bounds how many plugin lines per second are copied to the daemon's logger. A plugin
+// that floods its output would otherwise flood the daemon's log and slow the reader that waits
+// on it; plugin.log still keeps every line (size-capped), and the daemon's log says how many
+// lines it left out.
+type slogGate struct {
+	mu      sync.Mutex
+	tokens  float64
+	last    time.Time
+	dropped int
+}
+
+const (
+	slogLinesPerSecond = 100
+	slogBurst          = 200
+)
+
+// allow reports whether one more line may go to the daemon's logger, and how many lines were
+// left out since the last one that did.
+func (g *slogGate) allow(now time.Time) (ok bool, dropped int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.last.IsZero() {
+		g.tokens = slogBurst
+	} else {
+		g.tokens = min(slogBurst, g.tokens+now.Sub(g.last).Seconds()*slogLinesPerSecond)
+	}
+	g.last = now
+	if g.tokens < 1 {
+		g.dropped++
+		return false, 0
+	}
+	g.tokens--
+	dropped, g.dropped = g.dropped, 0
+	return true, dropped
+}
+
+// copyToSlog logs one plugin line to the daemon's logger unless the plugin is flooding it.
+func copyToSlog(g *slogGate, logger *slog.Logger, level slog.Level, msg string, args ...any) {
+	ok, dropped := g.allow(time.Now())
+	if !ok {
+		return
+	}
+	if dropped > 0 {
+		logger.Warn("plugin output flood: lines left out of the daemon log; plugin.log has them", "lines", dropped)
+	}
+	logger.Log(context.Background(), level, msg, args...)
 }

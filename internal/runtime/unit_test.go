@@ -242,3 +242,32 @@ func TestStdinBlocked(t *testing.T) {
 	}
 	t.Logf("after %s: %v", time.Since(t0).Round(time.Millisecond), err)
 }
+
+// TestSlogGateBoundsAFlood: a burst passes, then about slogLinesPerSecond per second, and the
+// next line let through reports how many were left out.
+func TestSlogGateBoundsAFlood(t *testing.T) {
+	var g slogGate
+	start := time.Unix(1000, 0)
+	passed := 0
+	for i := 0; i < 10000; i++ { // 10,000 lines within one instant
+		if ok, _ := g.allow(start); ok {
+			passed++
+		}
+	}
+	if passed != slogBurst {
+		t.Fatalf("%d lines passed in a burst, want %d", passed, slogBurst)
+	}
+	ok, dropped := g.allow(start.Add(time.Second))
+	if !ok || dropped != 10000-slogBurst {
+		t.Fatalf("after a second: ok %v, dropped %d, want %d", ok, dropped, 10000-slogBurst)
+	}
+	passed = 1
+	for i := 0; i < 1000; i++ {
+		if ok, _ := g.allow(start.Add(time.Second)); ok {
+			passed++
+		}
+	}
+	if passed != slogLinesPerSecond {
+		t.Fatalf("%d lines passed in the next second, want %d", passed, slogLinesPerSecond)
+	}
+}
