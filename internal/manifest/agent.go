@@ -54,20 +54,12 @@ func (l *loader) agentProvider(f *yamlFile) *AgentStrategyProvider {
 	l.icon(idc.get("icon"), a.Identity.Icon)
 	l.icon(idc.get("icon_dark"), a.Identity.IconDark)
 	list := c.get("strategies")
-	for _, it := range list.items() {
-		if it.n.Kind == yaml.ScalarNode {
-			a.StrategyFiles = append(a.StrategyFiles, it.n.Value)
-		}
-	}
 	dup := newNames("strategy name")
-	l.subFiles(list, "strategy", func(n node) {
+	a.StrategyFiles = l.subFiles(list, "strategy", "strategies", func(n node) {
 		s := l.agentStrategy(n)
 		dup.add(n.get("identity").get("name"), s.Identity.Name)
 		a.Strategies = append(a.Strategies, s)
 	})
-	if len(a.Strategies) == 0 && len(a.StrategyFiles) == 0 {
-		list.strictf("declares no strategies")
-	}
 	// The SDK does not import a provider class for agent strategies, so extra.python.source
 	// is optional here; when given it should still name a file.
 	l.pythonSource(c, "source", false)

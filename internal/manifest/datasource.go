@@ -1,7 +1,5 @@
 package manifest
 
-import "go.yaml.in/yaml/v3"
-
 // DatasourceProvider is a datasource provider file (plugins.datasources) with its
 // datasources resolved.
 type DatasourceProvider struct {
@@ -90,20 +88,12 @@ func (l *loader) datasourceProvider(f *yamlFile) *DatasourceProvider {
 	d.ProviderType = c.reqStr("provider_type")
 	oneOf(c.get("provider_type"), d.ProviderType, datasourceTypes, "provider_type")
 	list := c.get("datasources")
-	for _, it := range list.items() {
-		if it.n.Kind == yaml.ScalarNode {
-			d.DatasourceFiles = append(d.DatasourceFiles, it.n.Value)
-		}
-	}
 	dup := newNames("datasource name")
-	l.subFiles(list, "datasource", func(n node) {
+	d.DatasourceFiles = l.subFiles(list, "datasource", "datasources", func(n node) {
 		ds := l.datasource(n)
 		dup.add(n.get("identity").get("name"), ds.Identity.Name)
 		d.Datasources = append(d.Datasources, ds)
 	})
-	if len(d.Datasources) == 0 && len(d.DatasourceFiles) == 0 {
-		list.strictf("declares no datasources")
-	}
 	d.Source = l.pythonSource(c, "source", true)
 	return d
 }

@@ -1,7 +1,5 @@
 package manifest
 
-import "go.yaml.in/yaml/v3"
-
 // EndpointProvider is an endpoint group file (plugins.endpoints) with its endpoints resolved.
 type EndpointProvider struct {
 	Settings  []ProviderConfig `json:"settings"`
@@ -29,20 +27,12 @@ func (l *loader) endpointProvider(f *yamlFile) *EndpointProvider {
 	// Unlike credentials, the reference decodes settings as a list only.
 	e.Settings = providerConfigs(c.get("settings"), listOnly)
 	list := c.get("endpoints")
-	for _, it := range list.items() {
-		if it.n.Kind == yaml.ScalarNode {
-			e.EndpointFiles = append(e.EndpointFiles, it.n.Value)
-		}
-	}
 	routes := newNames("route")
-	l.subFiles(list, "endpoint", func(n node) {
+	e.EndpointFiles = l.subFiles(list, "endpoint", "endpoints", func(n node) {
 		ep := l.endpoint(n)
 		routes.add(n.get("path"), ep.Method+" "+ep.Path)
 		e.Endpoints = append(e.Endpoints, ep)
 	})
-	if len(e.Endpoints) == 0 && len(e.EndpointFiles) == 0 {
-		list.strictf("declares no endpoints")
-	}
 	return e
 }
 

@@ -551,19 +551,28 @@ func (f *yamlFile) fileRoot() (node, bool) {
 
 // subFiles walks the list of nested declarations of a provider (tools, endpoints, strategies,
 // datasources, events). The reference reads scalars as file paths and mappings as inline
-// declarations; the Python SDK accepts only file paths.
-func (l *loader) subFiles(list node, what string, decode func(n node)) {
+// declarations; the Python SDK accepts only file paths. It returns the paths as listed and
+// reports a provider that declares none (plural names them in that message).
+func (l *loader) subFiles(list node, what, plural string, decode func(n node)) (files []string) {
+	declared := 0
+	defer func() {
+		if declared == 0 {
+			list.strictf("declares no %s", plural)
+		}
+	}()
 	if list.isNull() {
-		return
+		return nil
 	}
 	if list.n.Kind != yaml.SequenceNode {
 		// The reference ignores anything but a list here.
 		list.strictf("expected a list of %s files, found %s", what, kindName(list.n))
-		return
+		return nil
 	}
 	for _, it := range list.items() {
 		switch it.n.Kind {
 		case yaml.ScalarNode:
+			files = append(files, it.n.Value)
+			declared++
 			f := l.providerFile(it)
 			if f == nil {
 				continue
@@ -573,11 +582,13 @@ func (l *loader) subFiles(list node, what string, decode func(n node)) {
 			}
 		case yaml.MappingNode:
 			it.strictf("inline %s declarations are not loaded by the Python SDK; put it in a file and list its path", what)
+			declared++
 			decode(it)
 		default:
 			it.strictf("expected a %s file path, found %s", what, kindName(it.n))
 		}
 	}
+	return files
 }
 
 // assets checks that every icon the declaration names exists under _assets/, as the

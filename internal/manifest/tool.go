@@ -2,8 +2,6 @@ package manifest
 
 import (
 	"slices"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // ToolProvider is a tool provider file (plugins.tools) with its tools resolved.
@@ -82,19 +80,11 @@ func (l *loader) toolProvider(f *yamlFile) *ToolProvider {
 
 	tools := c.get("tools")
 	dup := newNames("tool name")
-	for _, it := range tools.items() {
-		if it.n.Kind == yaml.ScalarNode {
-			t.ToolFiles = append(t.ToolFiles, it.n.Value)
-		}
-	}
-	l.subFiles(tools, "tool", func(n node) {
+	t.ToolFiles = l.subFiles(tools, "tool", "tools", func(n node) {
 		tool := l.tool(n)
 		dup.add(n.get("identity").get("name"), tool.Identity.Name)
 		t.Tools = append(t.Tools, tool)
 	})
-	if len(t.Tools) == 0 && len(t.ToolFiles) == 0 {
-		tools.strictf("declares no tools")
-	}
 	if t.Tools == nil {
 		t.Tools = []Tool{}
 	}

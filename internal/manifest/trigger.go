@@ -1,7 +1,5 @@
 package manifest
 
-import "go.yaml.in/yaml/v3"
-
 // TriggerProvider is a trigger provider file (plugins.triggers) with its events resolved.
 type TriggerProvider struct {
 	Identity                ProviderIdentity         `json:"identity"`
@@ -73,20 +71,12 @@ func (l *loader) triggerProvider(f *yamlFile) *TriggerProvider {
 		}
 	}
 	list := c.get("events")
-	for _, it := range list.items() {
-		if it.n.Kind == yaml.ScalarNode {
-			t.EventFiles = append(t.EventFiles, it.n.Value)
-		}
-	}
 	dup := newNames("event name")
-	l.subFiles(list, "event", func(n node) {
+	t.EventFiles = l.subFiles(list, "event", "events", func(n node) {
 		e := l.event(n)
 		dup.add(n.get("identity").get("name"), e.Identity.Name)
 		t.Events = append(t.Events, e)
 	})
-	if len(t.Events) == 0 && len(t.EventFiles) == 0 {
-		list.strictf("declares no events")
-	}
 	t.Source = l.pythonSource(c, "source", true)
 	return t
 }
