@@ -70,18 +70,7 @@ func (l *loader) agentStrategy(c node) AgentStrategy {
 	var s AgentStrategy
 	s.Identity = identity(c.get("identity"))
 	s.Description = c.reqI18n("description")
-	s.Parameters = []AgentParameter{}
-	if pc := c.get("parameters"); pc.isList() {
-		dup := newNames("parameter name")
-		for _, it := range pc.items() {
-			if !it.isMap() {
-				continue
-			}
-			p := agentParameter(it)
-			dup.add(it.get("name"), p.Name)
-			s.Parameters = append(s.Parameters, p)
-		}
-	}
+	s.Parameters = orEmpty(namedList(c.get("parameters"), "parameter name", agentParameter, func(p AgentParameter) string { return p.Name }))
 	s.OutputSchema = c.get("output_schema").object()
 	fc := c.get("features")
 	s.Features = fc.strList()

@@ -305,6 +305,25 @@ func providerConfigs(c node, form credentialsForm) []ProviderConfig {
 }
 
 // orEmpty gives a nil list its empty value, where the reference serves [] rather than null.
+// namedList decodes each mapping in a list (parameters, parameter rules) and reports names
+// used twice. It returns nil when c is not a list, an empty slice for an empty one.
+func namedList[T any](c node, what string, decode func(node) T, name func(T) string) []T {
+	if !c.isList() {
+		return nil
+	}
+	out := []T{}
+	dup := newNames(what)
+	for _, it := range c.items() {
+		if !it.isMap() {
+			continue
+		}
+		v := decode(it)
+		dup.add(it.get("name"), name(v))
+		out = append(out, v)
+	}
+	return out
+}
+
 func orEmpty[T any](s []T) []T {
 	if s == nil {
 		return []T{}

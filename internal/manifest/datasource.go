@@ -111,18 +111,7 @@ func (l *loader) datasource(c node) Datasource {
 	} else if idc.isNull() {
 		idc.strictf("is required")
 	}
-	if pc := c.get("parameters"); pc.isList() {
-		d.Parameters = []DatasourceParameter{}
-		dup := newNames("parameter name")
-		for _, it := range pc.items() {
-			if !it.isMap() {
-				continue
-			}
-			p := datasourceParameter(it)
-			dup.add(it.get("name"), p.Name)
-			d.Parameters = append(d.Parameters, p)
-		}
-	}
+	d.Parameters = namedList(c.get("parameters"), "parameter name", datasourceParameter, func(p DatasourceParameter) string { return p.Name })
 	d.Description = c.reqI18n("description")
 	d.OutputSchema = c.get("output_schema").object()
 	d.Source = l.pythonSource(c, "source", true)

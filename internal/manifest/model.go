@@ -509,18 +509,7 @@ func model(c node, file string) Model {
 		}
 	}
 	md.Deprecated = c.get("deprecated").boolean()
-	md.ParameterRules = []ParameterRule{}
-	if rc := c.get("parameter_rules"); rc.isList() {
-		dup := newNames("parameter rule")
-		for _, it := range rc.items() {
-			if !it.isMap() {
-				continue
-			}
-			r := parameterRule(it)
-			dup.add(it.get("name"), r.Name)
-			md.ParameterRules = append(md.ParameterRules, r)
-		}
-	}
+	md.ParameterRules = orEmpty(namedList(c.get("parameter_rules"), "parameter rule", parameterRule, func(r ParameterRule) string { return r.Name }))
 	if pc := c.get("pricing"); pc.isMap() {
 		md.Pricing = &Pricing{
 			Input:    decimal(pc.get("input"), true),

@@ -102,19 +102,7 @@ func (l *loader) tool(c node) Tool {
 	} else if dc.isNull() {
 		dc.strictf("is required (with human and llm)")
 	}
-	pc := c.get("parameters")
-	if pc.isList() {
-		t.Parameters = []ToolParameter{}
-		dup := newNames("parameter name")
-		for _, it := range pc.items() {
-			if !it.isMap() {
-				continue
-			}
-			p := toolParameter(it)
-			dup.add(it.get("name"), p.Name)
-			t.Parameters = append(t.Parameters, p)
-		}
-	}
+	t.Parameters = namedList(c.get("parameters"), "parameter name", toolParameter, func(p ToolParameter) string { return p.Name })
 	t.OutputSchema = c.get("output_schema").object()
 	t.HasRuntimeParameters = c.get("has_runtime_parameters").boolean()
 	t.Source = l.pythonSource(c, "source", true)

@@ -92,20 +92,7 @@ func (l *loader) event(c node) Event {
 }
 
 func eventParameters(c node) []EventParameter {
-	out := []EventParameter{}
-	if !c.isList() {
-		return out
-	}
-	dup := newNames("parameter name")
-	for _, it := range c.items() {
-		if !it.isMap() {
-			continue
-		}
-		p := eventParameter(it)
-		dup.add(it.get("name"), p.Name)
-		out = append(out, p)
-	}
-	return out
+	return orEmpty(namedList(c, "parameter name", eventParameter, func(p EventParameter) string { return p.Name }))
 }
 
 func eventParameter(c node) EventParameter {
