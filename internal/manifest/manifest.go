@@ -146,42 +146,61 @@ func (p *Plugin) Identity() string {
 // whose path would leave _assets/ are left out.
 func (p *Plugin) AssetFiles() []string {
 	var names []string
-	add := func(ss ...string) {
-		for _, s := range ss {
-			if s != "" && fs.ValidPath(s) {
-				names = append(names, assetPath(s))
-			}
+	p.eachIcon(func(s *string) {
+		if *s != "" && fs.ValidPath(*s) {
+			names = append(names, assetPath(*s))
 		}
-	}
-	addI18n := func(v *I18n) {
+	})
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// RenameAssets replaces every icon reference (a file name under _assets/) with rename's
+// answer: a daemon stores icons apart from the package and shows their new names.
+func (p *Plugin) RenameAssets(rename func(name string) string) {
+	p.eachIcon(func(s *string) {
+		if *s != "" {
+			*s = rename(*s)
+		}
+	})
+}
+
+// eachIcon calls fn with every field of the declaration that names an icon.
+func (p *Plugin) eachIcon(fn func(*string)) {
+	i18n := func(v *I18n) {
 		if v != nil {
-			add(v.EnUS, v.ZhHans, v.JaJP, v.PtBR)
+			fn(&v.EnUS)
+			fn(&v.ZhHans)
+			fn(&v.JaJP)
+			fn(&v.PtBR)
 		}
 	}
-	add(p.Icon, p.IconDark)
+	fn(&p.Icon)
+	fn(&p.IconDark)
 	if t := p.Tool; t != nil {
-		add(t.Identity.Icon, t.Identity.IconDark)
+		fn(&t.Identity.Icon)
+		fn(&t.Identity.IconDark)
 	}
 	if a := p.AgentStrategy; a != nil {
-		add(a.Identity.Icon, a.Identity.IconDark)
+		fn(&a.Identity.Icon)
+		fn(&a.Identity.IconDark)
 	}
 	if t := p.Trigger; t != nil {
-		add(t.Identity.Icon, t.Identity.IconDark)
+		fn(&t.Identity.Icon)
+		fn(&t.Identity.IconDark)
 	}
 	if d := p.Datasource; d != nil {
-		add(d.Identity.Icon)
-		for _, ds := range d.Datasources {
-			add(ds.Identity.Icon)
+		fn(&d.Identity.Icon)
+		for i := range d.Datasources {
+			fn(&d.Datasources[i].Identity.Icon)
 		}
 	}
 	if m := p.Model; m != nil {
-		addI18n(m.IconSmall)
-		addI18n(m.IconLarge)
-		addI18n(m.IconSmallDark)
-		addI18n(m.IconLargeDark)
+		i18n(m.IconSmall)
+		i18n(m.IconLarge)
+		i18n(m.IconSmallDark)
+		i18n(m.IconLargeDark)
 	}
-	slices.Sort(names)
-	return slices.Compact(names)
 }
 
 func assetPath(icon string) string { return "_assets/" + icon }

@@ -1,0 +1,344 @@
+// Package dispatch sends requests to installed plugins: it keeps one runtime (a pool of
+// processes) per installed unique identifier, created on the first request and stopped when
+// idle, so a daemon with a hundred installed plugins runs processes only for those in use.
+// It also measures every invocation for the metrics endpoint.
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/plugd/plugd/internal/install"
+	"github.com/plugd/plugd/internal/pyenv"
+	"github.com/plugd/plugd/internal/runtime"
+	"github.com/plugd/plugd/internal/store"
+	"github.com/plugd/plugd/internal/wire"
+)
+
+// ErrNotInstalled: no tenant has the unique identifier installed.
+var ErrNotInstalled = errors.New("plugin is not installed")
+
+// Preparer makes an installed plugin runnable on this machine; *install.Workspace is one.
+type Preparer interface {
+	Prepare(ctx context.Context, uid string, progress func(pyenv.Progress)) (*install.Prepared, error)
+}
+
+// Plugins tells which unique identifiers are installed; store.Store is one.
+type Plugins interface {
+	GetPlugin(ctx context.Context, uid string) (store.Plugin, error)
+	ListPlugins(ctx context.Context) ([]store.Plugin, error)
+}
+
+// Config wires a Dispatcher.
+type Config struct {
+	Plugins   Plugins
+	Workspace Preparer
+	Backwards runtime.Backwards
+	// DataDir holds each plugin's HOME, TMPDIR and logs: <DataDir>/<author>/<name>.
+	DataDir string
+	// Env is given to every plugin process (proxies, SDK settings); nothing else of the
+	// daemon's environment reaches plugins.
+	Env []string
+	// IdleStop stops a plugin's processes after this long without a request; 0 never.
+	IdleStop time.Duration
+	// MaxInstances bounds the processes of one busy plugin; 0: the runtime's default.
+	MaxInstances int
+	// StartTimeout bounds spawn to first heartbeat (PYTHON_ENV_INIT_TIMEOUT); 0: default.
+	StartTimeout time.Duration
+	// PrepareConcurrency bounds the plugins prepared at once by Reconcile. Default 2.
+	PrepareConcurrency int
+	Metrics            *Metrics // nil: not measured
+	Logger             *slog.Logger
+}
+
+// Dispatcher routes requests to plugin runtimes. Safe for concurrent use.
+type Dispatcher struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	closed  bool
+}
+
+// entry is one unique identifier's runtime, made once.
+type entry struct {
+	uid   string
+	ready chan struct{} // closed when pool or err is set
+	pool  *runtime.Pool
+	err   error // preparing failed
+	since time.Time
+}
+
+// New makes a Dispatcher; it starts nothing until asked.
+func New(cfg Config) *Dispatcher {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.PrepareConcurrency <= 0 {
+		cfg.PrepareConcurrency = 2
+	}
+	return &Dispatcher{cfg: cfg, log: cfg.Logger, entries: map[string]*entry{}}
+}
+
+// runtimeFor returns the runtime of uid, preparing the plugin on first use.
+func (d *Dispatcher) runtimeFor(ctx context.Context, uid string) (*runtime.Pool, error) {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil, runtime.ErrClosed
+	}
+	e, ok := d.entries[uid]
+	if ok && e.err != nil && isDone(e.ready) {
+		// A failed preparation is tried again on the next request: the cause (a full disk,
+		// an index outage) may be gone.
+		ok = false
+	}
+	if !ok {
+		e = &entry{uid: uid, ready: make(chan struct{}), since: time.Now()}
+		d.entries[uid] = e
+		d.mu.Unlock()
+		e.pool, e.err = d.build(ctx, uid)
+		close(e.ready)
+	} else {
+		d.mu.Unlock()
+	}
+	select {
+	case <-e.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if e.err != nil {
+		return nil, e.err
+	}
+	return e.pool, nil
+}
+
+func isDone(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+func (d *Dispatcher) build(ctx context.Context, uid string) (*runtime.Pool, error) {
+	if _, err := d.cfg.Plugins.GetPlugin(ctx, uid); errors.Is(err, store.ErrNotFound) {
+		// Not installed by anyone yet: an install job warming it up is the only caller
+		// allowed to go on, and it has prepared the plugin already.
+		if !isWarming(ctx) {
+			return nil, fmt.Errorf("%s: %w", uid, ErrNotInstalled)
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	// Preparing must not die with the first caller's request: others wait on it.
+	p, err := d.cfg.Workspace.Prepare(context.WithoutCancel(ctx), uid, nil)
+	if err != nil {
+		return nil, fmt.Errorf("preparing %s: %w", uid, err)
+	}
+	lc := runtime.FromManifest(p.Plugin, p.Dir, p.Python)
+	lc.DataDir = filepath.Join(d.cfg.DataDir, filepath.FromSlash(lc.PluginID))
+	lc.Env = d.cfg.Env
+	lc.IdleStop = d.cfg.IdleStop
+	lc.Backwards = d.cfg.Backwards
+	lc.Logger = d.log.With("plugin", uid)
+	if d.cfg.StartTimeout > 0 {
+		lc.StartTimeout = d.cfg.StartTimeout
+	}
+	return runtime.NewPool(runtime.PoolConfig{LocalConfig: lc, MaxInstances: d.cfg.MaxInstances}), nil
+}
+
+type warmingKey struct{}
+
+func isWarming(ctx context.Context) bool { return ctx.Value(warmingKey{}) != nil }
+
+// Invoke sends one request to the plugin uid and returns its result stream. The stream is
+// measured: its end (or error) counts in the metrics.
+func (d *Dispatcher) Invoke(ctx context.Context, uid string, access wire.AccessType, action wire.Action, data json.RawMessage, ic runtime.InvokeContext) (*Stream, error) {
+	start := time.Now()
+	pool, err := d.runtimeFor(ctx, uid)
+	if err != nil {
+		d.cfg.Metrics.observe(uid, action, start, err)
+		return nil, err
+	}
+	d.cfg.Metrics.begin(uid)
+	s, err := pool.Invoke(ctx, access, action, data, ic)
+	if err != nil {
+		d.cfg.Metrics.end(uid, action, start, err)
+		return nil, err
+	}
+	return &Stream{s: s, m: d.cfg.Metrics, uid: uid, action: action, start: start}, nil
+}
+
+// Warm prepares and starts uid, waiting until a process is ready: an install proves with it
+// that the plugin starts before anyone can call it.
+func (d *Dispatcher) Warm(ctx context.Context, uid string) error {
+	pool, err := d.runtimeFor(context.WithValue(ctx, warmingKey{}, true), uid)
+	if err != nil {
+		return err
+	}
+	return pool.Start(ctx)
+}
+
+// Release stops uid's processes and forgets it; the next request builds it again.
+func (d *Dispatcher) Release(ctx context.Context, uid string) error {
+	d.mu.Lock()
+	e, ok := d.entries[uid]
+	delete(d.entries, uid)
+	d.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	<-e.ready
+	d.cfg.Metrics.forget(uid)
+	if e.pool != nil {
+		return e.pool.Close(ctx)
+	}
+	return nil
+}
+
+// Reconcile prepares every installed plugin (extracting packages and building environments
+// a fresh machine lacks) without starting any, so the first request after a restart does not
+// pay for it. It returns when all are done; failures show in Readiness.
+func (d *Dispatcher) Reconcile(ctx context.Context) error {
+	plugins, err := d.cfg.Plugins.ListPlugins(ctx)
+	if err != nil {
+		return err
+	}
+	sem := make(chan struct{}, d.cfg.PrepareConcurrency)
+	var wg sync.WaitGroup
+	for _, p := range plugins {
+		if p.InstallType != "" && p.InstallType != "local" {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(uid string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if _, err := d.runtimeFor(ctx, uid); err != nil {
+				d.log.Warn("installed plugin cannot be prepared", "plugin", uid, "err", err)
+			}
+		}(p.UniqueIdentifier)
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// State is one plugin's state for the readiness route.
+type State struct {
+	UniqueIdentifier string `json:"plugin_unique_identifier"`
+	// State is idle (servable, no process: started by the next request), preparing,
+	// starting, ready, restarting or failed.
+	State     string `json:"state"`
+	Error     string `json:"error,omitempty"`
+	Processes int    `json:"processes"`
+	InFlight  int    `json:"in_flight"`
+	RSS       int64  `json:"rss_bytes"`
+}
+
+// Readiness reports every plugin this dispatcher knows, sorted by identifier.
+func (d *Dispatcher) Readiness() []State {
+	d.mu.Lock()
+	entries := make([]*entry, 0, len(d.entries))
+	for _, e := range d.entries {
+		entries = append(entries, e)
+	}
+	d.mu.Unlock()
+	out := make([]State, 0, len(entries))
+	for _, e := range entries {
+		st := State{UniqueIdentifier: e.uid, State: "preparing"}
+		if isDone(e.ready) {
+			if e.err != nil {
+				st.State, st.Error = "failed", e.err.Error()
+			} else {
+				st.State = "idle"
+				rank := map[runtime.State]int{runtime.StateStopped: 0, runtime.StateFailed: 1, runtime.StateRestarting: 2, runtime.StateStarting: 3, runtime.StateReady: 4}
+				best := -1
+				for _, s := range e.pool.Status() {
+					if s.PID != 0 {
+						st.Processes++
+					}
+					st.InFlight += s.InFlight
+					st.RSS += s.RSS
+					if r := rank[s.State]; r > best {
+						best = r
+						switch s.State {
+						case runtime.StateStopped:
+							st.State = "idle"
+						default:
+							st.State = string(s.State)
+						}
+						if s.LastError != nil && s.State == runtime.StateFailed {
+							st.Error = s.LastError.Error()
+						}
+					}
+				}
+			}
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].UniqueIdentifier < out[j].UniqueIdentifier })
+	return out
+}
+
+// Close stops every plugin.
+func (d *Dispatcher) Close(ctx context.Context) error {
+	d.mu.Lock()
+	d.closed = true
+	entries := d.entries
+	d.entries = map[string]*entry{}
+	d.mu.Unlock()
+	var errs []error
+	for _, e := range entries {
+		<-e.ready
+		if e.pool != nil {
+			errs = append(errs, e.pool.Close(ctx))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Stream is a plugin's result stream, measured.
+type Stream struct {
+	s      *runtime.Stream
+	m      *Metrics
+	uid    string
+	action wire.Action
+	start  time.Time
+	once   sync.Once
+}
+
+// Next is runtime.Stream.Next.
+func (s *Stream) Next() (wire.SessionMessage, error) {
+	msg, err := s.s.Next()
+	if err != nil {
+		s.finish(err)
+	}
+	return msg, err
+}
+
+// Close gives up on the stream.
+func (s *Stream) Close() {
+	s.s.Close()
+	s.finish(context.Canceled)
+}
+
+func (s *Stream) finish(err error) {
+	s.once.Do(func() {
+		if errors.Is(err, io.EOF) {
+			err = nil
+		}
+		s.m.end(s.uid, s.action, s.start, err)
+	})
+}

@@ -1,0 +1,103 @@
+// Package install turns uploaded packages into running installations and back: upload and
+// decode, install and upgrade as persisted tasks, uninstall with garbage collection, and the
+// recovery of unfinished tasks after a restart.
+//
+// The life of a plugin: Upload stores the package (blob) and its declaration (store). Install
+// creates a task; a job per plugin extracts the package, builds or reuses its environment
+// (progress recorded on the task), starts it once to prove it answers, and only then records
+// the installation, so a tenant never sees a plugin that cannot start. Upgrade does the same
+// for the new version and switches the installation in one transaction: requests go to the
+// old version until then. Uninstall drops the reference; the last reference frees the
+// process, the extracted folder, the environment when no other plugin uses it, and the package.
+package install
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/plugd/plugd/internal/blob"
+	"github.com/plugd/plugd/internal/signature"
+	"github.com/plugd/plugd/internal/store"
+)
+
+// Runtimes starts and stops installed plugins; the dispatcher implements it.
+type Runtimes interface {
+	// Warm starts the plugin (preparing it first if needed) and waits until it is ready.
+	Warm(ctx context.Context, uid string) error
+	// Release stops the plugin's processes and forgets it.
+	Release(ctx context.Context, uid string) error
+}
+
+// Config wires a Manager.
+type Config struct {
+	Store     store.Store
+	Blob      blob.Store
+	Workspace *Workspace
+	Runtimes  Runtimes
+
+	// ForceSignature refuses unsigned packages whatever the caller asks
+	// (FORCE_VERIFYING_SIGNATURE).
+	ForceSignature bool
+	// TrustedKeys verify package signatures. No key ships with plugd; see the README.
+	TrustedKeys []signature.TrustedKey
+	// MaxPackageSize bounds an upload (MAX_PLUGIN_PACKAGE_SIZE). Default 50 MiB.
+	MaxPackageSize int64
+	// Concurrency bounds the install jobs running at once (PLUGIN_LOCAL_LAUNCHING_CONCURRENT).
+	// Default 2.
+	Concurrency int
+	// Timeout bounds one plugin's install job (PLUGIN_INSTALL_TIMEOUT). Default 15 min.
+	Timeout time.Duration
+	// KeepSucceeded is how long a task that succeeded stays listed. Default 2 min, as the
+	// reference; failed tasks stay until deleted.
+	KeepSucceeded time.Duration
+	// TempDir holds uploads while they are checked. Default os.TempDir().
+	TempDir string
+	Logger  *slog.Logger
+}
+
+// Manager runs installs, upgrades and uninstalls. Safe for concurrent use.
+type Manager struct {
+	cfg Config
+	log *slog.Logger
+	sem chan struct{}
+
+	ctx    context.Context // ends with Close; jobs derive from it, not from requests
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu   sync.Mutex
+	jobs map[string]*job // running jobs by task id + "\x00" + unique identifier
+}
+
+// New makes a Manager. Call Resume once the daemon is up, and Close at shutdown.
+func New(cfg Config) *Manager {
+	if cfg.MaxPackageSize <= 0 {
+		cfg.MaxPackageSize = 50 << 20
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 2
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 15 * time.Minute
+	}
+	if cfg.KeepSucceeded <= 0 {
+		cfg.KeepSucceeded = 2 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{
+		cfg: cfg, log: cfg.Logger, sem: make(chan struct{}, cfg.Concurrency),
+		ctx: ctx, cancel: cancel, jobs: map[string]*job{},
+	}
+}
+
+// Close cancels running jobs and waits for them. Their tasks stay "running" in the store and
+// the next Resume takes them up again.
+func (m *Manager) Close() {
+	m.cancel()
+	m.wg.Wait()
+}

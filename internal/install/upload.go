@@ -1,0 +1,259 @@
+package install
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/plugd/plugd/internal/blob"
+	"github.com/plugd/plugd/internal/manifest"
+	"github.com/plugd/plugd/internal/pkgfile"
+	"github.com/plugd/plugd/internal/signature"
+	"github.com/plugd/plugd/internal/store"
+)
+
+// assetKey is where an icon lives in blob storage; the id is what declarations show.
+func assetKey(id string) string { return "assets/" + id }
+
+// Upload checks a package and stores it with its declaration, ready for Install. It reads r
+// into a temporary file, refusing it as soon as it passes MaxPackageSize, so a huge upload
+// costs neither memory nor disk. verify asks for a valid signature even when ForceSignature
+// is off. Uploading the same package again is harmless.
+func (m *Manager) Upload(ctx context.Context, tenantID string, r io.Reader, verify bool) (Decoded, error) {
+	tmp, err := os.CreateTemp(m.cfg.TempDir, "plugd-upload-*.difypkg")
+	if err != nil {
+		return Decoded{}, err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	n, err := io.Copy(tmp, io.LimitReader(r, m.cfg.MaxPackageSize+1))
+	if err != nil {
+		return Decoded{}, fmt.Errorf("reading the upload: %w", err)
+	}
+	if n > m.cfg.MaxPackageSize {
+		return Decoded{}, inputErr("dify_pkg", "package is larger than the %d-byte limit (MAX_PLUGIN_PACKAGE_SIZE)", m.cfg.MaxPackageSize)
+	}
+	lim := pkgfile.DefaultLimits()
+	lim.MaxPackageBytes = m.cfg.MaxPackageSize
+	pkg, err := pkgfile.Read(tmp, n, lim)
+	if err != nil {
+		return Decoded{}, &InputError{Field: "dify_pkg", Err: err}
+	}
+	d, err := m.decode(ctx, pkg, verify || m.cfg.ForceSignature)
+	if err != nil {
+		return Decoded{}, err
+	}
+	id, _ := ParseIdentifier(d.UniqueIdentifier)
+	key := packageKey(id)
+	if _, err := m.cfg.Blob.Stat(ctx, key); errors.Is(err, blob.ErrNotFound) {
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			return Decoded{}, err
+		}
+		if err := m.cfg.Blob.Put(ctx, key, tmp, n); err != nil {
+			return Decoded{}, fmt.Errorf("storing the package: %w", err)
+		}
+	} else if err != nil {
+		return Decoded{}, fmt.Errorf("storing the package: %w", err)
+	}
+	ver := json.RawMessage("null")
+	if d.Verification != nil {
+		ver, _ = json.Marshal(d.Verification)
+	}
+	err = m.cfg.Store.PutDeclaration(ctx, store.Declaration{
+		UniqueIdentifier: d.UniqueIdentifier, PluginID: id.PluginID(), Declaration: d.Manifest, Verification: ver,
+	})
+	if err != nil {
+		return Decoded{}, fmt.Errorf("recording the declaration: %w", err)
+	}
+	return d, nil
+}
+
+// decode loads and checks a package's declaration, verifies its signature, moves its icons
+// to blob storage and computes its unique identifier.
+func (m *Manager) decode(ctx context.Context, pkg *pkgfile.Package, requireSignature bool) (Decoded, error) {
+	plugin, problems := manifest.Load(pkg)
+	if plugin == nil {
+		return Decoded{}, &InputError{Field: "dify_pkg", Err: problems.Err()}
+	}
+	if blocking := problems.Install(); len(blocking) > 0 {
+		return Decoded{}, &InputError{Field: "dify_pkg", Err: blocking.Err()}
+	}
+	if isUUID(plugin.Author) {
+		return Decoded{}, inputErr("dify_pkg", "author %q is a UUID, which is reserved for plugins attached by remote debugging", plugin.Author)
+	}
+	sum, err := pkg.Checksum(ctx)
+	if err != nil {
+		return Decoded{}, &InputError{Field: "dify_pkg", Err: err}
+	}
+	uid := plugin.Identity() + "@" + sum
+	if _, err := ParseIdentifier(uid); err != nil {
+		return Decoded{}, &InputError{Field: "dify_pkg", Err: err}
+	}
+
+	var ver *Verification
+	res, err := signature.Verify(ctx, pkg, m.cfg.TrustedKeys)
+	switch {
+	case err == nil:
+		plugin.Verified = true
+		ver = &Verification{AuthorizedCategory: string(res.Category)}
+	case requireSignature && errors.Is(err, signature.ErrUnsigned):
+		return Decoded{}, &InputError{Field: "dify_pkg", Err: fmt.Errorf("%w, and this daemon only installs signed packages (FORCE_VERIFYING_SIGNATURE or verify_signature)", err)}
+	case requireSignature:
+		return Decoded{}, &InputError{Field: "dify_pkg", Err: err}
+	case errors.Is(err, signature.ErrUnsigned), errors.Is(err, signature.ErrBadSignature):
+		// Not required: the package is taken as unverified, as the reference does.
+	default:
+		return Decoded{}, err
+	}
+
+	if err := m.remapIcons(ctx, pkg, plugin); err != nil {
+		return Decoded{}, err
+	}
+	raw, err := json.Marshal(plugin)
+	if err != nil {
+		return Decoded{}, err
+	}
+	return Decoded{UniqueIdentifier: uid, Manifest: raw, Verification: ver}, nil
+}
+
+// remapIcons stores every icon the declaration names under a content-derived id and points
+// the declaration at that id, which Dify then fetches from /plugin/{tenant}/asset/{id}.
+func (m *Manager) remapIcons(ctx context.Context, pkg fs.FS, plugin *manifest.Plugin) error {
+	ids := map[string]string{}
+	for _, p := range plugin.AssetFiles() {
+		data, err := fs.ReadFile(pkg, p)
+		if err != nil {
+			continue // a missing icon is a validation warning, not a reason to refuse
+		}
+		name := strings.TrimPrefix(p, "_assets/")
+		h := sha256.Sum256(append(append([]byte{}, data...), name...))
+		id := hex.EncodeToString(h[:]) + path.Ext(name)
+		if _, err := m.cfg.Blob.Stat(ctx, assetKey(id)); errors.Is(err, blob.ErrNotFound) {
+			if err := m.cfg.Blob.Put(ctx, assetKey(id), bytes.NewReader(data), int64(len(data))); err != nil {
+				return fmt.Errorf("storing icon %s: %w", name, err)
+			}
+		}
+		ids[name] = id
+	}
+	plugin.RenameAssets(func(name string) string {
+		if id, ok := ids[name]; ok {
+			return id
+		}
+		return name
+	})
+	return nil
+}
+
+// Decode answers decode/from_identifier: the stored package decoded again, signature checked.
+func (m *Manager) Decode(ctx context.Context, uid string) (Decoded, error) {
+	pkg, cleanup, err := m.openPackage(ctx, uid)
+	if err != nil {
+		return Decoded{}, err
+	}
+	defer cleanup()
+	return m.decode(ctx, pkg, false)
+}
+
+// openPackage fetches a stored package into a temporary file and opens it.
+func (m *Manager) openPackage(ctx context.Context, uid string) (*pkgfile.Package, func(), error) {
+	id, err := ParseIdentifier(uid)
+	if err != nil {
+		return nil, nil, &InputError{Field: "plugin_unique_identifier", Err: err}
+	}
+	if _, err := m.cfg.Store.GetDeclaration(ctx, uid); err != nil {
+		return nil, nil, err
+	}
+	rc, err := m.cfg.Blob.Get(ctx, packageKey(id))
+	if err != nil {
+		return nil, nil, fmt.Errorf("package of %s: %w", uid, err)
+	}
+	defer rc.Close()
+	tmp, err := os.CreateTemp(m.cfg.TempDir, "plugd-pkg-*.difypkg")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { tmp.Close(); os.Remove(tmp.Name()) }
+	if _, err := io.Copy(tmp, rc); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	pkg, err := pkgfile.Open(tmp.Name(), pkgfile.DefaultLimits())
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return pkg, func() { pkg.Close(); cleanup() }, nil
+}
+
+// Readme returns the package's README in language (en_US, zh_Hans, ja_JP, pt_BR), falling back
+// to English and then to any language the package has.
+func (m *Manager) Readme(ctx context.Context, uid, language string) (Readme, error) {
+	pkg, cleanup, err := m.openPackage(ctx, uid)
+	if err != nil {
+		return Readme{}, err
+	}
+	defer cleanup()
+	file := func(lang string) string {
+		if lang == "en_US" {
+			return "README.md"
+		}
+		return "readme/README_" + lang + ".md"
+	}
+	langs := []string{language, "en_US"}
+	if entries, err := fs.ReadDir(pkg, "readme"); err == nil {
+		for _, e := range entries {
+			if l, ok := strings.CutPrefix(e.Name(), "README_"); ok {
+				langs = append(langs, strings.TrimSuffix(l, ".md"))
+			}
+		}
+	}
+	for _, l := range langs {
+		if l == "" {
+			continue
+		}
+		if b, err := fs.ReadFile(pkg, file(l)); err == nil {
+			return Readme{Content: string(b), Language: l}, nil
+		}
+	}
+	return Readme{}, fmt.Errorf("readme of %s: %w", uid, store.ErrNotFound)
+}
+
+// PackageFile returns a file under the package's _assets/ folder.
+func (m *Manager) PackageFile(ctx context.Context, uid, name string) ([]byte, error) {
+	name = strings.TrimPrefix(name, "_assets/")
+	if name == "" || !fs.ValidPath(name) || strings.Contains(name, "\\") {
+		return nil, inputErr("file_path", "%q is not a path inside the package's _assets folder", name)
+	}
+	pkg, cleanup, err := m.openPackage(ctx, uid)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	b, err := fs.ReadFile(pkg, "_assets/"+name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("_assets/%s in %s: %w", name, uid, store.ErrNotFound)
+	}
+	return b, err
+}
+
+// Asset returns an icon stored at upload.
+func (m *Manager) Asset(ctx context.Context, id string) ([]byte, error) {
+	if id == "" || strings.ContainsAny(id, "/\\") || id == "." || id == ".." {
+		return nil, inputErr("id", "%q is not an asset id", id)
+	}
+	rc, err := m.cfg.Blob.Get(ctx, assetKey(id))
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(io.LimitReader(rc, 16<<20))
+}
