@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/plugd/plugd/internal/blob"
+	"github.com/plugd/plugd/internal/pyenv"
 	"github.com/plugd/plugd/internal/signature"
 	"github.com/plugd/plugd/internal/store"
 )
@@ -30,11 +31,22 @@ type Runtimes interface {
 	Release(ctx context.Context, uid string) error
 }
 
+// Preparer makes plugins runnable on this machine and frees what they held;
+// *Workspace is the real one.
+type Preparer interface {
+	Prepare(ctx context.Context, uid string, progress func(pyenv.Progress)) (*Prepared, error)
+	// Remove deletes the plugin's folder and returns the environment key it used.
+	Remove(id Identifier) (envKey string, err error)
+	// EnvKey is the environment a prepared plugin uses, "" if unknown.
+	EnvKey(id Identifier) string
+	RemoveEnv(ctx context.Context, key string) error
+}
+
 // Config wires a Manager.
 type Config struct {
 	Store     store.Store
 	Blob      blob.Store
-	Workspace *Workspace
+	Workspace Preparer
 	Runtimes  Runtimes
 
 	// ForceSignature refuses unsigned packages whatever the caller asks

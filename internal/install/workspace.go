@@ -57,7 +57,9 @@ func NewWorkspace(b blob.Store, envs *pyenv.Builder, dir string) *Workspace {
 }
 
 // Dir is the folder a plugin is extracted into.
-func (w *Workspace) Dir(id Identifier) string { return filepath.Join(w.dir, filepath.FromSlash(id.dirName())) }
+func (w *Workspace) Dir(id Identifier) string {
+	return filepath.Join(w.dir, filepath.FromSlash(id.dirName()))
+}
 
 // Prepare extracts the package of uid (unless already extracted) and builds or reuses its
 // environment. Concurrent calls for one identifier share the work; progress goes to the
