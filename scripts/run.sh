@@ -7,7 +7,6 @@ mkdir -p bin
 go build -o bin/plugd ./cmd/plugd
 ln -sf plugd bin/dify
 if [ $# -eq 0 ]; then
-  # The daemon lands with `plugd serve`; until this build has it, show what the binary offers.
-  if bin/plugd serve --help >/dev/null 2>&1; then set -- serve; else set -- --help; fi
+  set -- serve
 fi
 exec bin/plugd "$@"

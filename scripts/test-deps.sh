@@ -29,7 +29,13 @@ if [ ! -x "$venv_new/bin/python" ] || ! "$venv_new/bin/python" -c 'import dify_p
   VIRTUAL_ENV="$root/$venv_new" "$root/$venv/bin/uv" pip install --quiet 'dify_plugin>=0.10' >&2
 fi
 
+# Servers for the daemon's tests, on loopback: PostgreSQL and an S3-compatible store. Each
+# script prints its own KEY=VALUE lines.
+scripts/postgres.sh
+scripts/s3.sh
+
 cat <<VARS
+PLUGD_TEST_REQUIRE_SERVICES=1
 PLUGD_TEST_PYTHON311=$py311
 PLUGD_TEST_PYTHON_SDK07=$root/$venv/bin/python
 PLUGD_TEST_PYTHON_NEW=$pynew

@@ -102,6 +102,8 @@ func newRoot(env Env) *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 
 	root.AddCommand(newVersionCmd(env), newPluginCmd(env), newSignatureCmd(env))
+	root.AddCommand(daemonClientCmds(env)...)
+	root.AddCommand(newServeCmd(env), newMigrateCmd(env))
 	return root
 }
 

@@ -24,7 +24,7 @@ import (
 )
 
 // ErrNotInstalled: no tenant has the unique identifier installed.
-var ErrNotInstalled = errors.New("plugin is not installed")
+var ErrNotInstalled = fmt.Errorf("plugin is not installed: %w", store.ErrNotFound)
 
 // Preparer makes an installed plugin runnable on this machine; *install.Workspace is one.
 type Preparer interface {

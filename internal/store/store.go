@@ -1,6 +1,6 @@
 // Package store keeps the daemon's durable state: uploaded declarations, installed plugins,
 // per-tenant installations, install tasks and endpoints. The interface is what the rest of the
-// daemon needs; the sql sub-package implements it on SQLite (the zero-config default) and
+// daemon needs; the sqlstore sub-package implements it on SQLite (the zero-config default) and
 // PostgreSQL with one schema and embedded, versioned migrations.
 package store
 
@@ -127,7 +127,8 @@ type Store interface {
 	// PutDeclaration records an uploaded package's declaration; an existing row is kept.
 	PutDeclaration(ctx context.Context, d Declaration) error
 	GetDeclaration(ctx context.Context, uniqueIdentifier string) (Declaration, error)
-	// DeleteDeclaration removes the declaration unless a Plugin row still uses it.
+	// DeleteDeclaration removes the declaration unless a Plugin row still uses it, which is
+	// ErrConflict: someone installed it meanwhile, so the caller keeps the package bytes too.
 	DeleteDeclaration(ctx context.Context, uniqueIdentifier string) error
 
 	GetPlugin(ctx context.Context, uniqueIdentifier string) (Plugin, error)
@@ -136,14 +137,16 @@ type Store interface {
 
 	// Install creates inst and, when missing, the Plugin row of its unique identifier, and
 	// counts the reference, in one transaction. ErrConflict when the tenant already has the
-	// plugin id installed.
+	// plugin id installed. The endpoint counters start from the tenant's endpoints of the plugin
+	// that outlived an earlier uninstall; an empty ID is generated.
 	Install(ctx context.Context, inst Installation, p Plugin) (Installation, error)
 	// Uninstall removes the installation and drops the reference; when it was the last one the
 	// Plugin row goes too and lastRef is true (the caller then frees the package and
 	// environment). ErrNotFound when there is no such installation.
 	Uninstall(ctx context.Context, tenantID, installationID string) (inst Installation, lastRef bool, err error)
 	// Upgrade points the tenant's installation of the plugin from oldUID to newUID, moving the
-	// reference, in one transaction. lastRef tells whether oldUID lost its last reference.
+	// reference, in one transaction. lastRef tells whether oldUID lost its last reference. An
+	// empty source or meta keeps the installation's; newPlugin must be of the same plugin id.
 	Upgrade(ctx context.Context, tenantID, oldUID string, newPlugin Plugin, source string, meta json.RawMessage) (inst Installation, lastRef bool, err error)
 
 	GetInstallation(ctx context.Context, tenantID, installationID string) (Installation, error)
@@ -164,18 +167,22 @@ type Store interface {
 	TasksWithStatus(ctx context.Context, statuses ...TaskStatus) ([]Task, error)
 	// UpdateTask reads the task, lets fn change it and writes it back, holding a row lock so
 	// concurrent updates of one task never lose each other's changes. fn returning an error
-	// aborts the update.
+	// aborts the update (the error comes back wrapped). fn's changes to ID, TenantID and
+	// CreatedAt are ignored.
 	UpdateTask(ctx context.Context, id string, fn func(*Task) error) (Task, error)
 	DeleteTask(ctx context.Context, tenantID, id string) error
 	DeleteTasks(ctx context.Context, tenantID string) error
 
-	// CreateEndpoint stores e and counts it on the tenant's installation of e.PluginID.
+	// CreateEndpoint stores e and counts it on the tenant's installation of e.PluginID
+	// (ErrNotFound when there is none). An empty HookID gets a random 16-character [a-z0-9] one;
+	// ErrConflict when the ID or a given HookID is taken. Endpoints outlive an uninstall.
 	CreateEndpoint(ctx context.Context, e Endpoint) (Endpoint, error)
 	GetEndpoint(ctx context.Context, tenantID, id string) (Endpoint, error)
 	GetEndpointByHook(ctx context.Context, hookID string) (Endpoint, error)
 	// ListEndpoints pages the tenant's endpoints, of one plugin when pluginID is not empty.
 	ListEndpoints(ctx context.Context, tenantID, pluginID string, p Page) ([]Endpoint, error)
-	// UpdateEndpoint changes name, settings and enabled, keeping the installation's counters.
+	// UpdateEndpoint changes name, settings and enabled, keeping the installation's counters;
+	// an empty name or settings keeps the stored one.
 	UpdateEndpoint(ctx context.Context, e Endpoint) (Endpoint, error)
 	DeleteEndpoint(ctx context.Context, tenantID, id string) error
 

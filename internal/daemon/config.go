@@ -1,0 +1,742 @@
+// Package daemon holds what `plugd serve` needs before it can start: its settings, read from
+// flags, the environment and a config file, and the API key Dify calls it with.
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/plugd/plugd/internal/pyenv"
+)
+
+// Config is every setting of `plugd serve`. The environment variable names are the reference
+// daemon's where the meaning is the same, so an existing .env keeps working; plugd's own
+// additions start with PLUGD_. Load fills it; the zero value is not usable.
+type Config struct {
+	// DataDir holds everything plugd keeps on this machine when nothing else is configured:
+	// the SQLite database, the local package storage, plugin working folders, the server key.
+	DataDir string
+	// ConfigFile is the YAML file the settings were read from ("" when none was read).
+	ConfigFile string
+
+	Host string
+	Port int
+	// ServerKey is the X-Api-Key Dify must send (SERVER_KEY); empty until EnsureServerKey
+	// reads or generates one when the environment does not set it.
+	ServerKey string
+	// ServerKeyFile is where a generated key is kept between runs.
+	ServerKeyFile string
+
+	DB      DBConfig
+	Storage StorageConfig
+
+	WorkingPath          string
+	MaxPackageSize       int64
+	MaxExecutionTimeout  time.Duration
+	InstallTimeout       time.Duration
+	InstallConcurrency   int
+	PythonEnvInitTimeout time.Duration
+
+	ForceVerifyingSignature         bool
+	ThirdPartySignatureVerification bool
+	ThirdPartyPublicKeys            []string
+	// TrustDir is a folder of *.pem public keys whose signatures plugd accepts besides
+	// Dify's official key; dropping a file there is easier than editing a list of paths.
+	TrustDir string
+
+	EndpointEnabled   bool
+	PrometheusEnabled bool
+
+	// IdleStop stops a plugin process nobody called for this long; the next call starts it
+	// again. 0 keeps processes running forever, as the reference does.
+	IdleStop time.Duration
+	// MaxInstances caps the processes of one busy plugin; 0 leaves it to the runtime.
+	MaxInstances int
+
+	LogLevel  string // DEBUG, INFO, WARN or ERROR
+	LogFormat string // text or json
+
+	// Python configures how plugin environments are built (pyenv.SettingsFromEnv's names,
+	// which may also be set in the config file).
+	Python pyenv.Settings
+
+	sources map[string]string // variable name -> where its value came from
+	python  map[string]string // raw values of the variables pyenv reads
+}
+
+// DBConfig selects and tunes the database.
+type DBConfig struct {
+	// Type is sqlite (no server needed, the default), postgresql, or pgbouncer (PostgreSQL
+	// behind a transaction-pooling bouncer, so no prepared statements survive a transaction).
+	Type            string
+	SQLitePath      string
+	Host            string
+	Port            int
+	Username        string
+	Password        string
+	Database        string
+	DefaultDatabase string // the database connected to when Database must first be created
+	SSLMode         string
+	Extras          string // extra connection options, PostgreSQL `options=`
+	MaxOpenConns    int
+	MaxIdleConns    int
+	ConnMaxLifetime time.Duration
+}
+
+// StorageConfig selects where package and asset bytes live.
+type StorageConfig struct {
+	Type      string // local or s3
+	LocalRoot string // the folder of the local backend
+
+	S3Endpoint     string // empty: AWS itself
+	S3UsePathStyle bool
+	S3UseAWS       bool
+	// S3UseAWSManagedIAM takes credentials from the machine's IAM role instead of the keys.
+	S3UseAWSManagedIAM bool
+	AccessKey          string
+	SecretKey          string
+	Region             string
+	Bucket             string
+}
+
+// Setting is one configuration variable as `plugd serve --print-config` shows it.
+type Setting struct {
+	Name   string // the environment variable (and config file key)
+	Value  string // as it would be written in the environment; secrets are masked
+	Source string // "default", "env", "flag --port" or "<config file>:<line>"
+}
+
+// Flag is a setting that `plugd serve` also takes on its command line.
+type Flag struct {
+	Name     string // without dashes, e.g. "port"
+	Variable string // the variable it overrides, e.g. "SERVER_PORT"
+	Usage    string
+}
+
+// Source labels of Setting.Source that are not a flag or a file position.
+const (
+	SourceDefault = "default"
+	SourceEnv     = "env"
+)
+
+// maxConfigFileSize bounds the config file: it is a few dozen lines, so anything large is a
+// mistake (a package or log passed by accident) rather than configuration.
+const maxConfigFileSize = 1 << 20
+
+// ConfigError is a setting with a bad value.
+type ConfigError struct {
+	Name   string // the variable
+	Value  string // the value as given ("" for secrets, which are never echoed)
+	Source string // where the value came from
+	Err    error
+}
+
+func (e *ConfigError) Error() string {
+	if e.Value == "" {
+		return fmt.Sprintf("%s (from %s): %v", e.Name, e.Source, e.Err)
+	}
+	return fmt.Sprintf("%s=%q (from %s): %v", e.Name, e.Value, e.Source, e.Err)
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Load reads the settings. Each comes from, in this order of precedence: flags (keyed by the
+// flag name of Flags or by the variable name; empty values count as not given), the
+// environment through lookup (os.Getenv in main), the config file, the built-in default.
+//
+// The config file is configFile (the --config flag), else $PLUGD_CONFIG, else
+// $XDG_CONFIG_HOME/plugd/config.yaml (~/.config/plugd/config.yaml); only the last may be
+// missing. It is YAML with the environment variable names as keys, so a .env file becomes a
+// config file by turning `=` into `: `.
+func Load(lookup func(string) string, configFile string, flags map[string]string) (Config, error) {
+	vars := variables()
+	byName := make(map[string]*variable, len(vars))
+	byFlag := make(map[string]*variable)
+	for i := range vars {
+		byName[vars[i].name] = &vars[i]
+		if vars[i].flag != "" {
+			byFlag[vars[i].flag] = &vars[i]
+		}
+	}
+	env := func(name string) string { return strings.TrimSpace(lookup(name)) }
+
+	type given struct{ value, source string }
+	fromFlags := make(map[string]given)
+	for k, v := range flags {
+		if v == "" {
+			continue
+		}
+		vr := byFlag[k]
+		if vr == nil {
+			vr = byName[k]
+		}
+		if vr == nil {
+			return Config{}, fmt.Errorf("unknown setting %q given as a flag", k)
+		}
+		src := "flag"
+		if vr.flag != "" {
+			src = "flag --" + vr.flag
+		}
+		fromFlags[vr.name] = given{v, src}
+	}
+	if configFile != "" {
+		fromFlags["PLUGD_CONFIG"] = given{configFile, "flag --config"}
+	}
+
+	c := Config{sources: make(map[string]string), python: make(map[string]string)}
+
+	// The config file is found before anything else is read, since it may set the rest.
+	var (
+		file        map[string]fileValue
+		fileDir     string
+		configSrc   = SourceDefault
+		explicit    = true
+		configPath  string
+		errNoConfig error
+	)
+	switch g, ok := fromFlags["PLUGD_CONFIG"]; {
+	case ok:
+		configPath, configSrc = g.value, g.source
+	case env("PLUGD_CONFIG") != "":
+		configPath, configSrc = env("PLUGD_CONFIG"), SourceEnv
+	default:
+		explicit = false
+		configPath, errNoConfig = defaultConfigFile(env)
+	}
+	if errNoConfig == nil {
+		abs, err := absPath(configPath, "", env)
+		if err != nil {
+			return Config{}, &ConfigError{Name: "PLUGD_CONFIG", Value: configPath, Source: configSrc, Err: err}
+		}
+		data, err := readConfigFile(abs)
+		switch {
+		case err == nil:
+			if file, err = parseConfigFile(data, abs, byName); err != nil {
+				return Config{}, err
+			}
+			c.ConfigFile, fileDir = abs, filepath.Dir(abs)
+		case errors.Is(err, os.ErrNotExist) && !explicit:
+			// The default file is optional.
+		default:
+			return Config{}, fmt.Errorf("config file: %w", err)
+		}
+	}
+	c.sources["PLUGD_CONFIG"] = configSrc
+
+	for i := range vars {
+		v := &vars[i]
+		if v.name == "PLUGD_CONFIG" {
+			continue
+		}
+		var raw, src string
+		fromFile := false
+		if g, ok := fromFlags[v.name]; ok {
+			raw, src = g.value, g.source
+		} else if e := env(v.name); e != "" {
+			raw, src = e, SourceEnv
+		} else if fv, ok := file[v.name]; ok {
+			raw, src, fromFile = fv.value, fmt.Sprintf("%s:%d", c.ConfigFile, fv.line), true
+		} else {
+			src = SourceDefault
+			d, err := v.def(&c, env)
+			if err != nil {
+				return Config{}, &ConfigError{Name: v.name, Source: src, Err: err}
+			}
+			raw = d
+		}
+		bad := func(err error) error {
+			shown := raw
+			if v.secret {
+				shown = ""
+			}
+			return &ConfigError{Name: v.name, Value: shown, Source: src, Err: err}
+		}
+		if v.path && raw != "" {
+			base := ""
+			if fromFile {
+				base = fileDir
+			}
+			abs, err := absPath(raw, base, env)
+			if err != nil {
+				return Config{}, bad(err)
+			}
+			raw = abs
+		}
+		if err := v.set(&c, raw); err != nil {
+			return Config{}, bad(err)
+		}
+		c.sources[v.name] = src
+	}
+
+	if c.Storage.Type == "s3" && c.Storage.Bucket == "" {
+		return Config{}, &ConfigError{Name: "PLUGIN_STORAGE_TYPE", Value: "s3", Source: c.sources["PLUGIN_STORAGE_TYPE"],
+			Err: errors.New("needs PLUGIN_STORAGE_OSS_BUCKET, the bucket's name")}
+	}
+	c.ServerKeyFile = filepath.Join(c.DataDir, "server.key")
+	c.Python = pyenv.SettingsFromEnv(func(name string) string {
+		if v, ok := c.python[name]; ok {
+			return v
+		}
+		return lookup(name) // the lower-case proxy names, which only the environment sets
+	})
+	return c, nil
+}
+
+// Describe lists every setting with its effective value and where it came from, in the
+// order of the table in variables. Secrets are masked and passwords dropped from URLs.
+func (c Config) Describe() []Setting {
+	vars := variables()
+	out := make([]Setting, 0, len(vars))
+	for i := range vars {
+		v := &vars[i]
+		value := v.get(&c)
+		switch {
+		case v.secret && value != "":
+			value = "********"
+		case v.url:
+			value = redactURL(value)
+		}
+		src := c.sources[v.name]
+		if src == "" {
+			src = SourceDefault
+		}
+		out = append(out, Setting{Name: v.name, Value: value, Source: src})
+	}
+	return out
+}
+
+// Flags lists the settings `plugd serve` takes as flags; Load accepts them by Name.
+func Flags() []Flag {
+	var out []Flag
+	for _, v := range variables() {
+		if v.flag != "" {
+			out = append(out, Flag{Name: v.flag, Variable: v.name, Usage: v.doc + " (" + v.name + ")"})
+		}
+	}
+	return out
+}
+
+// Variables lists every variable name Load reads, in the order Describe shows them.
+func Variables() []string {
+	vars := variables()
+	out := make([]string, len(vars))
+	for i, v := range vars {
+		out[i] = v.name
+	}
+	return out
+}
+
+// DefaultDataDir is the data folder when neither --data-dir nor the config says otherwise:
+// $PLUGD_DATA_DIR, else $XDG_DATA_HOME/plugd, else ~/.local/share/plugd. The CLI's client
+// commands use it to find the key a local `plugd serve` generated.
+func DefaultDataDir(lookup func(string) string) (string, error) {
+	if d := strings.TrimSpace(lookup("PLUGD_DATA_DIR")); d != "" {
+		return absPath(d, "", lookup)
+	}
+	if x := strings.TrimSpace(lookup("XDG_DATA_HOME")); filepath.IsAbs(x) {
+		return filepath.Join(x, "plugd"), nil
+	}
+	home, err := homeDir(lookup)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".local", "share", "plugd"), nil
+}
+
+func defaultConfigFile(lookup func(string) string) (string, error) {
+	if x := lookup("XDG_CONFIG_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "plugd", "config.yaml"), nil
+	}
+	home, err := homeDir(lookup)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".config", "plugd", "config.yaml"), nil
+}
+
+// homeDir prefers $HOME as seen through lookup, so tests and callers with a custom
+// environment get a home consistent with it.
+func homeDir(lookup func(string) string) (string, error) {
+	if h := strings.TrimSpace(lookup("HOME")); h != "" {
+		return h, nil
+	}
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no home folder to put plugd's data in: set PLUGD_DATA_DIR or pass --data-dir (%w)", err)
+	}
+	return h, nil
+}
+
+// absPath expands a leading ~/ and makes p absolute, relative to base when given (the
+// config file's folder, so a file's relative paths do not depend on where plugd was started).
+func absPath(p, base string, lookup func(string) string) (string, error) {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		home, err := homeDir(lookup)
+		if err != nil {
+			return "", err
+		}
+		p = filepath.Join(home, strings.TrimPrefix(p[1:], "/"))
+	}
+	if base != "" && !filepath.IsAbs(p) {
+		p = filepath.Join(base, p)
+	}
+	return filepath.Abs(p)
+}
+
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s is a folder, not a YAML file", path)
+	}
+	if st.Size() > maxConfigFileSize {
+		return nil, fmt.Errorf("%s: %d bytes is too large for a config file (at most %d)", path, st.Size(), maxConfigFileSize)
+	}
+	data := make([]byte, st.Size())
+	if _, err := f.ReadAt(data, 0); err != nil && st.Size() > 0 {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return data, nil
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}
+
+// variable is one row of the settings table: its name, how it is parsed into Config and
+// read back for Describe.
+type variable struct {
+	name   string
+	flag   string // the `plugd serve` flag, "" for none
+	doc    string
+	secret bool // never shown
+	url    bool // may carry a password in its user info
+	path   bool // a file or folder: ~ expanded, made absolute
+	list   bool // comma-separated; a YAML sequence is accepted too
+	noFile bool // cannot be set in the config file
+	// def is the default as it would be written in the environment; it may depend on the
+	// settings before it (the paths under DataDir).
+	def func(c *Config, lookup func(string) string) (string, error)
+	set func(c *Config, raw string) error
+	get func(c *Config) string
+}
+
+func (v variable) withFlag(name, doc string) variable { v.flag, v.doc = name, doc; return v }
+func (v variable) secretVar() variable                { v.secret = true; return v }
+func (v variable) urlVar() variable                   { v.url = true; return v }
+
+func constDef(s string) func(*Config, func(string) string) (string, error) {
+	return func(*Config, func(string) string) (string, error) { return s, nil }
+}
+
+// underData defaults to a path inside DataDir.
+func underData(elem ...string) func(*Config, func(string) string) (string, error) {
+	return func(c *Config, _ func(string) string) (string, error) {
+		return filepath.Join(append([]string{c.DataDir}, elem...)...), nil
+	}
+}
+
+func str(name, def string, field func(*Config) *string) variable {
+	return variable{
+		name: name, def: constDef(def),
+		set: func(c *Config, raw string) error { *field(c) = raw; return nil },
+		get: func(c *Config) string { return *field(c) },
+	}
+}
+
+func pathVar(name string, def func(*Config, func(string) string) (string, error), field func(*Config) *string) variable {
+	v := str(name, "", field)
+	v.def, v.path = def, true
+	return v
+}
+
+// oneOf accepts the keys of choices (case-insensitively) and stores the value they map to.
+func oneOf(name, def string, choices map[string]string, field func(*Config) *string) variable {
+	v := str(name, def, field)
+	v.set = func(c *Config, raw string) error {
+		canon, ok := choices[strings.ToLower(raw)]
+		if !ok {
+			return fmt.Errorf("want one of %s", choiceList(choices))
+		}
+		*field(c) = canon
+		return nil
+	}
+	return v
+}
+
+func choiceList(choices map[string]string) string {
+	seen := map[string]bool{}
+	var names []string
+	for _, canon := range choices {
+		if !seen[canon] && canon != "" {
+			seen[canon] = true
+			names = append(names, canon)
+		}
+	}
+	slices.Sort(names) // a stable order for messages and tests
+	return strings.Join(names, ", ")
+}
+
+func integer(name string, def, lo, hi int, field func(*Config) *int) variable {
+	return variable{
+		name: name, def: constDef(strconv.Itoa(def)),
+		set: func(c *Config, raw string) error {
+			n, err := strconv.Atoi(raw)
+			if err != nil {
+				return errors.New("want a whole number")
+			}
+			if n < lo || n > hi {
+				return fmt.Errorf("want a number from %d to %d", lo, hi)
+			}
+			*field(c) = n
+			return nil
+		},
+		get: func(c *Config) string { return strconv.Itoa(*field(c)) },
+	}
+}
+
+func size(name string, def int64, field func(*Config) *int64) variable {
+	return variable{
+		name: name, def: constDef(strconv.FormatInt(def, 10)),
+		set: func(c *Config, raw string) error {
+			n, err := strconv.ParseInt(raw, 10, 64)
+			if err != nil {
+				return errors.New("want a size in bytes")
+			}
+			if n <= 0 {
+				return errors.New("want a positive size in bytes")
+			}
+			*field(c) = n
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatInt(*field(c), 10) },
+	}
+}
+
+func boolean(name string, def bool, field func(*Config) *bool) variable {
+	return variable{
+		name: name, def: constDef(strconv.FormatBool(def)),
+		set: func(c *Config, raw string) error {
+			b, err := strconv.ParseBool(raw)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			*field(c) = b
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatBool(*field(c)) },
+	}
+}
+
+// duration reads a whole number of units (the reference's format) or a Go duration such as
+// "90s" or "1h30m". With minimum 0, zero is allowed (meaning "never" where documented).
+func duration(name string, def, unit, minimum time.Duration, field func(*Config) *time.Duration) variable {
+	format := func(d time.Duration) string {
+		if d%unit == 0 {
+			return strconv.FormatInt(int64(d/unit), 10)
+		}
+		return d.String()
+	}
+	return variable{
+		name: name, def: constDef(format(def)),
+		set: func(c *Config, raw string) error {
+			d, err := parseDuration(raw, unit)
+			if err != nil {
+				return err
+			}
+			if d < minimum {
+				if minimum == 0 {
+					return errors.New("want a duration that is not negative")
+				}
+				return fmt.Errorf("want at least %s", minimum)
+			}
+			*field(c) = d
+			return nil
+		},
+		get: func(c *Config) string { return format(*field(c)) },
+	}
+}
+
+func parseDuration(raw string, unit time.Duration) (time.Duration, error) {
+	unitName := map[time.Duration]string{time.Second: "seconds", time.Minute: "minutes"}[unit]
+	if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
+		if n > int64(1<<62)/int64(unit) || n < -int64(1<<62)/int64(unit) {
+			return 0, errors.New("duration too large")
+		}
+		return time.Duration(n) * unit, nil
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil {
+		return 0, fmt.Errorf("want a whole number of %s or a duration such as 90s", unitName)
+	}
+	return d, nil
+}
+
+func list(name string, field func(*Config) *[]string) variable {
+	return variable{
+		name: name, list: true, def: constDef(""),
+		set: func(c *Config, raw string) error {
+			var out []string
+			for _, p := range strings.Split(raw, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					out = append(out, p)
+				}
+			}
+			*field(c) = out
+			return nil
+		},
+		get: func(c *Config) string { return strings.Join(*field(c), ",") },
+	}
+}
+
+// python is a variable pyenv.SettingsFromEnv reads; check validates it here so a typo fails
+// at start instead of being silently ignored.
+func python(name string, check func(string) error) variable {
+	return variable{
+		name: name, def: constDef(""),
+		set: func(c *Config, raw string) error {
+			if raw != "" && check != nil {
+				if err := check(raw); err != nil {
+					return err
+				}
+			}
+			c.python[name] = raw
+			return nil
+		},
+		get: func(c *Config) string { return c.python[name] },
+	}
+}
+
+func pythonPath(name string) variable {
+	v := python(name, nil)
+	v.path = true
+	return v
+}
+
+func checkBool(raw string) error {
+	if _, err := strconv.ParseBool(raw); err != nil {
+		return errors.New("want true or false")
+	}
+	return nil
+}
+
+// variables is the one table of every setting plugd serve reads. PLUGD_DATA_DIR comes
+// first because other defaults live under it.
+func variables() []variable {
+	dataDir := pathVar("PLUGD_DATA_DIR", func(_ *Config, lookup func(string) string) (string, error) {
+		return DefaultDataDir(lookup) // $PLUGD_DATA_DIR is empty when the default is asked for
+	}, func(c *Config) *string { return &c.DataDir }).
+		withFlag("data-dir", "folder for the database, packages, plugin files and the server key")
+	// The config file is Load's configFile argument (the --config flag), not in Flags.
+	config := pathVar("PLUGD_CONFIG", constDef(""), func(c *Config) *string { return &c.ConfigFile })
+	config.noFile = true
+
+	vars := []variable{
+		dataDir,
+		config,
+		str("SERVER_HOST", "0.0.0.0", func(c *Config) *string { return &c.Host }).
+			withFlag("host", "address to listen on"),
+		integer("SERVER_PORT", 5002, 1, 65535, func(c *Config) *int { return &c.Port }).
+			withFlag("port", "port to listen on"),
+		str("SERVER_KEY", "", func(c *Config) *string { return &c.ServerKey }).secretVar(),
+
+		oneOf("DB_TYPE", "sqlite", map[string]string{"sqlite": "sqlite", "sqlite3": "sqlite", "postgresql": "postgresql", "postgres": "postgresql", "pgbouncer": "pgbouncer"},
+			func(c *Config) *string { return &c.DB.Type }),
+		pathVar("DB_SQLITE_PATH", underData("plugd.db"), func(c *Config) *string { return &c.DB.SQLitePath }),
+		str("DB_HOST", "localhost", func(c *Config) *string { return &c.DB.Host }),
+		integer("DB_PORT", 5432, 1, 65535, func(c *Config) *int { return &c.DB.Port }),
+		str("DB_USERNAME", "", func(c *Config) *string { return &c.DB.Username }),
+		str("DB_PASSWORD", "", func(c *Config) *string { return &c.DB.Password }).secretVar(),
+		str("DB_DATABASE", "dify_plugin", func(c *Config) *string { return &c.DB.Database }),
+		str("DB_DEFAULT_DATABASE", "postgres", func(c *Config) *string { return &c.DB.DefaultDatabase }),
+		oneOf("DB_SSL_MODE", "disable", map[string]string{"disable": "disable", "allow": "allow", "prefer": "prefer", "require": "require", "verify-ca": "verify-ca", "verify-full": "verify-full"},
+			func(c *Config) *string { return &c.DB.SSLMode }),
+		str("DB_EXTRAS", "", func(c *Config) *string { return &c.DB.Extras }),
+		integer("DB_MAX_OPEN_CONNS", 30, 1, 1<<20, func(c *Config) *int { return &c.DB.MaxOpenConns }),
+		integer("DB_MAX_IDLE_CONNS", 10, 0, 1<<20, func(c *Config) *int { return &c.DB.MaxIdleConns }),
+		duration("DB_CONN_MAX_LIFETIME", time.Hour, time.Second, 0, func(c *Config) *time.Duration { return &c.DB.ConnMaxLifetime }),
+
+		oneOf("PLUGIN_STORAGE_TYPE", "local", map[string]string{"local": "local", "s3": "s3", "aws_s3": "s3", "aws-s3": "s3"},
+			func(c *Config) *string { return &c.Storage.Type }),
+		pathVar("PLUGIN_STORAGE_LOCAL_ROOT", underData("storage"), func(c *Config) *string { return &c.Storage.LocalRoot }),
+		str("S3_ENDPOINT", "", func(c *Config) *string { return &c.Storage.S3Endpoint }).urlVar(),
+		boolean("S3_USE_PATH_STYLE", true, func(c *Config) *bool { return &c.Storage.S3UsePathStyle }),
+		boolean("S3_USE_AWS", true, func(c *Config) *bool { return &c.Storage.S3UseAWS }),
+		boolean("S3_USE_AWS_MANAGED_IAM", false, func(c *Config) *bool { return &c.Storage.S3UseAWSManagedIAM }),
+		str("AWS_ACCESS_KEY", "", func(c *Config) *string { return &c.Storage.AccessKey }).secretVar(),
+		str("AWS_SECRET_KEY", "", func(c *Config) *string { return &c.Storage.SecretKey }).secretVar(),
+		str("AWS_REGION", "", func(c *Config) *string { return &c.Storage.Region }),
+		str("PLUGIN_STORAGE_OSS_BUCKET", "", func(c *Config) *string { return &c.Storage.Bucket }),
+
+		pathVar("PLUGIN_WORKING_PATH", underData("cwd"), func(c *Config) *string { return &c.WorkingPath }),
+		size("MAX_PLUGIN_PACKAGE_SIZE", 50<<20, func(c *Config) *int64 { return &c.MaxPackageSize }),
+		duration("PLUGIN_MAX_EXECUTION_TIMEOUT", 600*time.Second, time.Second, time.Second, func(c *Config) *time.Duration { return &c.MaxExecutionTimeout }),
+		duration("PLUGIN_INSTALL_TIMEOUT", 15*time.Minute, time.Minute, time.Second, func(c *Config) *time.Duration { return &c.InstallTimeout }),
+		integer("PLUGIN_LOCAL_LAUNCHING_CONCURRENT", 2, 1, 1024, func(c *Config) *int { return &c.InstallConcurrency }),
+		duration("PYTHON_ENV_INIT_TIMEOUT", 120*time.Second, time.Second, time.Second, func(c *Config) *time.Duration { return &c.PythonEnvInitTimeout }),
+
+		boolean("FORCE_VERIFYING_SIGNATURE", true, func(c *Config) *bool { return &c.ForceVerifyingSignature }),
+		boolean("THIRD_PARTY_SIGNATURE_VERIFICATION_ENABLED", false, func(c *Config) *bool { return &c.ThirdPartySignatureVerification }),
+		list("THIRD_PARTY_SIGNATURE_VERIFICATION_PUBLIC_KEYS", func(c *Config) *[]string { return &c.ThirdPartyPublicKeys }),
+		pathVar("PLUGD_TRUST_DIR", underData("trusted-keys"), func(c *Config) *string { return &c.TrustDir }),
+
+		boolean("PLUGIN_ENDPOINT_ENABLED", true, func(c *Config) *bool { return &c.EndpointEnabled }),
+		boolean("PROMETHEUS_ENABLED", true, func(c *Config) *bool { return &c.PrometheusEnabled }),
+		duration("PLUGD_IDLE_STOP", 10*time.Minute, time.Second, 0, func(c *Config) *time.Duration { return &c.IdleStop }).
+			withFlag("idle-stop", "stop a plugin process idle for this long, 0 never"),
+		integer("PLUGD_MAX_INSTANCES", 0, 0, 1024, func(c *Config) *int { return &c.MaxInstances }).
+			withFlag("max-instances", "processes per busy plugin, 0 for the runtime's default"),
+
+		oneOf("LOG_LEVEL", "INFO", map[string]string{"debug": "DEBUG", "info": "INFO", "warn": "WARN", "warning": "WARN", "error": "ERROR"},
+			func(c *Config) *string { return &c.LogLevel }).withFlag("log-level", "DEBUG, INFO, WARN or ERROR"),
+		oneOf("LOG_OUTPUT_FORMAT", "text", map[string]string{"text": "text", "json": "json"},
+			func(c *Config) *string { return &c.LogFormat }).withFlag("log-format", "text or json"),
+
+		// Read by pyenv.SettingsFromEnv.
+		python("PYTHON_INTERPRETER_PATH", nil),
+		python("UV_PATH", nil),
+		python("PLUGD_PYTHON_INSTALLER", func(raw string) error {
+			switch strings.ToLower(raw) {
+			case "auto", "uv", "pip":
+				return nil
+			}
+			return errors.New("want auto, uv or pip")
+		}),
+		python("PLUGD_INSTALL_UV", checkBool),
+		python("PLUGIN_IGNORE_UV_LOCK", checkBool),
+		python("PIP_MIRROR_URL", nil).urlVar(),
+		python("PIP_EXTRA_INDEX_URL", nil).urlVar(),
+		python("PIP_EXTRA_ARGS", nil),
+		pythonPath("PLUGD_PYTHON_WHEELHOUSE"),
+		python("PLUGD_PYTHON_ENV_TIMEOUT", func(raw string) error {
+			d, err := parseDuration(raw, time.Second)
+			if err == nil && d < 0 {
+				err = errors.New("want a duration that is not negative")
+			}
+			return err
+		}),
+		python("HTTP_PROXY", nil).urlVar(),
+		python("HTTPS_PROXY", nil).urlVar(),
+		python("NO_PROXY", nil),
+		pythonPath("SSL_CERT_FILE"),
+	}
+	return vars
+}

@@ -1,0 +1,233 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/plugd/plugd/internal/backwards"
+	"github.com/plugd/plugd/internal/blob"
+	"github.com/plugd/plugd/internal/dispatch"
+	"github.com/plugd/plugd/internal/httpapi"
+	"github.com/plugd/plugd/internal/install"
+	"github.com/plugd/plugd/internal/pyenv"
+	"github.com/plugd/plugd/internal/signature"
+	"github.com/plugd/plugd/internal/store/sqlstore"
+)
+
+// OpenStore opens the configured database without migrating it.
+func OpenStore(ctx context.Context, c Config) (*sqlstore.DB, error) {
+	switch c.DB.Type {
+	case "", "sqlite":
+		if err := os.MkdirAll(filepath.Dir(c.DB.SQLitePath), 0o700); err != nil {
+			return nil, err
+		}
+		return sqlstore.OpenSQLite(ctx, c.DB.SQLitePath)
+	case "postgresql", "pgbouncer":
+		dsn := sqlstore.PostgresDSN(c.DB.Host, c.DB.Port, c.DB.Username, c.DB.Password, c.DB.Database, c.DB.SSLMode, c.DB.Extras)
+		return sqlstore.OpenPostgres(ctx, dsn, sqlstore.PostgresOptions{
+			MaxOpenConns: c.DB.MaxOpenConns, MaxIdleConns: c.DB.MaxIdleConns, ConnMaxLifetime: c.DB.ConnMaxLifetime,
+			CreateDatabase: true, DefaultDatabase: c.DB.DefaultDatabase,
+		})
+	}
+	return nil, fmt.Errorf("DB_TYPE %q is not supported (sqlite, postgresql, pgbouncer)", c.DB.Type)
+}
+
+// OpenBlob opens the configured object storage.
+func OpenBlob(ctx context.Context, c Config) (blob.Store, error) {
+	switch c.Storage.Type {
+	case "", "local":
+		return blob.NewDir(c.Storage.LocalRoot)
+	case "s3":
+		return blob.NewS3(ctx, blob.S3Config{
+			Endpoint: c.Storage.S3Endpoint, Bucket: c.Storage.Bucket, AccessKey: c.Storage.AccessKey,
+			SecretKey: c.Storage.SecretKey, Region: c.Storage.Region, PathStyle: c.Storage.S3UsePathStyle,
+			UseIAM: c.Storage.S3UseAWSManagedIAM, CreateBucket: true,
+		})
+	}
+	return nil, fmt.Errorf("PLUGIN_STORAGE_TYPE %q is not supported (local, s3)", c.Storage.Type)
+}
+
+// Logger makes the daemon's logger from LOG_LEVEL and LOG_OUTPUT_FORMAT.
+func Logger(c Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// trustedKeys are the keys package signatures are checked against: the trust folder's and,
+// when enabled, the third-party key files. No key ships with plugd.
+func trustedKeys(c Config) ([]signature.TrustedKey, error) {
+	var paths []string
+	if st, err := os.Stat(c.TrustDir); err == nil && st.IsDir() {
+		paths = append(paths, c.TrustDir)
+	}
+	if c.ThirdPartySignatureVerification {
+		paths = append(paths, c.ThirdPartyPublicKeys...)
+	}
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	return signature.LoadTrustedKeys(paths...)
+}
+
+// RunOptions are what Run needs besides the settings.
+type RunOptions struct {
+	Version        string
+	Stdout, Stderr io.Writer
+	// Ready, when set, receives the listening address once requests are accepted.
+	Ready func(addr string)
+}
+
+// Run is `plugd serve`: it opens the store, migrates it, starts the HTTP API and serves until
+// ctx ends, then stops plugins and flushes state.
+func Run(ctx context.Context, c Config, o RunOptions) error {
+	log := Logger(c, o.Stderr)
+	if _, err := EnsureServerKey(&c, o.Stdout); err != nil {
+		return err
+	}
+	for _, d := range []string{c.DataDir, c.WorkingPath} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	db, err := OpenStore(ctx, c)
+	if err != nil {
+		return fmt.Errorf("opening the database: %w", err)
+	}
+	defer db.Close()
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		return fmt.Errorf("migrating the database: %w", err)
+	}
+	if len(applied) > 0 {
+		log.Info("database migrated", "applied", applied)
+	}
+	blobs, err := OpenBlob(ctx, c)
+	if err != nil {
+		return fmt.Errorf("opening the package storage: %w", err)
+	}
+	keys, err := trustedKeys(c)
+	if err != nil {
+		return fmt.Errorf("loading trusted keys: %w", err)
+	}
+	if c.ForceVerifyingSignature && len(keys) == 0 {
+		log.Warn("FORCE_VERIFYING_SIGNATURE is on but no public key is trusted: every upload will be refused; put keys in the trust folder (see README) or set FORCE_VERIFYING_SIGNATURE=false", "trust_dir", c.TrustDir)
+	}
+
+	envs := pyenv.NewBuilder(filepath.Join(c.DataDir, "python"), c.Python)
+	ws := install.NewWorkspace(blobs, envs, c.WorkingPath)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := dispatch.NewMetrics(reg)
+	disp := dispatch.New(dispatch.Config{
+		Plugins: db, Workspace: ws,
+		Backwards:    backwards.NewLocal(backwards.NewFileStore(filepath.Join(c.DataDir, "plugin-storage"), 0)),
+		DataDir:      filepath.Join(c.DataDir, "plugins"),
+		IdleStop:     c.IdleStop,
+		MaxInstances: c.MaxInstances,
+		StartTimeout: c.PythonEnvInitTimeout,
+		Metrics:      metrics,
+		Logger:       log,
+	})
+	metrics.Attach(disp)
+	mgr := install.New(install.Config{
+		Store: db, Blob: blobs, Workspace: ws, Runtimes: disp,
+		ForceSignature: c.ForceVerifyingSignature, TrustedKeys: keys,
+		MaxPackageSize: c.MaxPackageSize, Concurrency: c.InstallConcurrency, Timeout: c.InstallTimeout,
+		TempDir: filepath.Join(c.DataDir, "tmp"), Logger: log,
+	})
+	if err := os.MkdirAll(filepath.Join(c.DataDir, "tmp"), 0o700); err != nil {
+		return err
+	}
+
+	var reconciled atomic.Bool
+	var metricsHandler http.Handler
+	if c.PrometheusEnabled {
+		metricsHandler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	}
+	api := httpapi.New(httpapi.Config{
+		ServerKey: c.ServerKey, Store: db, Installer: mgr, Dispatcher: httpapi.NewDispatcher(disp.Invoke, readiness(disp)),
+		Metrics: metricsHandler, MaxPackageSize: c.MaxPackageSize, ExecutionTimeout: c.MaxExecutionTimeout,
+		EndpointsEnabled: c.EndpointEnabled, Logger: log, Version: o.Version,
+		Health: func() httpapi.HealthInfo { return httpapi.HealthInfo{Ready: reconciled.Load()} },
+	})
+	addr := net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s (SERVER_HOST, SERVER_PORT): %w", addr, err)
+	}
+	srv := httpapi.NewHTTPServer(addr, api)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("plugd serving", "addr", ln.Addr().String(), "data_dir", c.DataDir, "db", c.DB.Type, "storage", c.Storage.Type)
+	if o.Ready != nil {
+		o.Ready(ln.Addr().String())
+	}
+
+	// Boot reconciliation: unfinished tasks resume, installed plugins are prepared (not
+	// started) so the first request after a restart does not pay for it.
+	go func() {
+		if n, err := mgr.Resume(ctx); err != nil {
+			log.Warn("resuming install tasks", "err", err)
+		} else if n > 0 {
+			log.Info("resumed install tasks", "count", n)
+		}
+		start := time.Now()
+		if err := disp.Reconcile(ctx); err == nil {
+			log.Info("installed plugins prepared", "took", time.Since(start).Round(time.Millisecond))
+		}
+		reconciled.Store(true)
+	}()
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	mgr.Close()
+	_ = disp.Close(shutdownCtx)
+	return nil
+}
+
+// readiness reports the dispatcher's plugins in the HTTP layer's terms.
+func readiness(d *dispatch.Dispatcher) func() []httpapi.PluginState {
+	return func() []httpapi.PluginState {
+		states := d.Readiness()
+		out := make([]httpapi.PluginState, len(states))
+		for i, s := range states {
+			pluginID := s.UniqueIdentifier
+			if id, err := install.ParseIdentifier(s.UniqueIdentifier); err == nil {
+				pluginID = id.PluginID()
+			}
+			out[i] = httpapi.PluginState{
+				UniqueIdentifier: s.UniqueIdentifier, PluginID: pluginID, State: s.State, Error: s.Error,
+				RSS: s.RSS, InFlight: s.InFlight,
+			}
+		}
+		return out
+	}
+}

@@ -1,0 +1,178 @@
+package sqlstore
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+)
+
+// allVersions is every embedded version, as Migrate applies them on a new database.
+func allVersions(t *testing.T, d dialect) []string {
+	t.Helper()
+	migs, err := loadMigrations(embeddedMigrations(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range migs {
+		out = append(out, m.version)
+	}
+	return out
+}
+
+// runMigrationSuite runs the migration tests of a dialect. fresh makes a new, empty database and
+// returns a function opening handles on it.
+func runMigrationSuite(t *testing.T, fresh func(t *testing.T) func() *DB) {
+	t.Run("Idempotent", func(t *testing.T) {
+		defer guard(t)
+		open := fresh(t)
+		db := open()
+		want := allVersions(t, db.dialect)
+		if len(want) == 0 {
+			t.Fatal("no embedded migrations")
+		}
+		equal(t, "pending on a new database", must(db.Pending(t.Context())), want)
+		equal(t, "first migrate", must(db.Migrate(t.Context())), want)
+		equal(t, "second migrate", len(must(db.Migrate(t.Context()))), 0)
+		equal(t, "pending after", len(must(db.Pending(t.Context()))), 0)
+		// Another handle (another process) sees the same.
+		equal(t, "migrate from a second handle", len(must(open().Migrate(t.Context()))), 0)
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		defer guard(t)
+		open := fresh(t)
+		handles := []*DB{open(), open(), open()}
+		want := allVersions(t, handles[0].dialect)
+		var mu sync.Mutex
+		var applied []string
+		var wg sync.WaitGroup
+		for _, h := range handles {
+			wg.Go(func() {
+				got, err := h.Migrate(t.Context())
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				applied = append(applied, got...)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		slices.Sort(applied)
+		equal(t, "each version applied exactly once", applied, want)
+		for _, h := range handles {
+			equal(t, "pending", len(must(h.Pending(t.Context()))), 0)
+		}
+	})
+
+	t.Run("FailedMigrationRollsBack", func(t *testing.T) {
+		defer guard(t)
+		db := fresh(t)()
+		db.migrations = fstest.MapFS{
+			"0001_first.sql":           {Data: []byte("CREATE TABLE first_t (id INTEGER PRIMARY KEY);")},
+			"0002_second.sqlite.sql":   {Data: []byte("CREATE TABLE second_t (at TEXT);")},
+			"0002_second.postgres.sql": {Data: []byte("CREATE TABLE second_t (at TIMESTAMPTZ);")},
+			// The first statement works, the second fails: neither may stay.
+			"0003_broken.sql": {Data: []byte("CREATE TABLE third_t (id INTEGER);\nCREATE TABLE first_t (id INTEGER);")},
+			"0004_after.sql":  {Data: []byte("CREATE TABLE fourth_t (id INTEGER);")},
+		}
+		applied, err := db.Migrate(t.Context())
+		wantErr(t, err, nil, "0003_broken", "0003_broken.sql")
+		equal(t, "applied before the failure", applied, []string{"0001_first", "0002_second"})
+		equal(t, "pending", must(db.Pending(t.Context())), []string{"0003_broken", "0004_after"})
+		for table, exists := range map[string]bool{"first_t": true, "second_t": true, "third_t": false, "fourth_t": false} {
+			_, err := db.sql.ExecContext(t.Context(), "SELECT COUNT(*) FROM "+table)
+			if (err == nil) != exists {
+				t.Errorf("table %s: exists=%v, want %v (%v)", table, err == nil, exists, err)
+			}
+		}
+		// Fixed, it goes on from where it stopped.
+		db.migrations.(fstest.MapFS)["0003_broken.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE third_t (id INTEGER);")}
+		equal(t, "after the fix", must(db.Migrate(t.Context())), []string{"0003_broken", "0004_after"})
+	})
+}
+
+func TestLoadMigrations(t *testing.T) {
+	file := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
+	cases := []struct {
+		name    string
+		fs      fstest.MapFS
+		sqlite  []string // the files chosen, in order
+		pg      []string
+		wantErr string
+	}{
+		{
+			name: "common and variants, ordered by number",
+			fs: fstest.MapFS{
+				"0010_late.sql":        file("late"),
+				"0002_b.sqlite.sql":    file("b sqlite"),
+				"0002_b.postgres.sql":  file("b pg"),
+				"0001_a.sql":           file("a"),
+				"10000_far_future.sql": file("far"),
+			},
+			sqlite: []string{"0001_a.sql", "0002_b.sqlite.sql", "0010_late.sql", "10000_far_future.sql"},
+			pg:     []string{"0001_a.sql", "0002_b.postgres.sql", "0010_late.sql", "10000_far_future.sql"},
+		},
+		{name: "bad name", fs: fstest.MapFS{"init.sql": file("")}, wantErr: `"init.sql"`},
+		{name: "bad dialect", fs: fstest.MapFS{"0001_a.mysql.sql": file("")}, wantErr: `"0001_a.mysql.sql"`},
+		{name: "number shared", fs: fstest.MapFS{"0001_a.sql": file(""), "0001_b.sql": file("")}, wantErr: "share the number 0001"},
+		{name: "variant missing", fs: fstest.MapFS{"0001_a.postgres.sql": file("")}, wantErr: "0001_a has no sqlite variant"},
+		{name: "both forms", fs: fstest.MapFS{"0001_a.sql": file(""), "0001_a.sqlite.sql": file(""), "0001_a.postgres.sql": file("")}, wantErr: "both a common file and dialect variants"},
+		{name: "empty", fs: fstest.MapFS{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, d := range []dialect{dialectSQLite, dialectPostgres} {
+				migs, err := loadMigrations(c.fs, d)
+				if c.wantErr != "" {
+					if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+						t.Fatalf("%s: got error %v, want one with %q", d, err, c.wantErr)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				var files []string
+				for _, m := range migs {
+					files = append(files, m.file)
+					if m.sql != string(c.fs[m.file].Data) {
+						t.Errorf("%s: body of %s is %q", d, m.file, m.sql)
+					}
+				}
+				want := c.sqlite
+				if d == dialectPostgres {
+					want = c.pg
+				}
+				equal(t, d.String(), files, want)
+			}
+		})
+	}
+}
+
+// TestEmbeddedMigrations checks the shipped set loads for both databases with the same versions.
+func TestEmbeddedMigrations(t *testing.T) {
+	s, p := allVersions(t, dialectSQLite), allVersions(t, dialectPostgres)
+	equal(t, "same versions", s, p)
+	if !slices.Contains(s, "0001_init") {
+		t.Fatalf("versions %v lack 0001_init", s)
+	}
+	// Both variants of 0001 must create the same tables.
+	tables := func(d dialect) []string {
+		migs, err := loadMigrations(embeddedMigrations(), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, line := range strings.Split(migs[0].sql, "\n") {
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == "CREATE" && (f[1] == "TABLE" || f[1] == "INDEX") {
+				out = append(out, f[2])
+			}
+		}
+		return out
+	}
+	equal(t, "tables and indexes of both variants", tables(dialectSQLite), tables(dialectPostgres))
+}
