@@ -258,8 +258,11 @@ func (db *DB) read() conn {
 	return conn{q: db.sql, d: db.dialect}
 }
 
-// stmtCache holds prepared statements by query text, up to stmtCacheSize of them (queries with
-// IN lists of every length would grow it without end otherwise).
+// readUncached is read without the statement cache, for query texts that vary from call to call
+// (IN lists), which would only fill it.
+func (db *DB) readUncached() conn { return conn{q: db.sql, d: db.dialect} }
+
+// stmtCache holds prepared statements by query text, up to stmtCacheSize of them.
 type stmtCache struct {
 	mu     sync.Mutex
 	m      map[string]*sql.Stmt

@@ -451,7 +451,7 @@ const inChunk = 500
 // InstallationsByPlugins returns the tenant's installations of the plugin ids, oldest first.
 func (db *DB) InstallationsByPlugins(ctx context.Context, tenantID string, pluginIDs []string) ([]store.Installation, error) {
 	var out []store.Installation
-	c := db.read()
+	c := db.readUncached()
 	for start := 0; start < len(pluginIDs); start += inChunk {
 		ids := pluginIDs[start:min(start+inChunk, len(pluginIDs))]
 		args := make([]any, 0, len(ids)+1)

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -63,5 +64,33 @@ func TestOpenSQLite(t *testing.T) {
 	}
 	if _, err := OpenSQLite(t.Context(), ""); err == nil {
 		t.Error("an empty path opened")
+	}
+}
+
+// TestStmtCache: reads on SQLite go through prepared statements, at most stmtCacheSize of them;
+// past that, and after Close, queries still run (unprepared, or failing as a closed DB does).
+func TestStmtCache(t *testing.T) {
+	db := openSQLite(t, filepath.Join(t.TempDir(), "plugd.db"))
+	for i := range stmtCacheSize + 10 {
+		var got int
+		if err := db.read().queryRow(t.Context(), fmt.Sprintf("SELECT %d + ?", i), 1).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != i+1 {
+			t.Fatalf("query %d gave %d", i, got)
+		}
+	}
+	if n := len(db.stmts.m); n != stmtCacheSize {
+		t.Fatalf("%d statements cached, want %d", n, stmtCacheSize)
+	}
+	// A query that does not prepare reports its error through the unprepared path.
+	db.stmts.close()
+	db.stmts.closed = false
+	var x int
+	err := db.read().queryRow(t.Context(), "SELECT nope FROM nowhere").Scan(&x)
+	wantErr(t, err, nil, "nowhere")
+	db.Close()
+	if err := db.read().queryRow(t.Context(), "SELECT 1").Scan(&x); err == nil {
+		t.Fatal("a closed DB answered")
 	}
 }

@@ -95,7 +95,7 @@ func (db *DB) ListTasks(ctx context.Context, tenantID string, p store.Page) ([]s
 	if err != nil {
 		return nil, fmt.Errorf("list tasks of tenant %s: %w", tenantID, err)
 	}
-	out, err := db.queryTasks(ctx, "SELECT "+taskCols+" FROM install_tasks WHERE tenant_id = ? ORDER BY created_at DESC, id DESC"+lim,
+	out, err := db.queryTasks(ctx, db.read(), "SELECT "+taskCols+" FROM install_tasks WHERE tenant_id = ? ORDER BY created_at DESC, id DESC"+lim,
 		append([]any{tenantID}, largs...)...)
 	if err != nil {
 		return nil, fmt.Errorf("list tasks of tenant %s: %w", tenantID, err)
@@ -112,7 +112,7 @@ func (db *DB) TasksWithStatus(ctx context.Context, statuses ...store.TaskStatus)
 	for i, s := range statuses {
 		args[i] = string(s)
 	}
-	out, err := db.queryTasks(ctx, "SELECT "+taskCols+" FROM install_tasks WHERE status IN ("+placeholders(len(statuses))+
+	out, err := db.queryTasks(ctx, db.readUncached(), "SELECT "+taskCols+" FROM install_tasks WHERE status IN ("+placeholders(len(statuses))+
 		") ORDER BY created_at, id", args...)
 	if err != nil {
 		return nil, fmt.Errorf("tasks with status %v: %w", statuses, err)
@@ -120,8 +120,8 @@ func (db *DB) TasksWithStatus(ctx context.Context, statuses ...store.TaskStatus)
 	return out, nil
 }
 
-func (db *DB) queryTasks(ctx context.Context, query string, args ...any) ([]store.Task, error) {
-	rows, err := db.read().query(ctx, query, args...)
+func (db *DB) queryTasks(ctx context.Context, c conn, query string, args ...any) ([]store.Task, error) {
+	rows, err := c.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
