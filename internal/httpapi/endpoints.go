@@ -176,7 +176,7 @@ func (b *setupBody) check() (uniqueID, map[string]any, error) {
 func (s *Server) endpointSetup(w http.ResponseWriter, r *http.Request) {
 	var b setupBody
 	if err := decodeJSON(w, r, maxManagementBody, &b); err != nil {
-		s.fail(w, r, err)
+		s.failStatus(w, r, err, false)
 		return
 	}
 	uid, settings, err := b.check()
@@ -228,11 +228,11 @@ func (b *endpointIDBody) check() error {
 func (s *Server) endpointRemove(w http.ResponseWriter, r *http.Request) {
 	var b endpointIDBody
 	if err := decodeJSON(w, r, maxManagementBody, &b); err != nil {
-		s.fail(w, r, err)
+		s.failStatus(w, r, err, false)
 		return
 	}
 	if err := b.check(); err != nil {
-		s.fail(w, r, err)
+		s.failStatus(w, r, err, false)
 		return
 	}
 	if err := s.cfg.Store.DeleteEndpoint(r.Context(), r.PathValue("tenant_id"), b.EndpointID); err != nil {
@@ -266,7 +266,7 @@ func (b *updateBody) check() (map[string]any, error) {
 func (s *Server) endpointUpdate(w http.ResponseWriter, r *http.Request) {
 	var b updateBody
 	if err := decodeJSON(w, r, maxManagementBody, &b); err != nil {
-		s.fail(w, r, err)
+		s.failStatus(w, r, err, false)
 		return
 	}
 	settings, err := b.check()
@@ -314,11 +314,11 @@ func (s *Server) endpointEnable(enabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var b endpointIDBody
 		if err := decodeJSON(w, r, maxManagementBody, &b); err != nil {
-			s.fail(w, r, err)
+			s.failStatus(w, r, err, false)
 			return
 		}
 		if err := b.check(); err != nil {
-			s.fail(w, r, err)
+			s.failStatus(w, r, err, false)
 			return
 		}
 		e, err := s.cfg.Store.GetEndpoint(r.Context(), r.PathValue("tenant_id"), b.EndpointID)

@@ -143,7 +143,7 @@ func TestEndpointEnableRemove(t *testing.T) {
 		t.Fatal("still disabled")
 	}
 	expectErr(t, h.do("POST", "/plugin/t2/endpoint/enable", id), 200, -404, typeNotFound, e.ID)
-	expectErr(t, h.do("POST", "/plugin/t1/endpoint/enable", `{}`), 200, -400, typeBadRequest, "endpoint_id is required")
+	expectErr(t, h.do("POST", "/plugin/t1/endpoint/enable", `{}`), 400, -400, typeBadRequest, "endpoint_id is required")
 	expectOK(t, h.do("POST", "/plugin/t1/endpoint/remove", id))
 	expectErr(t, h.do("POST", "/plugin/t1/endpoint/remove", id), 200, -404, typeNotFound, e.ID)
 }

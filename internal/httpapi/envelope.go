@@ -163,7 +163,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func ok(w http.ResponseWriter, data any) { writeJSON(w, http.StatusOK, success(data)) }
 
 // fail answers a management route with an error: HTTP 200, like the reference, because
-// Dify's non-streaming client raises on any other status before reading the envelope.
+// Dify's non-streaming client raises on any other status before reading the envelope. A body
+// that does not decode or lacks a required field goes through failStatus instead (400), as the
+// reference's request validation does.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	ae := s.logged(r, err, false)
 	writeJSON(w, http.StatusOK, ae.envelope())

@@ -93,7 +93,7 @@ func FuzzManagementBodies(f *testing.F) {
 		req := httptest.NewRequest("POST", "/plugin/t1/management/"+routes[int(route)%len(routes)], bytes.NewReader(body))
 		rec := serve(h, req)
 		checkNoServerError(t, h, rec, body)
-		if rec.Code != 200 {
+		if rec.Code != 200 && rec.Code != 400 && rec.Code != 413 {
 			t.Fatalf("management route answered %d", rec.Code)
 		}
 	})

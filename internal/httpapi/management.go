@@ -133,11 +133,11 @@ func (b *identifiersBody) check() error {
 func (s *Server) installIdentifiers(w http.ResponseWriter, r *http.Request) {
 	var b identifiersBody
 	if err := decodeJSON(w, r, maxManagementBody, &b); err != nil {
-		s.fail(w, r, err)
+		s.failStatus(w, r, err, false)
 		return
 	}
 	if err := b.check(); err != nil {
-		s.fail(w, r, err)
+		s.failStatus(w, r, err, false)
 		return
 	}
 	started, err := s.cfg.Installer.Install(r.Context(), r.PathValue("tenant_id"), b.UIDs, b.Source, b.Metas)
@@ -180,11 +180,11 @@ func (b *upgradeBody) check() error {
 func (s *Server) installUpgrade(w http.ResponseWriter, r *http.Request) {
 	var b upgradeBody
 	if err := decodeJSON(w, r, maxManagementBody, &b); err != nil {
-		s.fail(w, r, err)
+		s.failStatus(w, r, err, false)
 		return
 	}
 	if err := b.check(); err != nil {
-		s.fail(w, r, err)
+		s.failStatus(w, r, err, false)
 		return
 	}
 	started, err := s.cfg.Installer.Upgrade(r.Context(), r.PathValue("tenant_id"), b.Original, b.New, b.Source, b.Meta)
@@ -370,7 +370,7 @@ func (s *Server) uninstall(w http.ResponseWriter, r *http.Request) {
 		ID string `json:"plugin_installation_id"`
 	}
 	if err := decodeJSON(w, r, maxManagementBody, &b); err != nil {
-		s.fail(w, r, err)
+		s.failStatus(w, r, err, false)
 		return
 	}
 	if b.ID == "" {
@@ -546,7 +546,7 @@ type pluginIDsBody struct {
 func (s *Server) fetchBatch(w http.ResponseWriter, r *http.Request) {
 	var b pluginIDsBody
 	if err := decodeJSON(w, r, maxManagementBody, &b); err != nil {
-		s.fail(w, r, err)
+		s.failStatus(w, r, err, false)
 		return
 	}
 	if len(b.PluginIDs) > maxLookupBatch {
@@ -584,7 +584,7 @@ func (s *Server) missing(w http.ResponseWriter, r *http.Request) {
 		UIDs []string `json:"plugin_unique_identifiers"`
 	}
 	if err := decodeJSON(w, r, maxManagementBody, &b); err != nil {
-		s.fail(w, r, err)
+		s.failStatus(w, r, err, false)
 		return
 	}
 	if len(b.UIDs) > maxLookupBatch {
@@ -737,7 +737,7 @@ func (s *Server) toolsExist(w http.ResponseWriter, r *http.Request) {
 		} `json:"provider_ids"`
 	}
 	if err := decodeJSON(w, r, maxManagementBody, &b); err != nil {
-		s.fail(w, r, err)
+		s.failStatus(w, r, err, false)
 		return
 	}
 	if len(b.ProviderIDs) > maxLookupBatch {

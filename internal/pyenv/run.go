@@ -39,7 +39,7 @@ func (b *Builder) run(ctx context.Context, key string, c command, emit func(Prog
 	cmd.Dir = c.dir
 	cmd.Env = b.installerEnv()
 	cmd.Stdout, cmd.Stderr = out, out // one writer: exec then calls it from one goroutine
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = installerProcAttr()
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
