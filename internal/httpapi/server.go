@@ -157,8 +157,11 @@ type Config struct {
 	ExecutionTimeout time.Duration
 	// EndpointsEnabled serves the public endpoint proxy /e/ (PLUGIN_ENDPOINT_ENABLED).
 	EndpointsEnabled bool
-	Logger           *slog.Logger
-	Version          string
+	// DebugKeys issues remote-debugging keys at /plugin/{tenant_id}/debugging/key; nil (remote
+	// debugging off) leaves the route unserved.
+	DebugKeys DebugKeys
+	Logger    *slog.Logger
+	Version   string
 }
 
 const (
@@ -297,6 +300,9 @@ func (s *Server) routes() {
 		m.HandleFunc(pattern, s.auth(h))
 	}
 
+	if s.cfg.DebugKeys != nil {
+		m.HandleFunc("POST "+P+"/debugging/key", s.auth(s.debuggingKey))
+	}
 	if s.cfg.EndpointsEnabled {
 		m.HandleFunc("/e/{hook_id}", s.proxy)
 		m.HandleFunc("/e/{hook_id}/{path...}", s.proxy)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"bufio"
 	"encoding/json"
 	"io"
@@ -115,7 +116,7 @@ func TestUnknownRoute(t *testing.T) {
 		{"GET", "/nope"},
 		{"GET", "/plugin/t1/management/nope"},
 		{"GET", "/plugin/t1/management/install/identifiers"}, // wrong method
-		{"POST", "/plugin/t1/debugging/key"},                 // out of scope
+		{"POST", "/plugin/t1/debugging/key"},                 // remote debugging off
 		{"POST", "/plugin/t1/dispatch/tool/nope"},
 		{"GET", "/metrics"}, // no metrics handler configured
 	} {
@@ -232,5 +233,31 @@ func TestSlowClient(t *testing.T) {
 	}
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatal("the server kept the half-sent request open")
+	}
+}
+
+type fakeDebugKeys struct{ tenants []string }
+
+func (f *fakeDebugKeys) DebugKey(_ context.Context, tenantID string, ttl time.Duration) (string, time.Time, error) {
+	f.tenants = append(f.tenants, tenantID)
+	return "11111111-2222-3333-4444-555555555555", time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), nil
+}
+
+func TestDebuggingKey(t *testing.T) {
+	keys := &fakeDebugKeys{}
+	h := newHarness(t, func(c *Config) { c.DebugKeys = keys })
+	rec := h.do("POST", "/plugin/t9/debugging/key", "")
+	d := parseEnvelope(t, rec.Body.Bytes())
+	if rec.Code != 200 || d.Code != 0 || !strings.Contains(string(d.Data), `"key":"11111111-2222-3333-4444-555555555555"`) {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	if len(keys.tenants) != 1 || keys.tenants[0] != "t9" {
+		t.Errorf("asked for %v", keys.tenants)
+	}
+	req := httptest.NewRequest("POST", "/plugin/t9/debugging/key", nil)
+	rec = httptest.NewRecorder()
+	h.srv.ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnauthorized {
+		t.Errorf("without the server key: %d", rec.Code)
 	}
 }

@@ -186,5 +186,12 @@ type Store interface {
 	UpdateEndpoint(ctx context.Context, e Endpoint) (Endpoint, error)
 	DeleteEndpoint(ctx context.Context, tenantID, id string) error
 
+	// DebugKey returns the tenant's remote-debugging key, valid for ttl from now: the current
+	// one, its validity extended, or a new random one when there is none or it expired.
+	DebugKey(ctx context.Context, tenantID string, ttl time.Duration) (key string, expires time.Time, err error)
+	// ResolveDebugKey finds the tenant of an unexpired key (ErrNotFound otherwise) without
+	// extending it.
+	ResolveDebugKey(ctx context.Context, key string) (tenantID string, err error)
+
 	Close() error
 }

@@ -39,6 +39,7 @@ func runConformance(t *testing.T, open storeFactory) {
 		{"Endpoints", testEndpoints},
 		{"TimesAndJSON", testTimesAndJSON},
 		{"BadInput", testBadInput},
+		{"DebugKeys", testDebugKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -699,3 +700,43 @@ func testBadInput(t *testing.T, s store.Store) {
 func second[A any](_ A, err error) error { return err }
 
 func third[A, B any](_ A, _ B, err error) error { return err }
+
+func testDebugKeys(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	k1, exp1, err := s.DebugKey(ctx, "t1", time.Hour)
+	ok(t, err)
+	if len(k1) != 36 || time.Until(exp1) < 59*time.Minute {
+		t.Fatalf("key %q expires %v", k1, exp1)
+	}
+	k2, exp2, err := s.DebugKey(ctx, "t1", 2*time.Hour)
+	ok(t, err)
+	equal(t, "renewed key", k2, k1)
+	if !exp2.After(exp1) {
+		t.Errorf("renewal did not extend: %v then %v", exp1, exp2)
+	}
+	other, _, err := s.DebugKey(ctx, "t2", time.Hour)
+	ok(t, err)
+	if other == k1 {
+		t.Fatal("two tenants share a key")
+	}
+	equal(t, "tenant of t1's key", must(s.ResolveDebugKey(ctx, k1)), "t1")
+	equal(t, "tenant of t2's key", must(s.ResolveDebugKey(ctx, other)), "t2")
+	_, err = s.ResolveDebugKey(ctx, "no-such-key")
+	wantErr(t, err, store.ErrNotFound)
+
+	// An expired key resolves to nothing, and asking again gives a new one.
+	k3, _, err := s.DebugKey(ctx, "t3", -time.Second)
+	ok(t, err)
+	_, err = s.ResolveDebugKey(ctx, k3)
+	wantErr(t, err, store.ErrNotFound, "expired")
+	k4, _, err := s.DebugKey(ctx, "t3", time.Hour)
+	ok(t, err)
+	if k4 == k3 {
+		t.Error("an expired key was renewed instead of replaced")
+	}
+	equal(t, "tenant of the new key", must(s.ResolveDebugKey(ctx, k4)), "t3")
+	_, _, err = s.DebugKey(ctx, "", time.Hour)
+	if err == nil {
+		t.Error("a key for an empty tenant")
+	}
+}
