@@ -25,7 +25,7 @@ import (
 // daemonClientCmds are the commands that manage and call plugins of a running daemon
 // (`plugd serve` or the reference daemon) through its HTTP API.
 func daemonClientCmds(env Env) []*cobra.Command {
-	return []*cobra.Command{newInstallCmd(env), newListCmd(env), newUninstallCmd(env), newDaemonInvokeCmd(env)}
+	return []*cobra.Command{newInstallCmd(env), newListCmd(env), newUninstallCmd(env), newDaemonInvokeCmd(env), newDebugKeyCmd(env)}
 }
 
 // remoteFlags say which running daemon to talk to, as whom.
@@ -476,4 +476,37 @@ func toolProvider(ctx context.Context, cl *client.Client, pluginID string) (stri
 		return decl.Tool.Identity.Name, nil
 	}
 	return "", fmt.Errorf("%s is not installed (see `plugd list`)", pluginID)
+}
+
+func newDebugKeyCmd(env Env) *cobra.Command {
+	var f remoteFlags
+	c := &cobra.Command{
+		Use:   "debug-key",
+		Short: "Get the tenant's remote-debugging key from a daemon started with --debug",
+		Long: `Get (and renew for two hours) the tenant's remote-debugging key. Run your plugin with
+INSTALL_METHOD=remote, REMOTE_INSTALL_URL=<daemon host>:<debug port> (5003 by default) and
+REMOTE_INSTALL_KEY=<this key>; it then answers the tenant's requests like an installed plugin.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := f.connect()
+			if err != nil {
+				return err
+			}
+			k, err := cl.DebugKey(cmd.Context())
+			if client.IsNotFound(err) {
+				return fmt.Errorf("%w\nthe daemon does not accept remote debugging: start it with `plugd serve --debug`", err)
+			}
+			if err != nil {
+				return f.explain(err)
+			}
+			if f.asJSON {
+				return printJSON(cmd.OutOrStdout(), k)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), k.Key)
+			fmt.Fprintf(env.Stderr, "valid until %s; set REMOTE_INSTALL_KEY to it\n", k.ExpiresAt.Local().Format(time.RFC3339))
+			return nil
+		},
+	}
+	f.register(c, "print {key, expires_at} as JSON")
+	return c
 }

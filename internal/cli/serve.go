@@ -16,6 +16,7 @@ import (
 type daemonFlags struct {
 	config string
 	values map[string]*string
+	extra  map[string]string // settings implied by other flags, keyed by variable name
 }
 
 func (f *daemonFlags) register(c *cobra.Command) {
@@ -28,6 +29,9 @@ func (f *daemonFlags) register(c *cobra.Command) {
 
 func (f *daemonFlags) load() (daemon.Config, error) {
 	flags := map[string]string{}
+	for name, v := range f.extra {
+		flags[name] = v
+	}
 	for name, v := range f.values {
 		if *v != "" {
 			flags[name] = *v
@@ -40,6 +44,7 @@ func newServeCmd(env Env) *cobra.Command {
 	var (
 		f           daemonFlags
 		printConfig bool
+		debug       bool
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -51,6 +56,9 @@ environment (the reference daemon's variable names: SERVER_KEY, SERVER_PORT, DB_
 ...) and a config file, in that order of precedence; --print-config shows them all.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if debug {
+				f.extra = map[string]string{"PLUGIN_REMOTE_INSTALLING_ENABLED": "true"}
+			}
 			cfg, err := f.load()
 			if err != nil {
 				return usageError{err}
@@ -67,6 +75,7 @@ environment (the reference daemon's variable names: SERVER_KEY, SERVER_PORT, DB_
 	}
 	f.register(c)
 	c.Flags().BoolVar(&printConfig, "print-config", false, "print every setting, its value (secrets masked) and where it came from, then exit")
+	c.Flags().BoolVar(&debug, "debug", false, "accept plugins attached for remote debugging (PLUGIN_REMOTE_INSTALLING_ENABLED) on --debug-host:--debug-port")
 	return c
 }
 

@@ -239,3 +239,16 @@ func (c *Client) Uninstall(ctx context.Context, installationID string) error {
 	}
 	return nil
 }
+
+// DebugKey is a remote-debugging key and when it expires.
+type DebugKey struct {
+	Key       string    `json:"key"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// DebugKey asks the daemon for the tenant's remote-debugging key, renewing it.
+func (c *Client) DebugKey(ctx context.Context) (DebugKey, error) {
+	var k DebugKey
+	err := c.postJSON(ctx, "debugging/key", struct{}{}, &k)
+	return k, err
+}

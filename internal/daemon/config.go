@@ -54,6 +54,10 @@ type Config struct {
 	EndpointEnabled   bool
 	PrometheusEnabled bool
 
+	// Debug is the remote-debugging TCP server plugin authors attach running plugins to. Off
+	// unless enabled: it accepts code from anyone holding a key.
+	Debug DebugConfig
+
 	// IdleStop stops a plugin process nobody called for this long; the next call starts it
 	// again. 0 keeps processes running forever, as the reference does.
 	IdleStop time.Duration
@@ -88,6 +92,14 @@ type DBConfig struct {
 	MaxOpenConns    int
 	MaxIdleConns    int
 	ConnMaxLifetime time.Duration
+}
+
+// DebugConfig configures remote debugging.
+type DebugConfig struct {
+	Enabled  bool   // PLUGIN_REMOTE_INSTALLING_ENABLED or `plugd serve --debug`
+	Host     string // PLUGIN_REMOTE_INSTALLING_HOST
+	Port     int    // PLUGIN_REMOTE_INSTALLING_PORT
+	MaxConns int    // PLUGIN_REMOTE_INSTALLING_MAX_CONN: plugins attached at once
 }
 
 // StorageConfig selects where package and asset bytes live.
@@ -699,6 +711,12 @@ func variables() []variable {
 		pathVar("PLUGD_TRUST_DIR", underData("trusted-keys"), func(c *Config) *string { return &c.TrustDir }),
 
 		boolean("PLUGIN_ENDPOINT_ENABLED", true, func(c *Config) *bool { return &c.EndpointEnabled }),
+		boolean("PLUGIN_REMOTE_INSTALLING_ENABLED", false, func(c *Config) *bool { return &c.Debug.Enabled }),
+		str("PLUGIN_REMOTE_INSTALLING_HOST", "127.0.0.1", func(c *Config) *string { return &c.Debug.Host }).
+			withFlag("debug-host", "address the remote-debugging server listens on"),
+		integer("PLUGIN_REMOTE_INSTALLING_PORT", 5003, 1, 65535, func(c *Config) *int { return &c.Debug.Port }).
+			withFlag("debug-port", "port of the remote-debugging server"),
+		integer("PLUGIN_REMOTE_INSTALLING_MAX_CONN", 256, 1, 1<<16, func(c *Config) *int { return &c.Debug.MaxConns }),
 		boolean("PROMETHEUS_ENABLED", true, func(c *Config) *bool { return &c.PrometheusEnabled }),
 		duration("PLUGD_IDLE_STOP", 10*time.Minute, time.Second, 0, func(c *Config) *time.Duration { return &c.IdleStop }).
 			withFlag("idle-stop", "stop a plugin process idle for this long, 0 never"),

@@ -66,6 +66,7 @@ type Dispatcher struct {
 
 	mu      sync.Mutex
 	entries map[string]*entry
+	remotes map[string]Attached // plugins attached for remote debugging, by unique identifier
 	closed  bool
 }
 
@@ -86,7 +87,7 @@ func New(cfg Config) *Dispatcher {
 	if cfg.PrepareConcurrency <= 0 {
 		cfg.PrepareConcurrency = 2
 	}
-	return &Dispatcher{cfg: cfg, log: cfg.Logger, entries: map[string]*entry{}}
+	return &Dispatcher{cfg: cfg, log: cfg.Logger, entries: map[string]*entry{}, remotes: map[string]Attached{}}
 }
 
 // runtimeFor returns the runtime of uid, preparing the plugin on first use.
@@ -132,7 +133,9 @@ func isDone(c chan struct{}) bool {
 }
 
 func (d *Dispatcher) build(ctx context.Context, uid string) (*runtime.Pool, error) {
-	if _, err := d.cfg.Plugins.GetPlugin(ctx, uid); errors.Is(err, store.ErrNotFound) {
+	if p, err := d.cfg.Plugins.GetPlugin(ctx, uid); err == nil && p.InstallType == "remote" {
+		return nil, fmt.Errorf("%s is a remote-debugging plugin that is not connected now: %w", uid, ErrNotInstalled)
+	} else if errors.Is(err, store.ErrNotFound) {
 		// Not installed by anyone yet: an install job warming it up is the only caller
 		// allowed to go on, and it has prepared the plugin already.
 		if !isWarming(ctx) {
@@ -166,13 +169,21 @@ func isWarming(ctx context.Context) bool { return ctx.Value(warmingKey{}) != nil
 // measured: its end (or error) counts in the metrics.
 func (d *Dispatcher) Invoke(ctx context.Context, uid string, access wire.AccessType, action wire.Action, data json.RawMessage, ic runtime.InvokeContext) (*Stream, error) {
 	start := time.Now()
-	pool, err := d.runtimeFor(ctx, uid)
-	if err != nil {
-		d.cfg.Metrics.observe(uid, action, start, err)
-		return nil, err
+	var target interface {
+		Invoke(context.Context, wire.AccessType, wire.Action, json.RawMessage, runtime.InvokeContext) (*runtime.Stream, error)
+	}
+	if a := d.attached(uid); a != nil {
+		target = a
+	} else {
+		pool, err := d.runtimeFor(ctx, uid)
+		if err != nil {
+			d.cfg.Metrics.observe(uid, action, start, err)
+			return nil, err
+		}
+		target = pool
 	}
 	d.cfg.Metrics.begin(uid)
-	s, err := pool.Invoke(ctx, access, action, data, ic)
+	s, err := target.Invoke(ctx, access, action, data, ic)
 	if err != nil {
 		d.cfg.Metrics.end(uid, action, start, err)
 		return nil, err
@@ -245,6 +256,7 @@ type State struct {
 	Processes int    `json:"processes"`
 	InFlight  int    `json:"in_flight"`
 	RSS       int64  `json:"rss_bytes"`
+	Remote    bool   `json:"remote,omitempty"` // attached for remote debugging
 }
 
 // Readiness reports every plugin this dispatcher knows, sorted by identifier.
@@ -254,8 +266,16 @@ func (d *Dispatcher) Readiness() []State {
 	for _, e := range d.entries {
 		entries = append(entries, e)
 	}
+	remotes := make(map[string]Attached, len(d.remotes))
+	for uid, a := range d.remotes {
+		remotes[uid] = a
+	}
 	d.mu.Unlock()
-	out := make([]State, 0, len(entries))
+	out := make([]State, 0, len(entries)+len(remotes))
+	for uid, a := range remotes {
+		s := a.Status()
+		out = append(out, State{UniqueIdentifier: uid, State: "ready", Remote: true, InFlight: s.InFlight})
+	}
 	for _, e := range entries {
 		st := State{UniqueIdentifier: e.uid, State: "preparing"}
 		if isDone(e.ready) {
@@ -298,8 +318,13 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	d.closed = true
 	entries := d.entries
 	d.entries = map[string]*entry{}
+	remotes := d.remotes
+	d.remotes = map[string]Attached{}
 	d.mu.Unlock()
 	var errs []error
+	for _, a := range remotes {
+		errs = append(errs, a.Close(ctx))
+	}
 	for _, e := range entries {
 		<-e.ready
 		if e.pool != nil {

@@ -115,7 +115,8 @@ func (m *Manager) decode(ctx context.Context, pkg *pkgfile.Package, requireSigna
 		return Decoded{}, err
 	}
 
-	if err := m.remapIcons(ctx, pkg, plugin); err != nil {
+	readAsset := func(name string) ([]byte, error) { return fs.ReadFile(pkg, "_assets/"+name) }
+	if err := m.remapIcons(ctx, readAsset, plugin); err != nil {
 		return Decoded{}, err
 	}
 	raw, err := json.Marshal(plugin)
@@ -127,14 +128,14 @@ func (m *Manager) decode(ctx context.Context, pkg *pkgfile.Package, requireSigna
 
 // remapIcons stores every icon the declaration names under a content-derived id and points
 // the declaration at that id, which Dify then fetches from /plugin/{tenant}/asset/{id}.
-func (m *Manager) remapIcons(ctx context.Context, pkg fs.FS, plugin *manifest.Plugin) error {
+func (m *Manager) remapIcons(ctx context.Context, read func(name string) ([]byte, error), plugin *manifest.Plugin) error {
 	ids := map[string]string{}
 	for _, p := range plugin.AssetFiles() {
-		data, err := fs.ReadFile(pkg, p)
+		name := strings.TrimPrefix(p, "_assets/")
+		data, err := read(name)
 		if err != nil {
 			continue // a missing icon is a validation warning, not a reason to refuse
 		}
-		name := strings.TrimPrefix(p, "_assets/")
 		h := sha256.Sum256(append(append([]byte{}, data...), name...))
 		id := hex.EncodeToString(h[:]) + path.Ext(name)
 		if _, err := m.cfg.Blob.Stat(ctx, assetKey(id)); errors.Is(err, blob.ErrNotFound) {

@@ -156,6 +156,8 @@ type Store interface {
 	ListInstallations(ctx context.Context, tenantID string, p Page) ([]Installation, int, error)
 	// InstallationsByPlugins returns the tenant's installations of the given plugin ids.
 	InstallationsByPlugins(ctx context.Context, tenantID string, pluginIDs []string) ([]Installation, error)
+	// InstallationsOfType lists every tenant's installations of a runtime type.
+	InstallationsOfType(ctx context.Context, runtimeType string) ([]Installation, error)
 	// CountInstallations counts installations of a unique identifier across tenants.
 	CountInstallations(ctx context.Context, uniqueIdentifier string) (int, error)
 

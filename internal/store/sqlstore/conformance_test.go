@@ -739,4 +739,12 @@ func testDebugKeys(t *testing.T, s store.Store) {
 	if err == nil {
 		t.Error("a key for an empty tenant")
 	}
+	remote := store.Plugin{UniqueIdentifier: uidOf("a/remote", "0.0.1"), PluginID: "a/remote", InstallType: "remote"}
+	inst, err := s.Install(ctx, store.Installation{TenantID: "t1", PluginID: "a/remote", UniqueIdentifier: remote.UniqueIdentifier, RuntimeType: "remote", Source: "remote"}, remote)
+	ok(t, err)
+	install(t, s, "t1", "a/local", "0.0.1")
+	got := must(s.InstallationsOfType(ctx, "remote"))
+	if len(got) != 1 || got[0].ID != inst.ID {
+		t.Errorf("remote installations: %+v", got)
+	}
 }

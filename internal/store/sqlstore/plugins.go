@@ -494,3 +494,22 @@ func (db *DB) CountInstallations(ctx context.Context, uid string) (int, error) {
 	}
 	return n, nil
 }
+
+// InstallationsOfType lists every tenant's installations of one runtime type ("remote": the
+// attachments a stopped daemon left behind).
+func (db *DB) InstallationsOfType(ctx context.Context, runtimeType string) ([]store.Installation, error) {
+	rows, err := db.readUncached().query(ctx, "SELECT "+installationCols+" FROM plugin_installations WHERE runtime_type = ? ORDER BY id", runtimeType)
+	if err != nil {
+		return nil, fmt.Errorf("installations of type %s: %w", runtimeType, err)
+	}
+	defer rows.Close()
+	var out []store.Installation
+	for rows.Next() {
+		inst, err := scanInstallation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("installations of type %s: %w", runtimeType, err)
+		}
+		out = append(out, inst)
+	}
+	return out, rows.Err()
+}
