@@ -1,8 +1,8 @@
 package httpapi
 
 import (
-	"context"
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
