@@ -137,9 +137,10 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := dispatch.NewMetrics(reg)
+	back := backwards.NewLocal(backwards.NewFileStore(filepath.Join(c.DataDir, "plugin-storage"), 0))
 	disp := dispatch.New(dispatch.Config{
 		Plugins: db, Workspace: ws,
-		Backwards:    backwards.NewLocal(backwards.NewFileStore(filepath.Join(c.DataDir, "plugin-storage"), 0)),
+		Backwards:    back,
 		DataDir:      filepath.Join(c.DataDir, "plugins"),
 		IdleStop:     c.IdleStop,
 		MaxInstances: c.MaxInstances,
@@ -163,12 +164,35 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	if c.PrometheusEnabled {
 		metricsHandler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	}
-	api := httpapi.New(httpapi.Config{
+	apiCfg := httpapi.Config{
 		ServerKey: c.ServerKey, Store: db, Installer: mgr, Dispatcher: httpapi.NewDispatcher(disp.Invoke, readiness(disp)),
 		Metrics: metricsHandler, MaxPackageSize: c.MaxPackageSize, ExecutionTimeout: c.MaxExecutionTimeout,
 		EndpointsEnabled: c.EndpointEnabled, Logger: log, Version: o.Version,
 		Health: func() httpapi.HealthInfo { return httpapi.HealthInfo{Ready: reconciled.Load()} },
-	})
+	}
+	if c.Debug.Enabled {
+		apiCfg.DebugKeys = db
+	}
+	api := httpapi.New(apiCfg)
+	// Plugins attached for remote debugging left with the daemon that served them.
+	if n, err := mgr.DetachAll(ctx); err != nil {
+		return fmt.Errorf("removing stale remote-debugging installations: %w", err)
+	} else if n > 0 {
+		log.Info("removed stale remote-debugging installations", "count", n)
+	}
+	if c.Debug.Enabled {
+		dbg := debugServer(c, db, mgr, disp, back, log)
+		ln, err := net.Listen("tcp", net.JoinHostPort(c.Debug.Host, strconv.Itoa(c.Debug.Port)))
+		if err != nil {
+			return fmt.Errorf("remote debugging on %s:%d (PLUGIN_REMOTE_INSTALLING_HOST, PLUGIN_REMOTE_INSTALLING_PORT): %w", c.Debug.Host, c.Debug.Port, err)
+		}
+		go func() {
+			if err := dbg.Serve(ctx, ln); err != nil && ctx.Err() == nil {
+				log.Error("remote-debugging server stopped", "err", err)
+			}
+		}()
+		log.Info("remote debugging enabled", "addr", ln.Addr().String())
+	}
 	addr := net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

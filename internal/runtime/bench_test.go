@@ -61,6 +61,27 @@ func BenchmarkInvokeEcho(b *testing.B) {
 	}
 }
 
+// BenchmarkRemoteInvokeEcho is BenchmarkInvokeEcho over remote debugging: the same plugin
+// run with INSTALL_METHOD=remote, dialling a loopback TCP listener, served by a Remote.
+func BenchmarkRemoteInvokeEcho(b *testing.B) {
+	for _, conc := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
+			p := startRemote(b, "crasher", RemoteConfig{Logger: slog.New(slog.DiscardHandler)})
+			ctx := testCtx(b, 10*time.Minute)
+			b.ResetTimer()
+			r := benchkit.Run(ctx, b.N, conc, func(ctx context.Context) error {
+				items, err := p.call(ctx, "echo", map[string]any{"text": "hi"})
+				if err == nil && len(items) != 1 {
+					err = fmt.Errorf("%d items", len(items))
+				}
+				return err
+			})
+			b.StopTimer()
+			reportLoad(b, r)
+		})
+	}
+}
+
 // BenchmarkPoolInvokeEcho is BenchmarkInvokeEcho through a Pool of at most two instances
 // (scaling up at the default 8 requests in flight).
 func BenchmarkPoolInvokeEcho(b *testing.B) {

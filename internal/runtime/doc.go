@@ -1,6 +1,7 @@
 // Package runtime runs plugins. Local runs one plugin written with the dify-plugin Python SDK
 // as a supervised local process: `python -m <entrypoint>` in the plugin's folder, speaking the
-// wire protocol on its stdin and stdout.
+// wire protocol on its stdin and stdout. Remote serves one over a TCP connection the plugin
+// opened itself. Both hand out the same Stream.
 //
 // # Lifecycle
 //
@@ -34,6 +35,12 @@
 // A busy plugin can run as several processes: Pool routes each request to the least-loaded of
 // up to MaxInstances Locals, starts another when all are busy and stops idle extras. One SDK
 // process uses at most one core (see Pool).
+//
+// Remote serves a plugin that runs elsewhere and dialled the daemon (remote debugging): once
+// its registration has been read, the TCP connection carries the stdio protocol, so requests,
+// results and backwards invocations are those of a Local. It has no process to supervise: it
+// is ready until the connection ends (EOF, an error, HeartbeatTimeout of silence, Close), and
+// then every request in flight fails at once with ErrDisconnected, as does every later one.
 //
 // Each instance is one process with one wire.Conn; a goroutine per process (instance.watch)
 // owns its timers and signals, and Local's mutex owns the state above. Nothing is global.

@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -132,7 +133,7 @@ func spawn(cfg *LocalConfig, logger *slog.Logger, plog *logFile, shim bool) (*in
 	// The Conn writes only whole JSON lines, never a blank one: SDKs before 0.2.2 answer a
 	// blank line with an error event. It reads lines of any length, where the reference's
 	// 5 MiB cap killed plugins that returned a large result (user-pains.md 1.8).
-	in.conn = wire.NewConn(&activityReader{outR, &in.lastSeen}, &stdinWriter{f: inW, since: &in.writing}, wire.Options{OnEvent: in.onEvent, SessionBuffer: cfg.SessionBuffer})
+	in.conn = wire.NewConn(&activityReader{outR, &in.lastSeen}, &watchedWriter{w: inW, since: &in.writing}, wire.Options{OnEvent: in.onEvent, SessionBuffer: cfg.SessionBuffer})
 	go in.readStderr(errR)
 	plog.write(logger, pid, "runtime", fmt.Sprintf("started %s -m %s in %s (memory limit: %s)", cfg.Python, cfg.Entrypoint, cfg.Dir, in.limitText()))
 	return in, nil
@@ -197,21 +198,22 @@ func (r *activityReader) Read(p []byte) (int, error) {
 
 func (r *activityReader) Close() error { return r.f.Close() }
 
-// stdinWriter is the plugin's stdin as the Conn writes it, noting when a write began. A
-// plugin that stops reading its stdin blocks that write for ever, holding the Conn's write
-// turn: every other request then waits, and heartbeats alone cannot tell. watch kills it.
-type stdinWriter struct {
-	f     *os.File
+// watchedWriter is the plugin's stdin (or a remote plugin's connection) as the Conn writes
+// it, noting when a write began. A plugin that stops reading blocks that write for ever,
+// holding the Conn's write turn: every other request then waits, and heartbeats alone cannot
+// tell. watch kills it (Remote's watch disconnects it).
+type watchedWriter struct {
+	w     io.WriteCloser
 	since *atomic.Int64
 }
 
-func (w *stdinWriter) Write(p []byte) (int, error) {
+func (w *watchedWriter) Write(p []byte) (int, error) {
 	w.since.Store(time.Now().UnixNano())
 	defer w.since.Store(0)
-	return w.f.Write(p)
+	return w.w.Write(p)
 }
 
-func (w *stdinWriter) Close() error { return w.f.Close() }
+func (w *watchedWriter) Close() error { return w.w.Close() }
 
 // onEvent runs on the Conn's reader for every line that is not a session item. It must be
 // quick: the reader waits for it.

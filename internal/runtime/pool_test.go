@@ -68,7 +68,7 @@ func waitInstances(t *testing.T, p *Pool, n int, within time.Duration) []Status 
 func pids(streams []*Stream) []int {
 	var out []int
 	for _, s := range streams {
-		out = append(out, s.inst.pid)
+		out = append(out, s.owner.(localOwner).inst.pid)
 	}
 	return out
 }
@@ -121,7 +121,7 @@ func TestPoolScalesUpRoutesAndScalesDown(t *testing.T) {
 	}
 	for i, st := range p.Status() {
 		want := 3
-		if st.PID == fourth.inst.pid {
+		if st.PID == fourth.owner.(localOwner).inst.pid {
 			want = 4
 		}
 		if st.InFlight != want {

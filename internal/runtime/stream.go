@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 
 	"github.com/plugd/plugd/internal/backwards"
+	"github.com/plugd/plugd/internal/manifest"
 	"github.com/plugd/plugd/internal/wire"
 )
 
@@ -32,13 +34,40 @@ type InvokeContext struct {
 // ic.UserID. The plugin is started first if it is not running. ctx bounds the whole request:
 // its deadline is the request's deadline, and cancelling it abandons the request.
 func (l *Local) Invoke(ctx context.Context, access wire.AccessType, action wire.Action, data json.RawMessage, ic InvokeContext) (*Stream, error) {
+	env, err := requestEnvelope(access, action, data, ic)
+	if err != nil {
+		return nil, err
+	}
+	return l.open(ctx, access, env, ic)
+}
+
+// InvokePayload is Invoke with a typed request.
+func (l *Local) InvokePayload(ctx context.Context, p wire.Payload, ic InvokeContext) (*Stream, error) {
+	env, access, err := payloadEnvelope(p, ic)
+	if err != nil {
+		return nil, err
+	}
+	return l.open(ctx, access, env, ic)
+}
+
+func (l *Local) open(ctx context.Context, access wire.AccessType, env wire.Envelope, ic InvokeContext) (*Stream, error) {
+	inst, err := l.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return openStream(ctx, localOwner{l, inst}, inst.conn, access, env, ic, l.cfg.Permissions)
+}
+
+// requestEnvelope is the request of Invoke: data with type, action and user_id set. It refuses
+// an action of another access type and data that is not an object before anything is sent.
+func requestEnvelope(access wire.AccessType, action wire.Action, data json.RawMessage, ic InvokeContext) (wire.Envelope, error) {
 	if t, ok := action.AccessType(); ok && t != access {
-		return nil, fmt.Errorf("%w: action %s belongs to type %s, not %s", wire.ErrMalformed, action, t, access)
+		return wire.Envelope{}, fmt.Errorf("%w: action %s belongs to type %s, not %s", wire.ErrMalformed, action, t, access)
 	}
 	fields := map[string]json.RawMessage{}
 	if len(data) > 0 {
 		if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
-			return nil, fmt.Errorf("%w: request data must be a JSON object", wire.ErrMalformed)
+			return wire.Envelope{}, fmt.Errorf("%w: request data must be a JSON object", wire.ErrMalformed)
 		}
 	}
 	for k, v := range map[string]string{"type": string(access), "action": string(action), "user_id": ic.UserID} {
@@ -46,22 +75,40 @@ func (l *Local) Invoke(ctx context.Context, access wire.AccessType, action wire.
 	}
 	body, err := json.Marshal(fields)
 	if err != nil {
-		return nil, fmt.Errorf("%w: request data: %v", wire.ErrMalformed, err)
+		return wire.Envelope{}, fmt.Errorf("%w: request data: %v", wire.ErrMalformed, err)
 	}
-	return l.open(ctx, access, wire.Envelope{SessionID: wire.NewSessionID(), Data: body}, ic)
+	return wire.Envelope{SessionID: wire.NewSessionID(), Data: body}, nil
 }
 
-// InvokePayload is Invoke with a typed request.
-func (l *Local) InvokePayload(ctx context.Context, p wire.Payload, ic InvokeContext) (*Stream, error) {
+// payloadEnvelope is the request of InvokePayload and its access type.
+func payloadEnvelope(p wire.Payload, ic InvokeContext) (wire.Envelope, wire.AccessType, error) {
 	env, err := wire.NewRequest(wire.NewSessionID(), ic.UserID, p)
 	if err != nil {
-		return nil, err
+		return wire.Envelope{}, "", err
 	}
 	access, _ := p.Action().AccessType()
-	return l.open(ctx, access, env, ic)
+	return env, access, nil
 }
 
-func (l *Local) open(ctx context.Context, access wire.AccessType, env wire.Envelope, ic InvokeContext) (*Stream, error) {
+// streamOwner is what a Stream needs from whatever serves its request: a Local's process
+// (localOwner) or a remote plugin's connection (*Remote). The Stream itself only speaks the
+// protocol; who runs the plugin, how its end is explained and what counts the request in
+// flight are the owner's.
+type streamOwner interface {
+	pluginID() string
+	backwards() Backwards // nil answers every backwards invocation with an error
+	logger() *slog.Logger
+	// release ends the request's count in flight. The Stream calls it once, when it ends.
+	release()
+	// explain turns a session's failure (never io.EOF) into the error the caller reads.
+	explain(err error) error
+	// requestErr is the error of a request the plugin reported failed.
+	requestErr(serr *wire.SessionError) error
+}
+
+// openStream sends the request env on conn, on behalf of o, whose in-flight count the caller
+// has already taken: it is released here when the request cannot be sent.
+func openStream(ctx context.Context, o streamOwner, conn *wire.Conn, access wire.AccessType, env wire.Envelope, ic InvokeContext, perms *manifest.Permission) (*Stream, error) {
 	opt := func(s string) *string {
 		if s == "" {
 			return nil
@@ -70,33 +117,50 @@ func (l *Local) open(ctx context.Context, access wire.AccessType, env wire.Envel
 	}
 	env.ConversationID, env.MessageID, env.AppID, env.EndpointID = opt(ic.ConversationID), opt(ic.MessageID), opt(ic.AppID), opt(ic.EndpointID)
 	env.Context = ic.Session
-	inst, err := l.acquire(ctx)
+	sess, err := conn.Open(ctx, env)
 	if err != nil {
-		return nil, err
-	}
-	sess, err := inst.conn.Open(ctx, env)
-	if err != nil {
-		l.release()
+		o.release()
 		// Not retried on a new process even when the request never got through: it may be
 		// what killed this one.
-		return nil, inst.explain(fmt.Errorf("sending the request: %w", err))
+		return nil, o.explain(fmt.Errorf("sending the request: %w", err))
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	return &Stream{
-		l: l, inst: inst, sess: sess, ctx: sctx, cancel: cancel,
+		owner: o, sess: sess, ctx: sctx, cancel: cancel,
 		slots: make(chan struct{}, maxBackwardsPerRequest),
 		caller: backwards.Caller{
-			PluginID: l.cfg.PluginID, TenantID: ic.TenantID, UserID: ic.UserID, SessionID: sess.ID(),
-			Access: access, Permissions: l.cfg.Permissions,
+			PluginID: o.pluginID(), TenantID: ic.TenantID, UserID: ic.UserID, SessionID: sess.ID(),
+			Access: access, Permissions: perms,
 		},
 	}, nil
+}
+
+// localOwner is a Local's request on one of its processes.
+type localOwner struct {
+	l    *Local
+	inst *instance
+}
+
+func (o localOwner) pluginID() string        { return o.l.cfg.PluginID }
+func (o localOwner) backwards() Backwards    { return o.l.cfg.Backwards }
+func (o localOwner) logger() *slog.Logger    { return o.l.log }
+func (o localOwner) release()                { o.l.release() }
+func (o localOwner) explain(err error) error { return o.inst.explain(err) }
+
+// requestErr: under RLIMIT_DATA a request that goes past the limit fails with Python's
+// MemoryError while the process lives on; say so, for the message alone says nothing.
+func (o localOwner) requestErr(serr *wire.SessionError) error {
+	if serr.ErrorType == "MemoryError" && o.inst.lim.mode == "rlimit" {
+		return fmt.Errorf("plugin %s: %w: the request ran out of memory at the plugin's limit of %s (resource.memory, enforced by RLIMIT_DATA): %w",
+			o.l.cfg.PluginID, ErrMemoryLimit, formatBytes(o.inst.lim.bytes), serr)
+	}
+	return fmt.Errorf("plugin %s: %w", o.l.cfg.PluginID, serr)
 }
 
 // Stream is the result of one request. Next yields its items; backwards invocations are
 // answered inside the Stream and never reach the caller. Call Close when giving up early.
 type Stream struct {
-	l      *Local
-	inst   *instance
+	owner  streamOwner
 	sess   *wire.Session
 	caller backwards.Caller
 	ctx    context.Context // ends with the stream, cancelling backwards calls in progress
@@ -113,9 +177,9 @@ func (s *Stream) SessionID() string { return s.sess.ID() }
 
 // Next returns the next result item (a stream item: a tool message, an LLM chunk, ...).
 // At the end it returns io.EOF. When the plugin failed the request it returns an error
-// wrapping the plugin's *wire.SessionError; when the process ended, an *ExitError; when the
-// caller's context ended, an error wrapping its cause. Errors are sticky. Next is for one
-// goroutine.
+// wrapping the plugin's *wire.SessionError; when the process ended, an *ExitError (when a
+// Remote's connection ended, an error matching ErrDisconnected); when the caller's context
+// ended, an error wrapping its cause. Errors are sticky. Next is for one goroutine.
 func (s *Stream) Next() (wire.SessionMessage, error) {
 	if err := s.ended(); err != nil {
 		return wire.SessionMessage{}, err
@@ -131,7 +195,7 @@ func (s *Stream) Next() (wire.SessionMessage, error) {
 			if err != nil {
 				// Without an id there is no one to answer; the reference fails the request too.
 				s.sess.Close()
-				return wire.SessionMessage{}, s.finish(fmt.Errorf("plugin %s: unreadable backwards invocation: %w", s.l.cfg.PluginID, err))
+				return wire.SessionMessage{}, s.finish(fmt.Errorf("plugin %s: unreadable backwards invocation: %w", s.owner.pluginID(), err))
 			}
 			if err := s.serve(inv); err != nil {
 				return wire.SessionMessage{}, s.finish(err)
@@ -141,7 +205,7 @@ func (s *Stream) Next() (wire.SessionMessage, error) {
 			if err != nil {
 				serr = &wire.SessionError{Message: string(m.Data)}
 			}
-			return wire.SessionMessage{}, s.finish(s.requestErr(serr))
+			return wire.SessionMessage{}, s.finish(s.owner.requestErr(serr))
 		default:
 			return m, nil
 		}
@@ -152,7 +216,7 @@ func (s *Stream) Next() (wire.SessionMessage, error) {
 // lines are dropped.
 func (s *Stream) Close() {
 	s.sess.Close()
-	s.finish(fmt.Errorf("plugin %s: %w", s.l.cfg.PluginID, wire.ErrSessionClosed))
+	s.finish(fmt.Errorf("plugin %s: %w", s.owner.pluginID(), wire.ErrSessionClosed))
 }
 
 func (s *Stream) ended() error {
@@ -170,7 +234,7 @@ func (s *Stream) finish(err error) error {
 	}
 	s.done, s.err = true, err
 	s.cancel()
-	s.l.release()
+	s.owner.release()
 	return err
 }
 
@@ -179,18 +243,7 @@ func (s *Stream) explain(err error) error {
 	if err == io.EOF {
 		return io.EOF
 	}
-	return s.inst.explain(err)
-}
-
-// requestErr is the error for a request the plugin reported failed. Under RLIMIT_DATA a
-// request that goes past the limit fails with Python's MemoryError while the process lives
-// on; say so, for the message alone says nothing.
-func (s *Stream) requestErr(serr *wire.SessionError) error {
-	if serr.ErrorType == "MemoryError" && s.inst.lim.mode == "rlimit" {
-		return fmt.Errorf("plugin %s: %w: the request ran out of memory at the plugin's limit of %s (resource.memory, enforced by RLIMIT_DATA): %w",
-			s.l.cfg.PluginID, ErrMemoryLimit, formatBytes(s.inst.lim.bytes), serr)
-	}
-	return fmt.Errorf("plugin %s: %w", s.l.cfg.PluginID, serr)
+	return s.owner.explain(err)
 }
 
 // serve answers one backwards invocation in its own goroutine, so the request's results keep
@@ -200,13 +253,13 @@ func (s *Stream) serve(inv wire.Invocation) error {
 	select {
 	case s.slots <- struct{}{}:
 	case <-s.ctx.Done():
-		return fmt.Errorf("plugin %s: %w", s.l.cfg.PluginID, context.Cause(s.ctx))
+		return fmt.Errorf("plugin %s: %w", s.owner.pluginID(), context.Cause(s.ctx))
 	}
 	go func() {
 		defer func() { <-s.slots }()
 		err := s.callBackwards(inv)
 		if err != nil {
-			s.l.log.Debug("backwards invocation failed", "type", inv.Type, "session", s.SessionID(), "err", err)
+			s.owner.logger().Debug("backwards invocation failed", "type", inv.Type, "session", s.SessionID(), "err", err)
 			s.sess.Respond(s.ctx, wire.BackwardsError(inv.RequestID, err.Error()))
 		}
 		s.sess.Respond(s.ctx, wire.BackwardsEnd(inv.RequestID))
@@ -215,14 +268,14 @@ func (s *Stream) serve(inv wire.Invocation) error {
 }
 
 func (s *Stream) callBackwards(inv wire.Invocation) (err error) {
-	h := s.l.cfg.Backwards
+	h := s.owner.backwards()
 	if h == nil {
 		return fmt.Errorf("%q is not available: this daemon answers no backwards invocations", inv.Type)
 	}
 	defer func() {
 		// A bug in a handler must fail one invocation, not the daemon.
 		if r := recover(); r != nil {
-			s.l.log.Error("backwards handler panicked", "type", inv.Type, "panic", r)
+			s.owner.logger().Error("backwards handler panicked", "type", inv.Type, "panic", r)
 			err = fmt.Errorf("internal error while answering %q", inv.Type)
 		}
 	}()

@@ -234,3 +234,30 @@ func vmRSS(pid int) int64 {
 	}
 	return 0
 }
+
+// ackNow returns a function that has the kernel acknowledge at once what has arrived on
+// conn (TCP_QUICKACK), or nil when conn is no socket. Linux re-enters delayed-ACK mode by
+// itself, so it is called after every read. Why a remote plugin needs it: the SDK writes each
+// message and its "\n\n" as two send() calls without TCP_NODELAY, so Nagle holds the second
+// until the first is acknowledged, and a delayed ACK makes every request wait about 40 ms.
+func ackNow(conn any) func() {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var broken atomic.Bool // not TCP (a Unix socket): stop trying
+	return func() {
+		if broken.Load() {
+			return
+		}
+		raw.Control(func(fd uintptr) {
+			if unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1) != nil {
+				broken.Store(true)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ package runtime
 import (
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -79,4 +80,76 @@ func TestRlimitFallback(t *testing.T) {
 	if want := uint64(300<<20 + rlimitHeadroom); lim.Cur != want || lim.Max != want {
 		t.Errorf("RLIMIT_DATA %+v, want %d", lim, want)
 	}
+}
+
+// TestAckNow: on a TCP connection ackNow sets TCP_QUICKACK (the kernel reports it set right
+// after); on a Unix socket it fails quietly; on a connection without a socket it is nil.
+func TestAckNow(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	ack := ackNow(server)
+	if ack == nil {
+		t.Fatal("no ackNow for a TCP connection")
+	}
+	raw, _ := server.(*net.TCPConn).SyscallConn()
+	quick := func() (v int) {
+		raw.Control(func(fd uintptr) { v, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK) })
+		return v
+	}
+	raw.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0) })
+	if quick() != 0 {
+		t.Skip("TCP_QUICKACK cannot be cleared here")
+	}
+	ack()
+	if quick() != 1 {
+		t.Error("TCP_QUICKACK not set")
+	}
+
+	a, b, err := socketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	if ack := ackNow(a); ack != nil {
+		ack() // EOPNOTSUPP, ignored
+		ack()
+	}
+	p, q := net.Pipe()
+	defer p.Close()
+	defer q.Close()
+	if ackNow(p) != nil {
+		t.Error("ackNow for a net.Pipe")
+	}
+}
+
+func socketPair() (net.Conn, net.Conn, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	var conns [2]net.Conn
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "socketpair")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			return nil, nil, err
+		}
+		conns[i] = c
+	}
+	return conns[0], conns[1], nil
 }
