@@ -89,7 +89,8 @@ func (c node) optI18n(key string) *I18n {
 func (c node) reqStr(key string) string {
 	f := c.get(key)
 	s := f.str()
-	if s == "" && (f.isNull() || f.n.Kind == yaml.ScalarNode) {
+	// A scalar of another type (a number in JSON) is reported as such by str.
+	if s == "" && (f.isNull() || (f.n.Kind == yaml.ScalarNode && f.n.ShortTag() == "!!str")) {
 		f.strictf("is required")
 	}
 	return s

@@ -137,6 +137,9 @@ func datasourceParameter(c node) DatasourceParameter {
 	if p.Type == "select" && len(p.Options) == 0 {
 		c.get("options").strictf("a select parameter needs options")
 	}
+	if len(p.Options) == 0 && c.f.l.remote {
+		p.Options = nil // the SDK sends [] where the YAML has none, which a package serves as null
+	}
 	p.Description = c.reqI18n("description")
 	return p
 }

@@ -29,10 +29,17 @@
 // reference's except for the help texts of model parameter templates (see
 // parameterTemplates).
 //
+// # Remote debugging
+//
+// A plugin run by its author under remote debugging sends no package: the SDK registers it
+// with its declarations as JSON (see FromRegistration). They go through the same decoding
+// and checks as YAML files, on a tree built from the JSON; only what needs the plugin's
+// files (Python sources, README, model globs) is left out.
+//
 // # Outside input
 //
 // Packages are uploaded by strangers. Reading is bounded in bytes per file and per plugin,
 // the YAML tree is checked in linear time for alias bombs and depth, decoding is bounded in
 // values visited, paths leaving the plugin are never followed, and nothing here panics on
-// any input (see FuzzLoad and FuzzParseYAML).
+// any input (see FuzzLoad, FuzzParseYAML, FuzzFromRegistration and FuzzParseJSON).
 package manifest

@@ -79,3 +79,89 @@ func FuzzParseYAML(f *testing.F) {
 		yf.checkKeys()
 	})
 }
+
+// FuzzFromRegistration feeds arbitrary registration messages to FromRegistration: it must
+// never panic or hang, must explain a nil plugin, must name the message of every problem,
+// and must return a declaration that can be served as JSON. kind picks the kind of the
+// second declaration; values past the known kinds give an unknown one.
+func FuzzFromRegistration(f *testing.F) {
+	r := parseRegistration(f, transcript102)
+	manifest, tool := []byte(r.manifest), []byte(r.providers["tool"])
+	f.Add(manifest, tool, byte(1), []byte(modelRegistration), "icon.svg")
+	f.Add(manifest, tool, byte(2), []byte(`{"settings":[],"endpoints":[{"path":"/a","method":"GET","extra":{"python":{"source":"e.py"}}}]}`), "")
+	f.Add(manifest, []byte(`{"tools":["tools/echo.yaml",{}],"identity":null}`), byte(0), tool, "icon.svg\x00../x")
+	f.Add([]byte(`{"author":"a","author":"b","plugins":{"models":["m"]}}`), []byte(`[`), byte(1), []byte(`{"models":{"llm":{"predefined":["*"]}},"position":{"llm":[1,null]}}`), "")
+	f.Add([]byte(`null`), []byte(`{"identity":{"name":1e400,"tags":"x"},"credentials_schema":{"k":{"type":"select"}}}`), byte(5), []byte(`{"events":[{"parameters":[{"options":[{"value":{}}]}]}]}`), "a")
+	f.Add([]byte(strings.Repeat(`{"a":`, 200)+`1`+strings.Repeat(`}`, 200)), []byte(`"x"`), byte(255), []byte(`{}`), "")
+	f.Add([]byte(`{"created_at":7,"resource":{"memory":"1","permission":{"model":{"llm":"yes"}}},"meta":[]}`), []byte("{}\n{}"), byte(3), []byte(`{"strategies":[{"parameters":[{"default":[1]}]}]}`), "")
+	f.Fuzz(func(t *testing.T, manifest, tool []byte, kind byte, other []byte, assets string) {
+		providers := map[string]json.RawMessage{"tool": tool}
+		otherKind := "unknown"
+		if int(kind) < len(registrationKinds) {
+			otherKind = registrationKinds[kind].kind
+		}
+		if otherKind != "tool" {
+			providers[otherKind] = other
+		}
+		p, probs := FromRegistration(manifest, providers, strings.Split(assets, "\x00"))
+		if p == nil && len(probs.Install()) == 0 {
+			t.Fatalf("nil plugin without an install problem: %v", probs)
+		}
+		for _, pr := range probs {
+			if !strings.HasSuffix(pr.File, "_declaration") || pr.Message == "" || pr.Line != 0 {
+				t.Fatalf("problem without message kind or message: %+v", pr)
+			}
+			if pr.Field != "" && !strings.HasPrefix(pr.Field, pr.File) {
+				t.Fatalf("field %q not inside %s", pr.Field, pr.File)
+			}
+		}
+		if p != nil {
+			if _, err := json.Marshal(p); err != nil {
+				t.Fatalf("declaration cannot be served as JSON: %v", err)
+			}
+			_ = p.Category()
+			_ = p.AssetFiles()
+		}
+	})
+}
+
+// FuzzParseJSON checks the JSON reader against encoding/json: it takes exactly the valid
+// documents, and what it reads back as plain values is what encoding/json reads.
+func FuzzParseJSON(f *testing.F) {
+	for _, s := range []string{``, `null`, `{}`, `[]`, `{"a":1,"a":2}`, `[1,2.5,-0,1e3,"x",true,false,null,{"b":[]}]`,
+		`{"a":`, `{} x`, `"\ud83d\ude00\u0000"`, `1e400`, `18700000000000000000`, `-0`, `{"k":"v"}  `, "\xff"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		root, probs := parseJSON(data)
+		usable := true
+		for _, p := range probs {
+			usable = usable && p.strict
+		}
+		// Past maxYAMLNodes values (2 bytes each at least), a valid document is refused.
+		valid := json.Valid(data)
+		if usable != valid && len(data) < 2*maxYAMLNodes {
+			t.Fatalf("usable %v, json.Valid %v: %v", usable, valid, probs)
+		}
+		if !valid || root == nil {
+			return
+		}
+		l := &loader{remote: true}
+		yf := &yamlFile{l: l, name: "x", root: root, typed: map[*yaml.Node]bool{}, json: true}
+		got, err := json.Marshal(yf.top(true).value())
+		if err != nil {
+			return // a number past float64: encoding/json refuses it too
+		}
+		var want any
+		if err := json.Unmarshal(data, &want); err != nil {
+			return
+		}
+		var back any
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatal(err)
+		}
+		if diffs := jsonDiff("", want, back); len(diffs) > 0 && !yf.exhausted {
+			t.Fatalf("read %s back as %s: %v", data, got, diffs)
+		}
+	})
+}

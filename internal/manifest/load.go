@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -42,13 +43,20 @@ const manifestFile = "manifest.yaml"
 type loader struct {
 	fsys     fs.FS
 	problems Problems
-	read     int64                // bytes of YAML read so far, against maxYAMLTotalSize
+	read     int64                // bytes read so far, against maxYAMLTotalSize (maxRegistrationSize)
 	files    map[string]*yamlFile // parsed declaration files by path, so each is read once
 	walked   []string             // every file path in fsys, for model globs; nil until needed
 	// modelFiles are the model files decoded so far (nil when unusable), so that a file two
 	// globs match is decoded once.
 	modelFiles map[string]*Model
 	icons      []iconRef // icons named by provider files, checked against _assets/
+
+	// remote is set for a registration (FromRegistration): there is no fsys, the provider
+	// declarations come resolved in declarations (by kind), and of the plugin's files only
+	// assets are known: received holds their paths ("_assets/icon.svg").
+	remote       bool
+	declarations map[string]json.RawMessage
+	received     map[string]bool
 }
 
 // iconRef is an icon named in a provider file.
@@ -163,8 +171,12 @@ func refPath(c node, p string, strict bool) bool {
 	return true
 }
 
-// exists reports whether name is a regular file of the plugin.
+// exists reports whether name is a regular file of the plugin. For a registration only the
+// assets are known.
 func (l *loader) exists(name string) bool {
+	if l.remote {
+		return l.received[name]
+	}
 	info, err := fs.Stat(l.fsys, name)
 	return err == nil && !info.IsDir()
 }
@@ -175,7 +187,7 @@ func (l *loader) needFile(c node, p, what string) {
 	if c.isNull() {
 		return
 	}
-	if !refPath(c, p, true) {
+	if !refPath(c, p, true) || l.remote {
 		return
 	}
 	if !l.exists(p) {

@@ -233,13 +233,19 @@ func (l *loader) load() *Plugin {
 	if f == nil {
 		return nil
 	}
+	return l.decode(f)
+}
+
+// decode decodes and checks the manifest f and everything it refers to: the part of Load
+// and FromRegistration that is the same for files and for registration messages.
+func (l *loader) decode(f *yamlFile) *Plugin {
 	root := f.top(true)
 	if f.root != nil && f.root.Kind != yaml.MappingNode {
 		root.problem(false, "manifest must be a mapping of fields, found %s", kindName(f.root))
 		return nil
 	}
 	if f.root == nil {
-		l.fileProblem(manifestFile, 0, true, "file is empty")
+		l.fileProblem(f.name, 0, true, "%s", f.emptyMessage())
 	}
 	root.isMap()
 	p := &Plugin{}
@@ -247,7 +253,9 @@ func (l *loader) load() *Plugin {
 	l.installChecks(root, p)
 	l.providers(root, p)
 	l.assets(root, p)
-	l.packageFiles(root, p)
+	if !l.remote {
+		l.packageFiles(root, p)
+	}
 	for _, yf := range l.files {
 		if yf != nil {
 			yf.checkKeys()
@@ -306,6 +314,16 @@ func (l *loader) manifest(c node, p *Plugin) {
 			AgentStrategies: pluginFiles(pc.get("agent_strategies")),
 			Datasources:     pluginFiles(pc.get("datasources")),
 			Triggers:        pluginFiles(pc.get("triggers")),
+		}
+		if l.remote {
+			// The SDK sends [] for each list manifest.yaml leaves out, which a package's
+			// declaration serves as null.
+			for _, list := range []*[]string{&p.Plugins.Tools, &p.Plugins.Models, &p.Plugins.Endpoints,
+				&p.Plugins.AgentStrategies, &p.Plugins.Datasources, &p.Plugins.Triggers} {
+				if len(*list) == 0 {
+					*list = nil
+				}
+			}
 		}
 	}
 }
@@ -429,7 +447,7 @@ func (l *loader) entrypoint(c node, r Runner) {
 		return
 	}
 	mod := strings.ReplaceAll(r.Entrypoint, ".", "/")
-	if !refPath(c, mod+".py", true) {
+	if !refPath(c, mod+".py", true) || l.remote {
 		return
 	}
 	if !l.exists(mod+".py") && !l.exists(mod+"/__main__.py") {
@@ -441,6 +459,16 @@ func (l *loader) createdAt(c node, p *Plugin) {
 	if c.isNull() {
 		c.strictf("is required: the creation time in RFC 3339 form, e.g. 2024-09-20T08:03:44Z")
 		return
+	}
+	// The SDK sends a time written without a zone (such as "2024-09-20" or
+	// "2024-09-20 08:03:44", which Load takes as UTC, as yaml.v3 does) in ISO form without
+	// one; taken alike, it gets the same warning.
+	if c.f.json && c.n.Kind == yaml.ScalarNode && c.n.ShortTag() == "!!str" {
+		if t, err := time.Parse("2006-01-02T15:04:05.999999999", c.n.Value); err == nil {
+			p.CreatedAt = t
+			c.strictf("%q is not an RFC 3339 time, e.g. 2024-09-20T08:03:44Z", c.n.Value)
+			return
+		}
 	}
 	// The reference decodes it into a time.Time with yaml.v3, which also takes forms such as
 	// "2024-09-20" or "2024-09-20 08:03:44"; anything else fails its install.
@@ -530,6 +558,10 @@ func (l *loader) providers(c node, p *Plugin) {
 		if len(items) > 1 {
 			list.strictf("lists %d files; a plugin has one %s (the reference daemon keeps only the last)", len(items), k.what)
 		}
+		if l.remote {
+			l.remoteProvider(k.key, list, k.load)
+			continue
+		}
 		for _, it := range items {
 			name := it.str()
 			if it.n.Kind != yaml.ScalarNode || !refPath(it, name, false) {
@@ -557,7 +589,7 @@ func (l *loader) providerFile(ref node) *yamlFile {
 func (f *yamlFile) fileRoot() (node, bool) {
 	root := f.top(true)
 	if f.root == nil {
-		f.l.fileProblem(f.name, 0, true, "file is empty")
+		f.l.fileProblem(f.name, 0, true, "%s", f.emptyMessage())
 		return root, false
 	}
 	if f.root.Kind != yaml.MappingNode {
@@ -584,12 +616,21 @@ func (l *loader) subFiles(list node, what, plural string, decode func(n node)) (
 	}
 	if list.n.Kind != yaml.SequenceNode {
 		// The reference ignores anything but a list here.
-		list.strictf("expected a list of %s files, found %s", what, kindName(list.n))
+		form := "files"
+		if l.remote {
+			form = "declarations"
+		}
+		list.strictf("expected a list of %s %s, found %s", what, form, kindName(list.n))
 		return nil
 	}
 	for _, it := range list.items() {
 		switch it.n.Kind {
 		case yaml.ScalarNode:
+			if l.remote {
+				// The SDK sends every declaration resolved: a path here names nothing sent.
+				it.problem(false, "expected the %s declaration itself, found %s; a registration carries no files", what, kindName(it.n))
+				continue
+			}
 			files = append(files, it.n.Value)
 			declared++
 			f := l.providerFile(it)
@@ -600,7 +641,9 @@ func (l *loader) subFiles(list node, what, plural string, decode func(n node)) (
 				decode(root)
 			}
 		case yaml.MappingNode:
-			it.strictf("inline %s declarations are not loaded by the Python SDK; put it in a file and list its path", what)
+			if !l.remote {
+				it.strictf("inline %s declarations are not loaded by the Python SDK; put it in a file and list its path", what)
+			}
 			declared++
 			decode(it)
 		default:
@@ -621,7 +664,10 @@ func (l *loader) assets(c node, p *Plugin) {
 			c.strictf("icon %q must be a clean relative path inside _assets/", icon)
 			return
 		}
-		if !l.exists(assetPath(icon)) {
+		switch {
+		case l.remote && !l.exists(assetPath(icon)):
+			c.strictf("icon %q is not among the files received from _assets/", icon)
+		case !l.exists(assetPath(icon)):
 			c.strictf("icon %q not found in _assets/", icon)
 		}
 	}

@@ -249,6 +249,9 @@ func (l *loader) modelProvider(f *yamlFile) *ModelProvider {
 	}
 
 	l.models(c.get("models"), m)
+	if l.remote {
+		remotePositions(c.get("position"), m)
+	}
 
 	m.ProviderSource = l.pythonSource(c, "provider_source", true)
 	sc := c.get("extra").get("python").get("model_sources").withRef(false)
@@ -284,13 +287,24 @@ func (l *loader) models(c node, m *ModelProvider) {
 		return
 	}
 	if c.n.Kind == yaml.SequenceNode {
-		c.strictf("an inline list of models is not loaded by the Python SDK; use {<type>: {predefined: [globs]}}")
+		// A registration carries the models the SDK loaded; in a file, a list is a mistake.
+		if !l.remote {
+			c.strictf("an inline list of models is not loaded by the Python SDK; use {<type>: {predefined: [globs]}}")
+		}
+		dup := newNames("model")
 		for _, it := range c.items() {
 			if it.isMap() {
-				m.Models = append(m.Models, model(it, ""))
+				md := model(it, "")
+				if md.Model != "" {
+					dup.add(it.get("model"), md.ModelType+" "+md.Model)
+				}
+				m.Models = append(m.Models, md)
 			}
 		}
-		l.checkModels(m)
+		return
+	}
+	if l.remote {
+		c.problem(false, "expected the list of model declarations, found %s; a registration carries no files for globs to match", kindName(c.n))
 		return
 	}
 	// The reference walks this mapping by hand and silently skips what it does not expect,
@@ -364,6 +378,38 @@ func (l *loader) models(c node, m *ModelProvider) {
 		m.Models = append(m.Models, models...)
 	}
 	l.checkModels(m)
+}
+
+// remotePositions reads the position lists of a registration, which the SDK took from the
+// position files its globs matched, and orders the models by them as Load does.
+func remotePositions(c node, m *ModelProvider) {
+	// The SDK refuses a provider whose models key is not a mapping, for which Load always
+	// serves a position.
+	m.Position = &ModelPosition{}
+	positions := map[string][]string{}
+	if c.isMap() {
+		for _, e := range c.entries() {
+			slot := m.Position.slot(e.key)
+			if slot == nil {
+				e.val.strictf("unknown model type key %q; expected one of %s", e.key, strings.Join(modelTypeKeys, ", "))
+				continue
+			}
+			// The SDK sends [] for every type without a position file.
+			if list := e.val.strList(); len(list) > 0 {
+				*slot = &list
+				positions[modelTypeOfKey[e.key]] = list
+			}
+		}
+	}
+	// Models come grouped by type; order each group, keeping the groups in place.
+	for i := 0; i < len(m.Models); {
+		j := i + 1
+		for j < len(m.Models) && m.Models[j].ModelType == m.Models[i].ModelType {
+			j++
+		}
+		orderByPosition(m.Models[i:j], positions[m.Models[i].ModelType])
+		i = j
+	}
 }
 
 // modelGlob reads the model files matched by one predefined glob. Like the reference it

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -190,6 +191,11 @@ type yamlFile struct {
 	// maxYAMLNodes the file is exhausted and decoding stops.
 	visits    int
 	exhausted bool
+	// json marks a registration message: its scalars are decoded with the rules of JSON.
+	json bool
+	// path is where the file's values live for problems: nil for a YAML file, the message
+	// kind for a registration message.
+	path *fieldPath
 }
 
 // fieldPath is the dotted path of a value ("parameters[2].type"), kept as a linked list and
@@ -256,8 +262,16 @@ type node struct {
 	ref bool
 }
 
+// emptyMessage says that the file holds no value at all.
+func (f *yamlFile) emptyMessage() string {
+	if f.json {
+		return "declaration is null"
+	}
+	return "file is empty"
+}
+
 func (f *yamlFile) top(ref bool) node {
-	return node{f: f, n: f.root, at: f.root, ref: ref}
+	return node{f: f, n: f.root, at: f.root, path: f.path, ref: ref}
 }
 
 func resolve(n *yaml.Node) *yaml.Node {
@@ -466,7 +480,8 @@ func (c node) items() []node {
 }
 
 // decodeScalar decodes a scalar with yaml.v3's own rules (so "yes" is a boolean, 1.0 fits an
-// int, and so on, exactly as the reference decoder sees them).
+// int, and so on, exactly as the reference decoder sees them); in a registration message,
+// with encoding/json's, as the reference decodes those.
 func (c node) decodeScalar(out any, want string) bool {
 	if c.isNull() {
 		return false
@@ -475,7 +490,14 @@ func (c node) decodeScalar(out any, want string) bool {
 		c.shapef("expected %s, found %s", want, kindName(c.n))
 		return false
 	}
-	if err := c.n.Decode(out); err != nil {
+	var err error
+	if c.f.json {
+		// As the reference decodes a registration: a number is not a string, "yes" not true.
+		err = json.Unmarshal(jsonScalar(c.n), out)
+	} else {
+		err = c.n.Decode(out)
+	}
+	if err != nil {
 		c.shapef("expected %s, found %s", want, kindName(c.n))
 		return false
 	}
@@ -567,7 +589,7 @@ func (c node) value() any {
 		}
 		return l
 	case yaml.ScalarNode:
-		v := scalarValue(c.n)
+		v := scalarValue(c.n, c.f.json)
 		switch x := v.(type) {
 		case float64:
 			if math.IsInf(x, 0) || math.IsNaN(x) {
@@ -584,7 +606,9 @@ func (c node) value() any {
 
 // scalarValue is what yaml.v3 decodes a scalar into when the target is an interface. The
 // common tags are converted directly, which is much faster than a Decode call per scalar.
-func scalarValue(n *yaml.Node) any {
+// A number of a JSON tree (fromJSON) is an int when it is one, else a float64 (±Inf past
+// float64, which the caller reports).
+func scalarValue(n *yaml.Node, fromJSON bool) any {
 	switch n.ShortTag() {
 	case "!!str":
 		return n.Value
@@ -594,6 +618,10 @@ func scalarValue(n *yaml.Node) any {
 		if v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64); err == nil {
 			return int(v)
 		}
+	}
+	if fromJSON && n.Tag != "!!bool" {
+		v, _ := strconv.ParseFloat(n.Value, 64)
+		return v
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {
