@@ -202,9 +202,15 @@ func (s *Server) endpointSetup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	raw, _ := json.Marshal(settings)
+	id := newUUID()
+	sealed, err := s.secrets(r.Context(), tenant, id, secretsEncrypt, settings, d.plugin.Endpoint.Settings)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	raw, _ := json.Marshal(sealed)
 	_, err = s.cfg.Store.CreateEndpoint(r.Context(), store.Endpoint{
-		ID: newUUID(), HookID: newHookID(), TenantID: tenant, UserID: b.UserID, PluginID: uid.pluginID(),
+		ID: id, HookID: newHookID(), TenantID: tenant, UserID: b.UserID, PluginID: uid.pluginID(),
 		Name: b.Name, Enabled: true, ExpiredAt: endpointExpiry, Settings: raw,
 	})
 	if err != nil {
@@ -235,9 +241,14 @@ func (s *Server) endpointRemove(w http.ResponseWriter, r *http.Request) {
 		s.failStatus(w, r, err, false)
 		return
 	}
-	if err := s.cfg.Store.DeleteEndpoint(r.Context(), r.PathValue("tenant_id"), b.EndpointID); err != nil {
+	tenant := r.PathValue("tenant_id")
+	e, getErr := s.cfg.Store.GetEndpoint(r.Context(), tenant, b.EndpointID)
+	if err := s.cfg.Store.DeleteEndpoint(r.Context(), tenant, b.EndpointID); err != nil {
 		s.fail(w, r, fmt.Errorf("endpoint %s: %w", b.EndpointID, err))
 		return
+	}
+	if getErr == nil {
+		s.clearSecrets(r.Context(), tenant, e.ID, e.PluginID)
 	}
 	ok(w, true)
 }
@@ -289,6 +300,9 @@ func (s *Server) endpointUpdate(w http.ResponseWriter, r *http.Request) {
 	old, err := parseSettings(e.Settings)
 	if err != nil {
 		old = map[string]any{} // unreadable stored settings: every secret must be sent anew
+	} else if old, err = s.secrets(r.Context(), tenant, e.ID, secretsDecrypt, old, configs); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	for k, v := range settings {
 		sv, isStr := v.(string)
@@ -301,12 +315,18 @@ func (s *Server) endpointUpdate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	e.Settings, _ = json.Marshal(settings)
+	sealed, err := s.secrets(r.Context(), tenant, e.ID, secretsEncrypt, settings, configs)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	e.Settings, _ = json.Marshal(sealed)
 	e.Name = b.Name
 	if _, err := s.cfg.Store.UpdateEndpoint(r.Context(), e); err != nil {
 		s.fail(w, r, fmt.Errorf("endpoint %s: %w", b.EndpointID, err))
 		return
 	}
+	s.clearSecrets(r.Context(), tenant, e.ID, e.PluginID)
 	ok(w, true)
 }
 
@@ -388,7 +408,12 @@ func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request, pluginID 
 		if d != nil {
 			j.Declaration = d.plugin.Endpoint
 			if settings, err := parseSettings(e.Settings); err == nil {
-				j.Settings = maskSettings(settings, d.plugin.Endpoint.Settings)
+				plain, err := s.secrets(r.Context(), tenant, e.ID, secretsDecrypt, settings, d.plugin.Endpoint.Settings)
+				if err != nil {
+					s.fail(w, r, fmt.Errorf("endpoint %s: %w", e.ID, err))
+					return
+				}
+				j.Settings = maskSettings(plain, d.plugin.Endpoint.Settings)
 			}
 		}
 		out = append(out, j)
@@ -426,4 +451,16 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// clearSecrets tells Dify to drop what it cached of an endpoint's settings after a change or
+// removal, as the reference does; a failure only costs a stale cache, so it is logged.
+func (s *Server) clearSecrets(ctx context.Context, tenant, endpointID, pluginID string) {
+	_, d, err := s.endpointDecl(ctx, tenant, pluginID)
+	if err != nil || !s.needsSecrets(d.plugin.Endpoint.Settings) {
+		return
+	}
+	if _, err := s.secrets(ctx, tenant, endpointID, secretsClear, map[string]any{}, d.plugin.Endpoint.Settings); err != nil {
+		s.log.Warn("clearing endpoint secrets in Dify", "endpoint", endpointID, "err", err)
+	}
 }

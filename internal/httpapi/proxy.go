@@ -72,6 +72,17 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
 	if !isObject(settings) {
 		settings = json.RawMessage("{}")
 	}
+	if d, err := s.decls.get(r.Context(), in.UniqueIdentifier); err == nil && d.plugin.Endpoint != nil && s.needsSecrets(d.plugin.Endpoint.Settings) {
+		stored, err := parseSettings(settings)
+		if err == nil {
+			stored, err = s.secrets(r.Context(), e.TenantID, e.ID, secretsDecrypt, stored, d.plugin.Endpoint.Settings)
+		}
+		if err != nil {
+			s.failStatus(w, r, fmt.Errorf("endpoint %s: %w", e.ID, err), true)
+			return
+		}
+		settings, _ = json.Marshal(stored)
+	}
 	data, err := json.Marshal(struct {
 		RawHTTPRequest string          `json:"raw_http_request"`
 		Settings       json.RawMessage `json:"settings"`

@@ -160,7 +160,10 @@ type Config struct {
 	// DebugKeys issues remote-debugging keys at /plugin/{tenant_id}/debugging/key; nil (remote
 	// debugging off) leaves the route unserved.
 	DebugKeys DebugKeys
-	Logger    *slog.Logger
+	// Secrets encrypts endpoint settings of type secret-input through Dify; nil stores them as
+	// given.
+	Secrets EndpointSecrets
+	Logger  *slog.Logger
 	Version   string
 }
 
