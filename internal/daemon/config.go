@@ -54,6 +54,14 @@ type Config struct {
 	EndpointEnabled   bool
 	PrometheusEnabled bool
 
+	// Dify is Dify's inner API, which plugins' backwards invocations (LLM, tool, app, file
+	// upload, ...) and endpoint secrets go through. Empty URL: those invocations fail with a
+	// clear error and endpoint settings are stored as given.
+	Dify DifyConfig
+	// StorageLimit bounds one plugin's key-value storage per tenant when its manifest sets no
+	// smaller size (PERSISTENCE_STORAGE_MAX_SIZE).
+	StorageLimit int64
+
 	// Debug is the remote-debugging TCP server plugin authors attach running plugins to. Off
 	// unless enabled: it accepts code from anyone holding a key.
 	Debug DebugConfig
@@ -92,6 +100,15 @@ type DBConfig struct {
 	MaxOpenConns    int
 	MaxIdleConns    int
 	ConnMaxLifetime time.Duration
+}
+
+// DifyConfig addresses Dify's inner API.
+type DifyConfig struct {
+	URL          string        // DIFY_INNER_API_URL
+	Key          string        // DIFY_INNER_API_KEY, sent as X-Inner-Api-Key
+	ReadTimeout  time.Duration // DIFY_BACKWARDS_INVOCATION_READ_TIMEOUT (ms): a whole call, streams included
+	WriteTimeout time.Duration // DIFY_BACKWARDS_INVOCATION_WRITE_TIMEOUT (ms): sending and the reply's headers
+	MaxFrame     int64         // RESPONSE_MAX_BUFFER_SIZE: one streamed frame
 }
 
 // DebugConfig configures remote debugging.
@@ -711,6 +728,12 @@ func variables() []variable {
 		pathVar("PLUGD_TRUST_DIR", underData("trusted-keys"), func(c *Config) *string { return &c.TrustDir }),
 
 		boolean("PLUGIN_ENDPOINT_ENABLED", true, func(c *Config) *bool { return &c.EndpointEnabled }),
+		str("DIFY_INNER_API_URL", "", func(c *Config) *string { return &c.Dify.URL }).urlVar(),
+		str("DIFY_INNER_API_KEY", "", func(c *Config) *string { return &c.Dify.Key }).secretVar(),
+		duration("DIFY_BACKWARDS_INVOCATION_READ_TIMEOUT", 240*time.Second, time.Millisecond, time.Millisecond, func(c *Config) *time.Duration { return &c.Dify.ReadTimeout }),
+		duration("DIFY_BACKWARDS_INVOCATION_WRITE_TIMEOUT", 5*time.Second, time.Millisecond, time.Millisecond, func(c *Config) *time.Duration { return &c.Dify.WriteTimeout }),
+		size("RESPONSE_MAX_BUFFER_SIZE", 30<<20, func(c *Config) *int64 { return &c.Dify.MaxFrame }),
+		size("PERSISTENCE_STORAGE_MAX_SIZE", 100<<20, func(c *Config) *int64 { return &c.StorageLimit }),
 		boolean("PLUGIN_REMOTE_INSTALLING_ENABLED", false, func(c *Config) *bool { return &c.Debug.Enabled }),
 		str("PLUGIN_REMOTE_INSTALLING_HOST", "127.0.0.1", func(c *Config) *string { return &c.Debug.Host }).
 			withFlag("debug-host", "address the remote-debugging server listens on"),
