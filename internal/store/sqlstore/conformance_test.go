@@ -40,6 +40,13 @@ func runConformance(t *testing.T, open storeFactory) {
 		{"TimesAndJSON", testTimesAndJSON},
 		{"BadInput", testBadInput},
 		{"DebugKeys", testDebugKeys},
+		{"StorageRoundTrip", testStorageRoundTrip},
+		{"StorageIsolation", testStorageIsolation},
+		{"StorageBadInput", testStorageBadInput},
+		{"StorageQuota", testStorageQuota},
+		{"StorageFullValue", testStorageFullValue},
+		{"StorageConcurrent", testStorageConcurrent},
+		{"StorageServe", testStorageServe},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -66,6 +67,9 @@ type DB struct {
 	// stmts caches prepared reads on SQLite, where preparing costs about as much as running a
 	// point lookup. (pgx caches prepared statements per connection by itself.)
 	stmts stmtCache
+	// storageLimit is the plugin storage quota used when Set is given none; 0 means
+	// backwards.DefaultStorageLimit (see SetStorageLimit).
+	storageLimit atomic.Int64
 }
 
 var _ store.Store = (*DB)(nil)
