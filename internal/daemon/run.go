@@ -137,7 +137,8 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := dispatch.NewMetrics(reg)
-	back := backwards.NewLocal(backwards.NewFileStore(filepath.Join(c.DataDir, "plugin-storage"), 0))
+	db.SetStorageLimit(c.StorageLimit)
+	back := backwards.NewLocal(db)
 	disp := dispatch.New(dispatch.Config{
 		Plugins: db, Workspace: ws,
 		Backwards:    back,
