@@ -6,7 +6,8 @@
 // permission rules (Check) and plugin key-value storage, which is answered by the daemon itself
 // and never by Dify. Local is the handler for running plugins without Dify (`plugd plugin run`,
 // `plugd plugin invoke`): it answers storage from a file per plugin and refuses everything else
-// with an error that says why. A handler that calls Dify's inner API plugs into the same shape.
+// with an error that says why. Dify is the handler of a daemon serving Dify: the same checks
+// and storage, and every other type sent to Dify's inner API through an Inner client.
 package backwards
 
 import (

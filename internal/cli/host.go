@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plugd/plugd/internal/backwards"
+	"github.com/plugd/plugd/internal/difyapi"
 	"github.com/plugd/plugd/internal/manifest"
 	"github.com/plugd/plugd/internal/pkgfile"
 	"github.com/plugd/plugd/internal/pyenv"
@@ -157,7 +158,10 @@ func startHost(ctx context.Context, path string, f *hostFlags, status func(strin
 	}
 	cfg := runtime.FromManifest(h.Plugin, h.Dir, env.Python)
 	cfg.DataDir = filepath.Join(dataDir, "plugins", filepath.FromSlash(cfg.PluginID))
-	cfg.Backwards = backwards.NewLocal(backwards.NewFileStore(filepath.Join(dataDir, "storage"), 0))
+	cfg.Backwards, err = hostBackwards(filepath.Join(dataDir, "storage"))
+	if err != nil {
+		return fail(err)
+	}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 	h.Runtime = runtime.NewLocal(cfg)
 	status("starting " + h.Plugin.Identity())
@@ -182,4 +186,20 @@ func loadForRun(fsys fs.FS, status func(string)) (*manifest.Plugin, error) {
 		status("warning: " + p.String())
 	}
 	return plugin, nil
+}
+
+// hostBackwards answers the plugin's calls into Dify for the developer commands: storage in a
+// file per plugin, and the rest through Dify's inner API when DIFY_INNER_API_URL (and
+// DIFY_INNER_API_KEY) point at one, the daemon's variable names.
+func hostBackwards(storageDir string) (runtime.Backwards, error) {
+	store := backwards.NewFileStore(storageDir, 0)
+	url := os.Getenv("DIFY_INNER_API_URL")
+	if url == "" {
+		return backwards.NewLocal(store), nil
+	}
+	client, err := difyapi.New(difyapi.Config{BaseURL: url, Key: os.Getenv("DIFY_INNER_API_KEY")})
+	if err != nil {
+		return nil, fmt.Errorf("DIFY_INNER_API_URL: %w", err)
+	}
+	return backwards.NewDify(store, client), nil
 }

@@ -61,7 +61,7 @@ func newInvokeCmd(env Env) *cobra.Command {
 					return usageError{err}
 				}
 			}
-			stream, err := h.Runtime.Invoke(ctx, access, action, data, runtime.InvokeContext{UserID: "plugd-cli"})
+			stream, err := h.Runtime.Invoke(ctx, access, action, data, runtime.InvokeContext{TenantID: os.Getenv("PLUGD_TENANT"), UserID: "plugd-cli"})
 			if err != nil {
 				return err
 			}

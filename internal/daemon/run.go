@@ -20,10 +20,12 @@ import (
 
 	"github.com/plugd/plugd/internal/backwards"
 	"github.com/plugd/plugd/internal/blob"
+	"github.com/plugd/plugd/internal/difyapi"
 	"github.com/plugd/plugd/internal/dispatch"
 	"github.com/plugd/plugd/internal/httpapi"
 	"github.com/plugd/plugd/internal/install"
 	"github.com/plugd/plugd/internal/pyenv"
+	"github.com/plugd/plugd/internal/runtime"
 	"github.com/plugd/plugd/internal/signature"
 	"github.com/plugd/plugd/internal/store/sqlstore"
 )
@@ -138,7 +140,10 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := dispatch.NewMetrics(reg)
 	db.SetStorageLimit(c.StorageLimit)
-	back := backwards.NewLocal(db)
+	back, secrets, err := backwardsHandler(c, db)
+	if err != nil {
+		return err
+	}
 	disp := dispatch.New(dispatch.Config{
 		Plugins: db, Workspace: ws,
 		Backwards:    back,
@@ -173,6 +178,9 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	}
 	if c.Debug.Enabled {
 		apiCfg.DebugKeys = db
+	}
+	if secrets != nil {
+		apiCfg.Secrets = secrets
 	}
 	api := httpapi.New(apiCfg)
 	// Plugins attached for remote debugging left with the daemon that served them.
@@ -255,4 +263,22 @@ func readiness(d *dispatch.Dispatcher) func() []httpapi.PluginState {
 		}
 		return out
 	}
+}
+
+// backwardsHandler answers plugins' calls into Dify: through Dify's inner API when
+// DIFY_INNER_API_URL is set (and endpoint secrets with it), else storage only, with a clear
+// error for the rest. Plugin storage is the database's either way.
+func backwardsHandler(c Config, db *sqlstore.DB) (runtime.Backwards, httpapi.EndpointSecrets, error) {
+	if c.Dify.URL == "" {
+		return backwards.NewLocal(db), nil, nil
+	}
+	client, err := difyapi.New(difyapi.Config{
+		BaseURL: c.Dify.URL, Key: c.Dify.Key, ReadTimeout: c.Dify.ReadTimeout,
+		WriteTimeout: c.Dify.WriteTimeout, MaxFrame: int(c.Dify.MaxFrame),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("DIFY_INNER_API_URL: %w", err)
+	}
+	d := backwards.NewDify(db, client)
+	return d, d, nil
 }
