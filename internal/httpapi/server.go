@@ -164,7 +164,7 @@ type Config struct {
 	// given.
 	Secrets EndpointSecrets
 	Logger  *slog.Logger
-	Version   string
+	Version string
 }
 
 const (
