@@ -61,7 +61,7 @@ func newInvokeCmd(env Env) *cobra.Command {
 					return usageError{err}
 				}
 			}
-			stream, err := h.Runtime.Invoke(ctx, access, action, data, runtime.InvokeContext{TenantID: os.Getenv("PLUGD_TENANT"), UserID: "plugd-cli"})
+			stream, err := h.Runtime.Invoke(ctx, access, action, data, runtime.InvokeContext{TenantID: cliTenant(), UserID: "plugd-cli"})
 			if err != nil {
 				return err
 			}
@@ -363,4 +363,13 @@ func (p *resultPrinter) saveBlob(id string, data []byte, meta json.RawMessage) (
 	}
 	path := filepath.Join(p.outDir, name)
 	return path, os.WriteFile(path, data, 0o644)
+}
+
+// cliTenant is the tenant the developer commands act for: $PLUGD_TENANT, else "default", as
+// the daemon's client commands. It keys plugin storage and is what calls into Dify carry.
+func cliTenant() string {
+	if t := os.Getenv("PLUGD_TENANT"); t != "" {
+		return t
+	}
+	return "default"
 }

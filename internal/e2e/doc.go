@@ -2,7 +2,11 @@
 // starts it as a real process on a loopback port with its own data folder, and drives it
 // with a client that makes exactly the calls Dify's API server makes (the paths, headers,
 // bodies and the parsing of envelopes and `data:` streams that Dify's plugin client uses),
-// against a real plugin written with the dify_plugin SDK (testdata/plugins/e2etool).
+// against real plugins written with the dify_plugin SDK (testdata/plugins: e2etool, a tool
+// and endpoint plugin; e2eagent, an agent strategy calling an LLM and a tool; e2ehook, an
+// endpoint using storage, file upload and a secret setting). Plugins attached for remote
+// debugging run on both SDK lines (remote_test.go); calls back into Dify reach a fake of
+// Dify's inner API (fake_dify_test.go), written from Dify's side of the protocol too.
 //
 // The package has no code of its own: everything is in _test.go files, so that nothing
 // outside the tests can come to depend on it. What the tests cover and the environment they
