@@ -481,3 +481,52 @@ func TestRemoteBackwards(t *testing.T) {
 		t.Errorf("storage file %s: %s, %v", file, b, err)
 	}
 }
+
+// blockingBackwards stands in for Dify: each call blocks until its context ends, and reports
+// that it ended.
+type blockingBackwards struct {
+	started, cancelled chan struct{}
+}
+
+func (b blockingBackwards) Invoke(ctx context.Context, _ backwards.Caller, _ wire.Invocation, _ func(json.RawMessage) error) error {
+	close(b.started)
+	<-ctx.Done()
+	close(b.cancelled)
+	return ctx.Err()
+}
+
+// TestPluginDeathCancelsBackwardsCall: a plugin that dies while Dify works for it must not leave
+// the call to Dify running.
+func TestPluginDeathCancelsBackwardsCall(t *testing.T) {
+	b := blockingBackwards{started: make(chan struct{}), cancelled: make(chan struct{})}
+	r, f, _ := remotePair(t, RemoteConfig{
+		Backwards:   b,
+		Permissions: &manifest.Permission{Tool: &manifest.Switch{Enabled: true}},
+	}, true)
+	ctx := testCtx(t, 30*time.Second)
+	s, err := r.InvokePayload(ctx, echoRequest("x"), testIC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := f.next().SessionID
+	done := make(chan error, 1)
+	go func() {
+		_, err := collect(s)
+		done <- err
+	}()
+	f.session(id, wire.MessageInvoke, `{"type":"tool","backwards_request_id":"b1","request":{"tool_type":"builtin","provider":"p","tool":"t","tool_parameters":{}}}`)
+	select {
+	case <-b.started:
+	case <-ctx.Done():
+		t.Fatal("the backwards call never started")
+	}
+	f.conn.Close() // the plugin dies
+	select {
+	case <-b.cancelled:
+	case <-ctx.Done():
+		t.Fatal("the call to Dify kept running after its plugin died")
+	}
+	if err := <-done; !errors.Is(err, ErrDisconnected) {
+		t.Errorf("the request ended with %v", err)
+	}
+}
