@@ -192,3 +192,25 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "..."
 }
+
+// checkedBody is a request body that validates itself once decoded.
+type checkedBody[T any] interface {
+	*T
+	check() error
+}
+
+// readChecked decodes and validates a management request body. On failure it answers the
+// caller itself, with the error's status (400, or 413 for a body over the limit) as the
+// reference's request validation does, and returns false.
+func readChecked[T any, P checkedBody[T]](s *Server, w http.ResponseWriter, r *http.Request) (*T, bool) {
+	b := new(T)
+	err := decodeJSON(w, r, maxManagementBody, b)
+	if err == nil {
+		err = P(b).check()
+	}
+	if err != nil {
+		s.failStatus(w, r, err, false)
+		return nil, false
+	}
+	return b, true
+}

@@ -232,13 +232,8 @@ func (b *endpointIDBody) check() error {
 }
 
 func (s *Server) endpointRemove(w http.ResponseWriter, r *http.Request) {
-	var b endpointIDBody
-	if err := decodeJSON(w, r, maxManagementBody, &b); err != nil {
-		s.failStatus(w, r, err, false)
-		return
-	}
-	if err := b.check(); err != nil {
-		s.failStatus(w, r, err, false)
+	b, valid := readChecked[endpointIDBody](s, w, r)
+	if !valid {
 		return
 	}
 	tenant := r.PathValue("tenant_id")
@@ -332,13 +327,8 @@ func (s *Server) endpointUpdate(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) endpointEnable(enabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var b endpointIDBody
-		if err := decodeJSON(w, r, maxManagementBody, &b); err != nil {
-			s.failStatus(w, r, err, false)
-			return
-		}
-		if err := b.check(); err != nil {
-			s.failStatus(w, r, err, false)
+		b, valid := readChecked[endpointIDBody](s, w, r)
+		if !valid {
 			return
 		}
 		e, err := s.cfg.Store.GetEndpoint(r.Context(), r.PathValue("tenant_id"), b.EndpointID)

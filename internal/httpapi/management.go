@@ -131,13 +131,8 @@ func (b *identifiersBody) check() error {
 }
 
 func (s *Server) installIdentifiers(w http.ResponseWriter, r *http.Request) {
-	var b identifiersBody
-	if err := decodeJSON(w, r, maxManagementBody, &b); err != nil {
-		s.failStatus(w, r, err, false)
-		return
-	}
-	if err := b.check(); err != nil {
-		s.failStatus(w, r, err, false)
+	b, valid := readChecked[identifiersBody](s, w, r)
+	if !valid {
 		return
 	}
 	started, err := s.cfg.Installer.Install(r.Context(), r.PathValue("tenant_id"), b.UIDs, b.Source, b.Metas)
@@ -178,13 +173,8 @@ func (b *upgradeBody) check() error {
 }
 
 func (s *Server) installUpgrade(w http.ResponseWriter, r *http.Request) {
-	var b upgradeBody
-	if err := decodeJSON(w, r, maxManagementBody, &b); err != nil {
-		s.failStatus(w, r, err, false)
-		return
-	}
-	if err := b.check(); err != nil {
-		s.failStatus(w, r, err, false)
+	b, valid := readChecked[upgradeBody](s, w, r)
+	if !valid {
 		return
 	}
 	started, err := s.cfg.Installer.Upgrade(r.Context(), r.PathValue("tenant_id"), b.Original, b.New, b.Source, b.Meta)
