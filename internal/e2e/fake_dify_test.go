@@ -154,6 +154,13 @@ func (f *fakeDify) callsTo(route string) []difyCall {
 	return out
 }
 
+// reset forgets the recorded calls.
+func (f *fakeDify) reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = nil
+}
+
 func (f *fakeDify) callCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
