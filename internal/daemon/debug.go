@@ -70,11 +70,16 @@ func debugServer(c Config, db store.Store, mgr *install.Manager, disp *dispatch.
 		return nil
 	}
 	return debugging.New(debugging.Config{
-		Addr:     net.JoinHostPort(c.Debug.Host, strconv.Itoa(c.Debug.Port)),
+		Addr:     debugAddr(c),
 		Keys:     keyResolver{db},
 		Decode:   decodeRegistration,
 		Attach:   attach,
 		MaxConns: c.Debug.MaxConns,
 		Logger:   log,
 	})
+}
+
+// debugAddr is where the remote-debugging server listens.
+func debugAddr(c Config) string {
+	return net.JoinHostPort(c.Debug.Host, strconv.Itoa(c.Debug.Port))
 }

@@ -191,9 +191,9 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	}
 	if c.Debug.Enabled {
 		dbg := debugServer(c, db, mgr, disp, back, log)
-		ln, err := net.Listen("tcp", net.JoinHostPort(c.Debug.Host, strconv.Itoa(c.Debug.Port)))
+		ln, err := net.Listen("tcp", debugAddr(c))
 		if err != nil {
-			return fmt.Errorf("remote debugging on %s:%d (PLUGIN_REMOTE_INSTALLING_HOST, PLUGIN_REMOTE_INSTALLING_PORT): %w", c.Debug.Host, c.Debug.Port, err)
+			return fmt.Errorf("remote debugging on %s (PLUGIN_REMOTE_INSTALLING_HOST, PLUGIN_REMOTE_INSTALLING_PORT): %w", debugAddr(c), err)
 		}
 		go func() {
 			if err := dbg.Serve(ctx, ln); err != nil && ctx.Err() == nil {

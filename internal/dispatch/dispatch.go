@@ -259,6 +259,9 @@ type State struct {
 	Remote    bool   `json:"remote,omitempty"` // attached for remote debugging
 }
 
+// stateRank orders a pool's instance states: the plugin shows its most advanced instance's.
+var stateRank = map[runtime.State]int{runtime.StateStopped: 0, runtime.StateFailed: 1, runtime.StateRestarting: 2, runtime.StateStarting: 3, runtime.StateReady: 4}
+
 // Readiness reports every plugin this dispatcher knows, sorted by identifier.
 func (d *Dispatcher) Readiness() []State {
 	d.mu.Lock()
@@ -283,7 +286,6 @@ func (d *Dispatcher) Readiness() []State {
 				st.State, st.Error = "failed", e.err.Error()
 			} else {
 				st.State = "idle"
-				rank := map[runtime.State]int{runtime.StateStopped: 0, runtime.StateFailed: 1, runtime.StateRestarting: 2, runtime.StateStarting: 3, runtime.StateReady: 4}
 				best := -1
 				for _, s := range e.pool.Status() {
 					if s.PID != 0 {
@@ -291,7 +293,7 @@ func (d *Dispatcher) Readiness() []State {
 					}
 					st.InFlight += s.InFlight
 					st.RSS += s.RSS
-					if r := rank[s.State]; r > best {
+					if r := stateRank[s.State]; r > best {
 						best = r
 						switch s.State {
 						case runtime.StateStopped:

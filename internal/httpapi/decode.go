@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/plugd/plugd/internal/store"
+
+	"github.com/plugd/plugd/internal/install"
 )
 
 // Body limits. Dispatch bodies carry prompts with inline images and hex-encoded audio
@@ -138,33 +139,28 @@ func requiredQuery(r *http.Request, name string) (string, error) {
 	return v, nil
 }
 
-// uniqueID is a parsed plugin unique identifier: [author/]name:version@checksum.
+// uniqueID is a parsed plugin unique identifier ([author/]name:version@checksum) and the
+// text it came from.
 type uniqueID struct {
-	raw, author, name, version, checksum string
+	install.Identifier
+	raw string
 }
 
-// uidPattern is the reference's grammar for plugin unique identifiers.
-var uidPattern = regexp.MustCompile(`^(?:([a-z0-9_-]{1,64})/)?([a-z0-9_-]{1,255}):([0-9]{1,4}(?:\.[0-9]{1,4}){1,3}(?:-\w{1,16})?)@([a-f0-9]{32,64})$`)
-
-// parseUID parses s; field names where it came from, for the error.
+// parseUID parses s with the install package's grammar; field names where it came from, for
+// the error.
 func parseUID(s, field string) (uniqueID, error) {
-	m := uidPattern.FindStringSubmatch(s)
-	if m == nil {
-		if s == "" {
-			return uniqueID{}, identifierError("%s is required", field)
-		}
+	if s == "" {
+		return uniqueID{}, identifierError("%s is required", field)
+	}
+	id, err := install.ParseIdentifier(s)
+	if err != nil {
 		return uniqueID{}, identifierError("%s %q is not a plugin unique identifier; expected author/name:version@checksum", field, truncate(s, 300))
 	}
-	return uniqueID{raw: s, author: m[1], name: m[2], version: m[3], checksum: m[4]}, nil
+	return uniqueID{Identifier: id, raw: s}, nil
 }
 
 // pluginID is author/name, or name for identifiers without an author.
-func (u uniqueID) pluginID() string {
-	if u.author == "" {
-		return u.name
-	}
-	return u.author + "/" + u.name
-}
+func (u uniqueID) pluginID() string { return u.PluginID() }
 
 // pluginIDOf returns the plugin id part of a unique identifier, or the whole string when it
 // does not parse (rows written by older daemons).

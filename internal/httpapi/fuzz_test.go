@@ -198,8 +198,8 @@ func FuzzParseUID(f *testing.F) {
 		if err != nil {
 			return
 		}
-		rebuilt := u.pluginID() + ":" + u.version + "@" + u.checksum
-		if rebuilt != s || pluginIDOf(s) != u.pluginID() || checksumOf(s) != u.checksum {
+		rebuilt := u.pluginID() + ":" + u.Version + "@" + u.Checksum
+		if rebuilt != s || pluginIDOf(s) != u.pluginID() || checksumOf(s) != u.Checksum {
 			t.Fatalf("%q parsed as %+v", s, u)
 		}
 		if strings.Count(s, "/") > 1 || strings.ContainsAny(s, "\\ \r\n") {

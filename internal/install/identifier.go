@@ -48,5 +48,7 @@ func (id Identifier) dirName() string {
 // isUUID reports whether s looks like a UUID: the reference reserves such authors for plugins
 // attached by remote debugging.
 func isUUID(s string) bool {
-	return len(s) == 36 && strings.Count(s, "-") == 4 && regexp.MustCompile(`^[0-9a-fA-F-]{36}$`).MatchString(s)
+	return len(s) == 36 && strings.Count(s, "-") == 4 && uuidChars.MatchString(s)
 }
+
+var uuidChars = regexp.MustCompile(`^[0-9a-fA-F-]{36}$`)

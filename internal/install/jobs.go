@@ -195,7 +195,8 @@ func (m *Manager) collect(ctx context.Context, uid string) {
 	if err != nil {
 		m.log.Warn("removing an uninstalled plugin's folder", "plugin", uid, "err", err)
 	}
-	if envKey != "" && !m.envInUse(ctx, envKey) {
+	envUnused := envKey != "" && !m.envInUse(ctx, envKey)
+	if envUnused {
 		if err := m.cfg.Workspace.RemoveEnv(ctx, envKey); err != nil {
 			m.log.Warn("removing an unused environment", "env", envKey, "err", err)
 		}
@@ -212,7 +213,7 @@ func (m *Manager) collect(ctx context.Context, uid string) {
 	if err := m.cfg.Blob.Delete(ctx, packageKey(id)); err != nil {
 		m.log.Warn("removing a package", "plugin", uid, "err", err)
 	}
-	m.log.Info("plugin removed", "plugin", uid, "env_removed", envKey != "" && !m.envInUse(ctx, envKey))
+	m.log.Info("plugin removed", "plugin", uid, "env_removed", envUnused)
 }
 
 func (m *Manager) envInUse(ctx context.Context, key string) bool {
