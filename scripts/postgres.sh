@@ -4,7 +4,7 @@
 # on stdout; everything else goes to stderr. Use it as
 #   scripts/postgres.sh > /tmp/pg.env; set -a; . /tmp/pg.env; set +a
 #
-# The cluster is a throwaway one under "${PLUGD_CACHE:-.cache}/pg" (fsync off, trust auth on
+# The cluster is a throwaway one under "$PLUGD_CACHE/pg" (see scripts/cache.sh) (fsync off, trust auth on
 # 127.0.0.1 only), listening on 127.0.0.1:${PLUGD_PG_PORT:-55432} with its unix socket inside the
 # same folder, so it never touches a system cluster. A server already running there is reused,
 # which makes a second call take milliseconds. When no PostgreSQL binaries are found (PATH, then
@@ -16,9 +16,8 @@ cd "$(dirname "$0")/.."
 
 log() { echo "postgres.sh: $*" >&2; }
 
-cache=${PLUGD_CACHE:-$PWD/.cache}
-mkdir -p "$cache"
-cache=$(cd "$cache" && pwd)
+. scripts/cache.sh
+cache=$PLUGD_CACHE
 base=$cache/pg
 data=$base/data
 sock=$base/run

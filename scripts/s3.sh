@@ -8,12 +8,13 @@
 # The server is moto's (PyPI package moto[server]): pure Python, so it installs from PyPI alone
 # (about a minute on a fresh machine) and starts in one to a few seconds. It keeps objects in
 # memory, so a restart empties it; the script creates the test bucket on every run. It is
-# installed into .cache/s3/venv, runs detached in a session of its own (it outlives this
+# installed into $PLUGD_CACHE/s3/venv, runs detached in a session of its own (it outlives this
 # script), and is reused while it answers. PLUGD_S3_PORT picks the port (default 9390); the
-# server logs to .cache/s3/moto-PORT.log and its pid is in .cache/s3/moto-PORT.pid.
+# server logs to $PLUGD_CACHE/s3/moto-PORT.log and its pid is in $PLUGD_CACHE/s3/moto-PORT.pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dir=$PWD/.cache/s3
+. scripts/cache.sh
+dir=$PLUGD_CACHE/s3
 venv=$dir/venv
 port=${PLUGD_S3_PORT:-9390}
 url=http://127.0.0.1:$port

@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs, into .cache/ inside the project, and prints the
-# environment variables the tests read. Safe to run again: finished steps are kept.
+# Installs what the test suite needs and prints the environment variables the tests read.
+# Safe to run again: finished steps are kept. Everything slow to build lives outside the
+# checkout, in $PLUGD_CACHE (default: /var/cache/plugd-test as root, else ~/.cache/plugd-test),
+# so every clone and worktree on the machine reuses it:
 #
-#   .cache/py311-sdk07/   Python 3.11 venv with the newest dify-plugin SDK of the 0.7 line
-#                         (the newest that imports on 3.11) and uv.
-#   .cache/pynew-sdk/     Python >= 3.12 venv (from scripts/python-new.sh, which may build
-#                         CPython 3.13 from Debian's sources) with the newest dify-plugin SDK.
+#   py311-sdk07/   Python 3.11 venv with the newest dify-plugin SDK of the 0.7 line
+#                  (the newest that imports on 3.11) and uv.
+#   pynew-sdk/     Python >= 3.12 venv (from scripts/python-new.sh, which may build
+#                  CPython 3.13 from Debian's sources) with the newest dify-plugin SDK.
+#   pg/, s3/       the test servers' data and installs (scripts/postgres.sh, scripts/s3.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
-mkdir -p .cache
+. scripts/cache.sh
+# One run at a time builds: two clones testing together share the cache.
+exec 8>"$PLUGD_CACHE/.test-deps.lock"
+flock 8
 
 py311=${PLUGD_PYTHON311:-$(command -v python3.11 || command -v python3)}
-venv=.cache/py311-sdk07
+venv=$PLUGD_CACHE/py311-sdk07
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import dify_plugin, uv' 2>/dev/null; then
   echo "test-deps: creating $venv with $py311" >&2
   rm -rf "$venv"
@@ -21,12 +26,12 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import dify_plugin, u
 fi
 
 pynew=$(scripts/python-new.sh)
-venv_new=.cache/pynew-sdk
+venv_new=$PLUGD_CACHE/pynew-sdk
 if [ ! -x "$venv_new/bin/python" ] || ! "$venv_new/bin/python" -c 'import dify_plugin' 2>/dev/null; then
   echo "test-deps: creating $venv_new with $pynew" >&2
   rm -rf "$venv_new"
-  "$root/$venv/bin/uv" venv --quiet --python "$pynew" "$venv_new" >&2
-  VIRTUAL_ENV="$root/$venv_new" "$root/$venv/bin/uv" pip install --quiet 'dify_plugin>=0.10' >&2
+  "$venv/bin/uv" venv --quiet --python "$pynew" "$venv_new" >&2
+  VIRTUAL_ENV="$venv_new" "$venv/bin/uv" pip install --quiet 'dify_plugin>=0.10' >&2
 fi
 
 # Servers for the daemon's tests, on loopback: PostgreSQL and an S3-compatible store. Each
@@ -37,8 +42,8 @@ scripts/s3.sh
 cat <<VARS
 PLUGD_TEST_REQUIRE_SERVICES=1
 PLUGD_TEST_PYTHON311=$py311
-PLUGD_TEST_PYTHON_SDK07=$root/$venv/bin/python
+PLUGD_TEST_PYTHON_SDK07=$venv/bin/python
 PLUGD_TEST_PYTHON_NEW=$pynew
-PLUGD_TEST_PYTHON_SDK_NEW=$root/$venv_new/bin/python
-PLUGD_TEST_UV=$root/$venv/bin/uv
+PLUGD_TEST_PYTHON_SDK_NEW=$venv_new/bin/python
+PLUGD_TEST_UV=$venv/bin/uv
 VARS
