@@ -17,11 +17,11 @@ import (
 
 func TestParseGithubPattern(t *testing.T) {
 	good := map[string]GithubRef{
-		"langgenius/foo:1.0.0/foo.difypkg":            {Packages: "foo.difypkg", Release: "1.0.0", Repo: "langgenius/foo", RepoAddress: "https://github.com/langgenius/foo"},
-		"a-b/c_d:^1.2.3/x.difypkg":                    {Packages: "x.difypkg", Release: "^1.2.3", Repo: "a-b/c_d", RepoAddress: "https://github.com/a-b/c_d"},
-		"o/r:~0.0.1-beta/p.difypkg":                   {Packages: "p.difypkg", Release: "~0.0.1-beta", Repo: "o/r", RepoAddress: "https://github.com/o/r"},
-		"o/r:1.x.X/p.difypkg":                         {Packages: "p.difypkg", Release: "1.x.X", Repo: "o/r", RepoAddress: "https://github.com/o/r"},
-		"o/r:1.0.0-2.0.0/p.difypkg":                   {Packages: "p.difypkg", Release: "1.0.0-2.0.0", Repo: "o/r", RepoAddress: "https://github.com/o/r"},
+		"langgenius/foo:1.0.0/foo.difypkg":             {Packages: "foo.difypkg", Release: "1.0.0", Repo: "langgenius/foo", RepoAddress: "https://github.com/langgenius/foo"},
+		"a-b/c_d:^1.2.3/x.difypkg":                     {Packages: "x.difypkg", Release: "^1.2.3", Repo: "a-b/c_d", RepoAddress: "https://github.com/a-b/c_d"},
+		"o/r:~0.0.1-beta/p.difypkg":                    {Packages: "p.difypkg", Release: "~0.0.1-beta", Repo: "o/r", RepoAddress: "https://github.com/o/r"},
+		"o/r:1.x.X/p.difypkg":                          {Packages: "p.difypkg", Release: "1.x.X", Repo: "o/r", RepoAddress: "https://github.com/o/r"},
+		"o/r:1.0.0-2.0.0/p.difypkg":                    {Packages: "p.difypkg", Release: "1.0.0-2.0.0", Repo: "o/r", RepoAddress: "https://github.com/o/r"},
 		"o/r:1.0.0/name with spaces:and colon.difypkg": {Packages: "name with spaces:and colon.difypkg", Release: "1.0.0", Repo: "o/r", RepoAddress: "https://github.com/o/r"},
 	}
 	for p, want := range good {
