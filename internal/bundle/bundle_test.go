@@ -350,3 +350,44 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// Init writes its first manifest with the two-space indent of the reference's init.
+func TestInitManifest(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "b")
+	if _, err := Init(dir, "b", "me", "Tools", time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "manifest.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "name: b\nlabels:\n  en_US: b\n  ja_JP: b\n  zh_Hans: b\n  pt_BR: b\ndescription:\n  en_US: Tools\n  ja_JP: Tools\n  zh_Hans: Tools\n  pt_BR: Tools\n" +
+		"icon: icon.svg\nversion: 0.0.1\nauthor: me\ntype: bundle\ndependencies: []\ntags: []\n"
+	if string(got) != want {
+		t.Fatalf("manifest.yaml:\n%s\nwant:\n%s", got, want)
+	}
+	readme, _ := os.ReadFile(filepath.Join(dir, "README.md"))
+	if !strings.Contains(string(readme), "**Author:** me") || !strings.Contains(string(readme), "**Date:** 2026-01-02") {
+		t.Fatalf("README.md:\n%s", readme)
+	}
+}
+
+func FuzzParseManifest(f *testing.F) {
+	f.Add([]byte("name: x\ndependencies:\n  - {type: github, value: {repo_pattern: 'a/b:1.0.0/c'}}\n"))
+	f.Add([]byte("a: &a [1]\nb: [*a, *a]\n"))
+	f.Add([]byte("dependencies: {}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := ParseManifest(data)
+		if err != nil {
+			return
+		}
+		m.Check(func(string) bool { return true })
+		out, err := m.Marshal()
+		if err != nil {
+			return // yaml.v3 refuses some strings it decoded (invalid UTF-8 in keys is checked before)
+		}
+		if _, err := ParseManifest(out); err != nil {
+			t.Fatalf("a marshalled manifest does not parse again: %v\n%s", err, out)
+		}
+	})
+}
