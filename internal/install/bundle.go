@@ -59,8 +59,11 @@ func (m *Manager) UploadBundle(ctx context.Context, tenantID string, r io.Reader
 	}
 
 	answer := make([]BundleDependency, len(arc.Manifest.Dependencies))
-	var packages []*staged
-	at := map[*staged]int{}
+	type bundled struct {
+		*staged
+		index int // in the manifest's dependencies and the answer
+	}
+	var packages []bundled
 	defer func() {
 		for _, s := range packages {
 			s.close()
@@ -79,22 +82,21 @@ func (m *Manager) UploadBundle(ctx context.Context, tenantID string, r io.Reader
 			if err != nil {
 				return nil, err
 			}
-			packages = append(packages, s)
-			at[s] = i
+			packages = append(packages, bundled{s, i})
 		}
 	}
 
 	var done []persisted
 	for _, s := range packages {
-		p, err := m.persist(ctx, s)
+		p, err := m.persist(ctx, s.staged)
 		if err != nil {
 			for j := len(done) - 1; j >= 0; j-- {
 				m.undo(ctx, done[j])
 			}
-			return nil, fmt.Errorf("storing dependencies[%d] of the bundle: %w", at[s], err)
+			return nil, fmt.Errorf("storing dependencies[%d] of the bundle: %w", s.index, err)
 		}
 		done = append(done, p)
-		answer[at[s]] = BundleDependency{Type: bundle.Package, Value: BundlePackage{
+		answer[s.index] = BundleDependency{Type: bundle.Package, Value: BundlePackage{
 			Manifest: s.decoded.Manifest, UniqueIdentifier: s.decoded.UniqueIdentifier,
 		}}
 	}
