@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/plugd/plugd/internal/blob"
 	"github.com/plugd/plugd/internal/manifest"
@@ -138,8 +139,11 @@ func (m *Manager) persist(ctx context.Context, s *staged) (persisted, error) {
 
 // undo removes what persist created: the declaration it recorded (unless someone installed
 // the plugin meanwhile, which DeleteDeclaration refuses) and the package it stored (unless
-// the declaration stays). Icons are content-addressed and shared, so they stay.
+// the declaration stays). Icons are content-addressed and shared, so they stay. It runs even
+// when the request that stored them was cancelled, which is often why it runs.
 func (m *Manager) undo(ctx context.Context, p persisted) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
 	keepPackage := false
 	if p.declarationRecorded {
 		if err := m.cfg.Store.DeleteDeclaration(ctx, p.uid); err != nil && !errors.Is(err, store.ErrNotFound) {
