@@ -532,38 +532,64 @@ func (c *Catalog) Remove(ctx context.Context, tenant, id string) error {
 	return nil
 }
 
-// SetPreference pins/unpins or hides/shows a provider (by id) or a tool (provider_id/tool).
-// The target must exist for the tenant, so a typo is an error, not a silent no-op.
-func (c *Catalog) SetPreference(ctx context.Context, tenant string, pref Preference) error {
+// PreferenceChange changes a tenant's preference about one provider (Name = its id) or tool
+// (Name = provider_id/tool); a nil field keeps what is stored.
+type PreferenceChange struct {
+	Target Target `json:"target"`
+	Name   string `json:"name"`
+	Pinned *bool  `json:"pinned,omitempty"`
+	Hidden *bool  `json:"hidden,omitempty"`
+}
+
+// SetPreference pins/unpins or hides/shows a provider or a tool and returns the preference
+// as it now is. The target must exist for the tenant, so a typo is an error, not a silent
+// no-op.
+func (c *Catalog) SetPreference(ctx context.Context, tenant string, ch PreferenceChange) (Preference, error) {
 	if err := needTenant(tenant); err != nil {
-		return err
+		return Preference{}, err
 	}
-	switch pref.Target {
+	switch ch.Target {
 	case TargetProvider:
-		if _, err := c.get(ctx, tenant, pref.Name); err != nil {
-			return err
+		if _, err := c.get(ctx, tenant, ch.Name); err != nil {
+			return Preference{}, err
 		}
 	case TargetTool:
-		i := strings.LastIndexByte(pref.Name, '/')
+		i := strings.LastIndexByte(ch.Name, '/')
 		if i <= 0 {
-			return fmt.Errorf("tool %q: want provider_id/tool_name: %w", pref.Name, ErrInvalid)
+			return Preference{}, fmt.Errorf("tool %q: want provider_id/tool_name: %w", ch.Name, ErrInvalid)
 		}
-		p, err := c.get(ctx, tenant, pref.Name[:i])
+		p, err := c.get(ctx, tenant, ch.Name[:i])
 		if err != nil {
-			return err
+			return Preference{}, err
 		}
-		if !slices.ContainsFunc(p.Tools, func(t Tool) bool { return t.Name == pref.Name[i+1:] }) {
-			return fmt.Errorf("tool %s of provider %s: %w", pref.Name[i+1:], p.ID, ErrNotFound)
+		if !slices.ContainsFunc(p.Tools, func(t Tool) bool { return t.Name == ch.Name[i+1:] }) {
+			return Preference{}, fmt.Errorf("tool %s of provider %s: %w", ch.Name[i+1:], p.ID, ErrNotFound)
 		}
 	default:
-		return fmt.Errorf("preference target %q: want provider or tool: %w", pref.Target, ErrInvalid)
+		return Preference{}, fmt.Errorf("preference target %q: want provider or tool: %w", ch.Target, ErrInvalid)
+	}
+	prefs, err := c.cfg.Store.Preferences(ctx, tenant)
+	if err != nil {
+		return Preference{}, fmt.Errorf("reading the preferences of tenant %s: %w", tenant, err)
+	}
+	pref := Preference{Target: ch.Target, Name: ch.Name}
+	for _, p := range prefs {
+		if p.Target == ch.Target && p.Name == ch.Name {
+			pref = p
+		}
+	}
+	if ch.Pinned != nil {
+		pref.Pinned = *ch.Pinned
+	}
+	if ch.Hidden != nil {
+		pref.Hidden = *ch.Hidden
 	}
 	detail := fmt.Sprintf("%s %s pinned=%t hidden=%t", pref.Target, pref.Name, pref.Pinned, pref.Hidden)
-	ch := []Change{{At: c.cfg.Now(), Kind: ChangePreference, Detail: detail}}
-	if err := c.cfg.Store.SetPreference(ctx, tenant, pref, ch); err != nil {
-		return fmt.Errorf("setting a preference of tenant %s: %w", tenant, err)
+	log := []Change{{At: c.cfg.Now(), Kind: ChangePreference, Detail: detail}}
+	if err := c.cfg.Store.SetPreference(ctx, tenant, pref, log); err != nil {
+		return Preference{}, fmt.Errorf("setting a preference of tenant %s: %w", tenant, err)
 	}
-	return nil
+	return pref, nil
 }
 
 // Check answers which of the configured tools are gone and why. Tools that exist (hidden or

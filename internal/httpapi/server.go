@@ -166,8 +166,11 @@ type Config struct {
 	// Secrets encrypts endpoint settings of type secret-input through Dify; nil stores them as
 	// given.
 	Secrets EndpointSecrets
-	Logger  *slog.Logger
-	Version string
+	// Tools serves the tool catalog's REST API under /tools/ (tools.go); nil leaves it off.
+	Tools         ToolCatalog
+	ToolImporters ToolImporters
+	Logger        *slog.Logger
+	Version       string
 }
 
 const (
@@ -310,6 +313,7 @@ func (s *Server) routes() {
 		m.HandleFunc(pattern, s.auth(h))
 	}
 
+	s.toolRoutes()
 	if s.cfg.DebugKeys != nil {
 		m.HandleFunc("POST "+P+"/debugging/key", s.auth(s.debuggingKey))
 	}
