@@ -313,9 +313,13 @@ func newListCmd(env Env) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PLUGIN ID\tVERSION\tINSTALLATION ID\tSOURCE")
+			fmt.Fprintln(tw, "PLUGIN ID\tVERSION\tINSTALLATION ID\tSOURCE\tSIGNED BY")
 			for _, it := range items {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", it.PluginID, it.Version, it.InstallationID, it.Source)
+				signer := "unverified"
+				if it.Verification != nil && it.Verification.AuthorizedCategory != "" {
+					signer = it.Verification.AuthorizedCategory
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.PluginID, it.Version, it.InstallationID, it.Source, signer)
 			}
 			return tw.Flush()
 		},
