@@ -46,7 +46,8 @@ func plugdCLI(t *testing.T, d *daemon, env map[string]string, args ...string) (s
 
 func TestOfficialPackageOnDefaultSettings(t *testing.T) {
 	ctx := context.Background()
-	d := startDaemon(t, daemonOptions{Env: defaultSignatureEnv})
+	fake := newFakeDify(t)
+	d := startDaemon(t, daemonOptions{Env: difyEnv(fake, defaultSignatureEnv)})
 	c := d.client(newTenant())
 
 	for _, verify := range []bool{true, false} {
@@ -69,6 +70,26 @@ func TestOfficialPackageOnDefaultSettings(t *testing.T) {
 		}
 	}
 	checkListedWithCategory(t, ctx, c, "langgenius/agent", "langgenius")
+
+	// The plugin answers: its function_calling strategy runs, asks Dify's LLM (the fake) and
+	// streams the answer back.
+	body := map[string]any{
+		"user_id": "e2e-user", "conversation_id": nil, "app_id": nil, "message_id": nil,
+		"data": map[string]any{
+			"agent_strategy_provider": "agent", "agent_strategy": "function_calling",
+			"agent_strategy_params": map[string]any{
+				"model": fakeModel, "tools": []any{}, "instruction": "Answer briefly.", "query": "say hello", "maximum_iterations": 1,
+			},
+		},
+	}
+	msgs, err := collect[toolMessage](ctx, c, c.p("dispatch/agent_strategy/invoke"), map[string]string{"X-Plugin-ID": "langgenius/agent"}, body)
+	requireDifyWired(t, d, fake, err)
+	if err != nil {
+		t.Fatalf("agent_strategy/invoke of the official agent: %s", errorText(err))
+	}
+	if out := texts(msgs); !strings.Contains(out, "hello world") {
+		t.Fatalf("the official agent's answer %q lacks the LLM's \"hello world\" (%d messages)", out, len(msgs))
+	}
 }
 
 // checkListedWithCategory finds pluginID in the tenant's list and checks the signer category
