@@ -235,8 +235,14 @@ func decodeEnvelope(status int, data []byte, out any, fail func(error) error) er
 	}
 	jsonErr := json.Unmarshal(data, &env)
 	switch {
-	case status == http.StatusNotFound:
+	case status == http.StatusNotFound && jsonErr == nil && env.Code != nil:
+		if env.Msg != "" {
+			return fail(fmt.Errorf("%w: %s", ErrNotFound, env.Msg))
+		}
 		return fail(ErrNotFound)
+	case status == http.StatusNotFound:
+		// Not the Marketplace's JSON: a wrong URL (or a proxy) as likely as an unknown plugin.
+		return fail(fmt.Errorf("%w (HTTP 404 without a Marketplace answer: %s; is %s right?)", ErrNotFound, snippet(data), Setting))
 	case status != http.StatusOK:
 		msg := strings.TrimSpace(env.Msg)
 		if msg == "" {
