@@ -127,7 +127,7 @@ func TestVerifyVectors(t *testing.T) {
 		t.Fatalf("verify of a test-signed package without a key: exit %d, %q", code, stderr)
 	}
 	official := filepath.Join(t.TempDir(), "langgenius-agent_0.0.14.difypkg")
-	if err := os.WriteFile(official, marketplacetest.AgentPackage, 0o644); err != nil {
+	if err := os.WriteFile(official, marketplacetest.AgentPackage(t), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if code, stdout, stderr := run(t, "plugd", "signature", "verify", official); code != 0 || !strings.Contains(stdout, "authorized category langgenius") {

@@ -51,7 +51,7 @@ func TestOfficialPackageOnDefaultSettings(t *testing.T) {
 	c := d.client(newTenant())
 
 	for _, verify := range []bool{true, false} {
-		res, err := c.uploadPackage(ctx, marketplacetest.AgentPackage, verify)
+		res, err := c.uploadPackage(ctx, marketplacetest.AgentPackage(t), verify)
 		if err != nil {
 			t.Fatalf("upload of the official package (verify_signature=%v): %s", verify, errorText(err))
 		}
@@ -140,7 +140,7 @@ func TestSignaturePolicyRefusals(t *testing.T) {
 		}
 	}
 
-	tampered, err := os.ReadFile(filepath.Join("testdata", "vec1.tampered.difypkg"))
+	tampered, err := os.ReadFile(filepath.Join("..", "..", "testdata", "vectors", "vec1.tampered.difypkg"))
 	if err != nil {
 		t.Fatal(err)
 	}

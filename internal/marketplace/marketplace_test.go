@@ -110,7 +110,7 @@ func TestFetchCachesAndChecksEveryUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.UniqueIdentifier != marketplacetest.AgentUID || got.Cached || last != int64(len(marketplacetest.AgentPackage)) {
+	if got.UniqueIdentifier != marketplacetest.AgentUID || got.Cached || last != int64(len(marketplacetest.AgentPackage(t))) {
 		t.Fatalf("first fetch: %+v, progress %d", got, last)
 	}
 	again, err := f.Fetch(ctx, "langgenius/agent:0.0.14", nil)
@@ -121,7 +121,7 @@ func TestFetchCachesAndChecksEveryUse(t *testing.T) {
 		t.Fatalf("downloads %d, checks %d: want 1 download and a check on each use", s.Downloads.Load(), checks)
 	}
 	// A cached file that changed is not used: it is fetched again.
-	if err := os.WriteFile(got.Path, append([]byte(nil), marketplacetest.AgentPackage[:1000]...), 0o600); err != nil {
+	if err := os.WriteFile(got.Path, append([]byte(nil), marketplacetest.AgentPackage(t)[:1000]...), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	third, err := f.Fetch(ctx, "langgenius/agent", nil)

@@ -16,7 +16,7 @@ import (
 // The built-in key verifies the official vector package, which has no verification file
 // and so counts as langgenius.
 func TestOfficialKeyVerifiesTheOfficialPackage(t *testing.T) {
-	res, err := Verify(context.Background(), readPkg(t, marketplacetest.AgentPackage), []TrustedKey{Official()})
+	res, err := Verify(context.Background(), readPkg(t, marketplacetest.AgentPackage(t)), []TrustedKey{Official()})
 	if err != nil {
 		t.Fatal(err)
 	}

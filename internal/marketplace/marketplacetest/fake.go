@@ -1,32 +1,58 @@
 // Package marketplacetest is a fake Dify Marketplace for tests, on loopback: the public
 // routes plugd uses (search, batch, versions, download), shaped as the Marketplace answers
-// them ({"code":0,"msg":"","data":...}), serving packages given to it. It embeds the
-// officially signed langgenius/agent 0.0.14 package so tests need no network and no files
-// outside the repository.
+// them ({"code":0,"msg":"","data":...}), serving packages given to it. By default it serves
+// the officially signed langgenius/agent 0.0.14 from the repository's testdata/vectors, so
+// tests need no network and nothing outside the checkout.
 package marketplacetest
 
 import (
 	"bytes"
 	"context"
-	_ "embed"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 
 	"github.com/plugd/plugd/internal/marketplace"
 	"github.com/plugd/plugd/internal/pkgfile"
 )
 
-// AgentPackage is langgenius/agent 0.0.14 as the Marketplace serves it, signed with Dify's
-// official key (no verification file, so its category is langgenius).
-//
-//go:embed testdata/langgenius-agent_0.0.14.difypkg
-var AgentPackage []byte
+// AgentPackage returns langgenius/agent 0.0.14 as the Marketplace serves it, signed with
+// Dify's official key (no verification file, so its category is langgenius).
+func AgentPackage(t testing.TB) []byte {
+	t.Helper()
+	b, err := Vector("official/langgenius-agent_0.0.14.difypkg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Vector reads a file of the repository's testdata/vectors, found from the working folder
+// up to the module root (go.mod), so any package's tests can use it.
+func Vector(name string) ([]byte, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return os.ReadFile(filepath.Join(dir, "testdata", "vectors", filepath.FromSlash(name)))
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return nil, fmt.Errorf("vector %s: no go.mod above the working folder", name)
+		}
+		dir = parent
+	}
+}
 
 // AgentUID is AgentPackage's unique identifier.
 const AgentUID = "langgenius/agent:0.0.14@26958a0e80a10655ce73812bdb7c35a66ce7b16f5ac346d298bda17ff85efd1e"
@@ -42,10 +68,15 @@ type Server struct {
 	Downloads atomic.Int64
 }
 
-// New starts a fake Marketplace serving the given packages (AgentPackage when none).
+// New starts a fake Marketplace serving the given packages (the official agent package
+// when none).
 func New(packages ...[]byte) (*Server, error) {
 	if len(packages) == 0 {
-		packages = [][]byte{AgentPackage}
+		agent, err := Vector("official/langgenius-agent_0.0.14.difypkg")
+		if err != nil {
+			return nil, err
+		}
+		packages = [][]byte{agent}
 	}
 	s := &Server{packages: map[string][]byte{}, order: map[string][]string{}}
 	for _, p := range packages {
