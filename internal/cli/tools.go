@@ -95,14 +95,6 @@ func marks(pinned, hidden bool) string {
 	return s
 }
 
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
-}
-
 func newToolsShowCmd() *cobra.Command {
 	var f remoteFlags
 	c := &cobra.Command{
