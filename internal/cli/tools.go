@@ -229,16 +229,16 @@ func newToolsImportCmd() *cobra.Command {
 		credentials                          []string
 	)
 	c := &cobra.Command{
-		Use:   "import-openapi NAME (--file FILE | --url URL)",
+		Use:   "import-openapi NAME (--file FILE | --from-url URL)",
 		Short: "Import an OpenAPI 3.0/3.1 or Swagger 2.0 description as tools (one per operation)",
-		Long: "FILE is JSON or YAML (- reads stdin); with --url the daemon fetches it. --auth-type is\n" +
+		Long: "FILE is JSON or YAML (- reads stdin); with --from-url the daemon fetches it. --auth-type is\n" +
 			"none, api_key_header, api_key_query, bearer or basic; secrets go in --credential\n" +
 			"(api_key=..., or username=... password=...) and are stored encrypted. --replace ID\n" +
 			"re-imports into an existing provider.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			if (file == "") == (fromURL == "") {
-				return usageError{errors.New("give exactly one of --file and --url")}
+				return usageError{errors.New("give exactly one of --file and --from-url")}
 			}
 			body := map[string]any{"name": a[0], "label": label, "description": des, "server_url": serverURL, "provider_id": replace}
 			if file != "" {
@@ -280,7 +280,7 @@ func newToolsImportCmd() *cobra.Command {
 	f.register(c, "print the provider as JSON")
 	fl := c.Flags()
 	fl.StringVar(&file, "file", "", "the description's file (- for stdin)")
-	fl.StringVar(&fromURL, "url", "", "the description's URL, fetched by the daemon")
+	fl.StringVar(&fromURL, "from-url", "", "the description's URL, fetched by the daemon")
 	fl.StringVar(&serverURL, "server-url", "", "call this server instead of the description's first")
 	fl.StringVar(&label, "label", "", "label shown in lists")
 	fl.StringVar(&des, "description", "", "description shown in lists")

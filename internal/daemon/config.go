@@ -84,6 +84,9 @@ type Config struct {
 	// MaxInstances caps the processes of one busy plugin; 0 leaves it to the runtime.
 	MaxInstances int
 
+	// Tools orders and filters the tool catalog (docs/tools.md).
+	Tools ToolsConfig
+
 	LogLevel  string // DEBUG, INFO, WARN or ERROR
 	LogFormat string // text or json
 
@@ -93,6 +96,18 @@ type Config struct {
 
 	sources map[string]string // variable name -> where its value came from
 	python  map[string]string // raw values of the variables pyenv reads
+}
+
+// ToolsConfig is the tool catalog's ordering: Dify's six POSITION_* settings, with Dify's
+// names and meaning, and a position file giving the base order.
+type ToolsConfig struct {
+	PositionFile     string   // PLUGD_TOOL_POSITION_FILE: YAML list of providers, or {providers, tools}
+	ProviderPins     []string // POSITION_PROVIDER_PINS
+	ProviderIncludes []string // POSITION_PROVIDER_INCLUDES
+	ProviderExcludes []string // POSITION_PROVIDER_EXCLUDES
+	ToolPins         []string // POSITION_TOOL_PINS
+	ToolIncludes     []string // POSITION_TOOL_INCLUDES
+	ToolExcludes     []string // POSITION_TOOL_EXCLUDES
 }
 
 // DBConfig selects and tunes the database.
@@ -768,6 +783,13 @@ func variables() []variable {
 			withFlag("idle-stop", "stop a plugin process idle for this long, 0 never"),
 		integer("PLUGD_MAX_INSTANCES", 0, 0, 1024, func(c *Config) *int { return &c.MaxInstances }).
 			withFlag("max-instances", "processes per busy plugin, 0 for the runtime's default"),
+		str("PLUGD_TOOL_POSITION_FILE", "", func(c *Config) *string { return &c.Tools.PositionFile }),
+		list("POSITION_PROVIDER_PINS", func(c *Config) *[]string { return &c.Tools.ProviderPins }),
+		list("POSITION_PROVIDER_INCLUDES", func(c *Config) *[]string { return &c.Tools.ProviderIncludes }),
+		list("POSITION_PROVIDER_EXCLUDES", func(c *Config) *[]string { return &c.Tools.ProviderExcludes }),
+		list("POSITION_TOOL_PINS", func(c *Config) *[]string { return &c.Tools.ToolPins }),
+		list("POSITION_TOOL_INCLUDES", func(c *Config) *[]string { return &c.Tools.ToolIncludes }),
+		list("POSITION_TOOL_EXCLUDES", func(c *Config) *[]string { return &c.Tools.ToolExcludes }),
 
 		oneOf("LOG_LEVEL", "INFO", map[string]string{"debug": "DEBUG", "info": "INFO", "warn": "WARN", "warning": "WARN", "error": "ERROR"},
 			func(c *Config) *string { return &c.LogLevel }).withFlag("log-level", "DEBUG, INFO, WARN or ERROR"),

@@ -189,6 +189,11 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	if secrets != nil {
 		apiCfg.Secrets = secrets
 	}
+	tools, importers, err := toolCatalog(c, db, disp, nil, defaultOutbound())
+	if err != nil {
+		return err
+	}
+	apiCfg.Tools, apiCfg.ToolImporters = tools, importers
 	api := httpapi.New(apiCfg)
 	// Plugins attached for remote debugging left with the daemon that served them.
 	if n, err := mgr.DetachAll(ctx); err != nil {
