@@ -207,9 +207,6 @@ func (b *bundleInstall) fromMarketplace(ctx context.Context, dep bundle.Marketpl
 	if err != nil {
 		return "", b.remote.explain(fmt.Errorf("uploading %s: %w", displayID(got.UniqueIdentifier), err))
 	}
-	if decoded.UniqueIdentifier != got.UniqueIdentifier {
-		return "", fmt.Errorf("the daemon read %s from the package of %s", decoded.UniqueIdentifier, got.UniqueIdentifier)
-	}
 	return decoded.UniqueIdentifier, nil
 }
 
