@@ -35,7 +35,6 @@ type bundleDependencyResult struct {
 	Message          string `json:"message,omitempty"`
 
 	source string // installation source sent to the daemon
-	taskID string
 }
 
 func (r *bundleDependencyResult) fail(err error) {
@@ -104,13 +103,17 @@ func (b *bundleInstall) run(ctx context.Context, path string) (bundleInstallRepo
 			r.Message = fmt.Sprintf("plugd does not download from GitHub: download %s from a release of %s matching %s (%s/releases) and install it with `plugd install FILE.difypkg`",
 				g.Packages, g.Repo, g.Release, g.RepoAddress)
 		default:
+			r.Dependency = "?"
 			r.fail(fmt.Errorf("the daemon answered a dependency of type %q, which plugd does not know", d.Type))
 		}
 	}
 
 	// Each dependency is its own install, as Dify installs them, so one the tenant already
 	// has is reported as such and one that fails does not take the others with it.
+	// A plugin named twice is installed once: the same package shares the first one's
+	// outcome, another version of it fails (a tenant has one version of a plugin).
 	byPlugin := map[string]int{}
+	sameAs := map[int]int{}
 	var taskIDs []string
 	var waiting []*bundleDependencyResult
 	for i := range results {
@@ -119,8 +122,11 @@ func (b *bundleInstall) run(ctx context.Context, path string) (bundleInstallRepo
 			continue
 		}
 		if j, dup := byPlugin[pluginIDOf(r.UniqueIdentifier)]; dup {
-			r.Status = depSkipped
-			r.Message = fmt.Sprintf("plugin %s is dependencies[%d] too", pluginIDOf(r.UniqueIdentifier), j)
+			if results[j].UniqueIdentifier == r.UniqueIdentifier {
+				sameAs[i] = j
+			} else {
+				r.fail(fmt.Errorf("dependencies[%d] is another version of %s (%s)", j, pluginIDOf(r.UniqueIdentifier), displayID(results[j].UniqueIdentifier)))
+			}
 			continue
 		}
 		byPlugin[pluginIDOf(r.UniqueIdentifier)] = i
@@ -131,7 +137,6 @@ func (b *bundleInstall) run(ctx context.Context, path string) (bundleInstallRepo
 		case all:
 			r.Status = depAlreadyInstalled
 		default:
-			r.taskID = taskID
 			taskIDs = append(taskIDs, taskID)
 			waiting = append(waiting, r)
 		}
@@ -151,6 +156,9 @@ func (b *bundleInstall) run(ctx context.Context, path string) (bundleInstallRepo
 		}
 	}
 	b.describeAlreadyInstalled(ctx, results)
+	for i, j := range sameAs {
+		results[i].Status, results[i].Message = results[j].Status, results[j].Message
+	}
 
 	report.Dependencies = results
 	for _, r := range results {
@@ -228,7 +236,7 @@ func (b *bundleInstall) describeAlreadyInstalled(ctx context.Context, results []
 			switch {
 			case it.PluginID != pluginIDOf(r.UniqueIdentifier):
 			case it.UniqueIdentifier == r.UniqueIdentifier:
-				r.Message = "installation " + it.InstallationID
+				r.Message = "as installation " + it.InstallationID
 			default:
 				r.Message = fmt.Sprintf("another version is installed: %s (installation %s); uninstall it first to install %s",
 					displayID(it.UniqueIdentifier), it.InstallationID, displayID(r.UniqueIdentifier))

@@ -61,6 +61,8 @@ func TestInstallBundle(t *testing.T) {
 		json.RawMessage(`{"type":"svn","value":{}}`),
 		packageDep("test/old:0.0.2@" + strings.Repeat("e", 64)),
 		packageDep("test/same:0.0.1@" + strings.Repeat("d", 64)),
+		packageDep("test/echo:0.0.1@" + strings.Repeat("a", 64)),
+		packageDep("test/echo:0.0.2@" + strings.Repeat("f", 64)),
 	}
 	fake.SetBundle(deps...)
 	bndl := fakePackage(t, "my.difybndl")
@@ -69,7 +71,7 @@ func TestInstallBundle(t *testing.T) {
 		t.Fatalf("exit %d, want 1\n%s%s", code, stdout, stderr)
 	}
 	var res bundleResult
-	if err := json.Unmarshal([]byte(stdout), &res); err != nil || len(res.Dependencies) != 9 {
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil || len(res.Dependencies) != 11 {
 		t.Fatalf("--json: %v\n%s", err, stdout)
 	}
 	want := []struct{ status, message string }{
@@ -81,7 +83,9 @@ func TestInstallBundle(t *testing.T) {
 		{"skipped", "download x.difypkg from a release of owner/repo matching 1.0.0 (https://github.com/owner/repo/releases)"},
 		{"failed", `type "svn"`},
 		{"already_installed", "another version is installed: test/old:0.0.1"},
-		{"already_installed", "installation 0000"},
+		{"already_installed", "as installation 0000"},
+		{"installed", ""},
+		{"failed", "dependencies[0] is another version of test/echo (test/echo:0.0.1)"},
 	}
 	for i, w := range want {
 		got := res.Dependencies[i]
@@ -89,13 +93,13 @@ func TestInstallBundle(t *testing.T) {
 			t.Errorf("dependencies[%d]: %+v, want %s with %q", i, got, w.status, w.message)
 		}
 	}
-	if res.Installed != 2 || res.Failed != 4 || res.Skipped != 1 || res.AlreadyInstalled != 2 {
+	if res.Installed != 3 || res.Failed != 5 || res.Skipped != 1 || res.AlreadyInstalled != 2 {
 		t.Errorf("counts %+v", res)
 	}
 	if res.Dependencies[2].Dependency != "langgenius/agent:0.x.x" || !strings.Contains(stderr, "langgenius/agent:0.x.x is 0.0.14") {
 		t.Errorf("the pattern's resolution is not shown: %+v\n%s", res.Dependencies[2], stderr)
 	}
-	for _, w := range []string{"5 of 9 dependencies of " + bndl + " not installed", "dependencies[1] (package test/broken:0.0.1) failed", "dependencies[5] (github owner/repo:1.0.0/x.difypkg) skipped"} {
+	for _, w := range []string{"6 of 11 dependencies of " + bndl + " not installed", "dependencies[1] (package test/broken:0.0.1) failed", "dependencies[5] (github owner/repo:1.0.0/x.difypkg) skipped"} {
 		if !strings.Contains(stderr, w) {
 			t.Errorf("stderr lacks %q:\n%s", w, stderr)
 		}
@@ -124,7 +128,7 @@ func TestInstallBundle(t *testing.T) {
 	code, stdout, stderr = runRemote(t, fake, "install", bndl, "--poll-interval", "1ms")
 	if code != 1 || !regexpLine(stdout, `^0\s+package\s+test/echo:0\.0\.1\s+already installed`) ||
 		!regexpLine(stdout, `^2\s+marketplace\s+langgenius/agent:0\.x\.x\s+failed: the Marketplace is turned off \(MARKETPLACE_ENABLED=false\)$`) ||
-		!strings.Contains(stdout, "0 installed, 3 already installed, 5 failed, 1 skipped") {
+		!strings.Contains(stdout, "0 installed, 4 already installed, 6 failed, 1 skipped") {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
 
