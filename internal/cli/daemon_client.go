@@ -206,7 +206,7 @@ func newInstallCmd(env Env) *cobra.Command {
 	}
 	f.register(c, "print the finished install task (for a bundle: every dependency's outcome) as JSON")
 	m.register(c)
-	c.Flags().BoolVar(&verify, "verify-signature", false, "refuse the package unless it is signed by a key the daemon trusts")
+	c.Flags().BoolVar(&verify, "verify-signature", false, "refuse the package (for a bundle: each package) unless it is signed by a key the daemon trusts")
 	c.Flags().DurationVar(&poll, "poll-interval", 300*time.Millisecond, "how often to ask for the task's state")
 	_ = c.Flags().MarkHidden("poll-interval")
 	return c
