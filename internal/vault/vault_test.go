@@ -407,3 +407,60 @@ func TestMask(t *testing.T) {
 		}
 	}
 }
+
+// keyStoreConflicts checks the store's answers that make concurrent nodes safe: a second
+// CreateDataKey of one version and a re-wrap of a row no longer under the expected master key
+// are conflicts, not overwrites.
+func keyStoreConflicts(t *testing.T, db *sqlstore.DB) {
+	ctx := t.Context()
+	k := store.DataKey{TenantID: "conflict", Version: 1, MasterKeyID: "m1", Wrapped: []byte{1, 2, 3}}
+	if err := db.CreateDataKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	k.Wrapped = []byte{9}
+	if err := db.CreateDataKey(ctx, k); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second create: %v", err)
+	}
+	if err := db.RewrapDataKey(ctx, "conflict", 1, "m0", "m2", []byte{4}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("re-wrap from the wrong key: %v", err)
+	}
+	if err := db.RewrapDataKey(ctx, "conflict", 1, "m1", "m2", []byte{4, 5}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.DataKeys(ctx, "conflict")
+	if err != nil || len(got) != 1 || got[0].MasterKeyID != "m2" || !bytes.Equal(got[0].Wrapped, []byte{4, 5}) || got[0].CreatedAt.IsZero() {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if err := db.CreateDataKey(ctx, store.DataKey{TenantID: "conflict", Version: 0, MasterKeyID: "m", Wrapped: []byte{1}}); err == nil {
+		t.Fatal("version 0 accepted")
+	}
+}
+
+func TestKeyStoreSQLite(t *testing.T) { keyStoreConflicts(t, openSQLite(t, t.TempDir())) }
+
+func TestKeyStorePostgres(t *testing.T) {
+	db, _ := openPostgres(t)
+	keyStoreConflicts(t, db)
+}
+
+// FuzzParseSealed: stored text is outside input once a database can be edited; parsing must
+// never panic, and whatever parses prints back the same.
+func FuzzParseSealed(f *testing.F) {
+	f.Add("vault:v1:1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	f.Add("vault:v1:0:")
+	f.Add("vault:v1:99999999999999999999:x")
+	f.Add("plain")
+	f.Fuzz(func(t *testing.T, text string) {
+		s, err := vault.ParseSealed(text)
+		if err != nil {
+			if !errors.Is(err, vault.ErrOpen) {
+				t.Fatalf("error without ErrOpen: %v", err)
+			}
+			return
+		}
+		again, err := vault.ParseSealed(s.String())
+		if err != nil || again.KeyVersion != s.KeyVersion || !bytes.Equal(again.Box, s.Box) {
+			t.Fatalf("%q -> %+v -> %v", text, s, err)
+		}
+	})
+}
