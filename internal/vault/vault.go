@@ -123,10 +123,29 @@ func secretAD(tenantID, credentialID string, version int) []byte {
 	return binary.BigEndian.AppendUint32(ad, uint32(version))
 }
 
-// Seal encrypts plaintext for the tenant under its current data key (made on first use).
-// credentialID must name the one place the value belongs (e.g. "<provider id>/<field name>"):
-// the value opens only with the same tenant and credential id.
-func (v *Vault) Seal(ctx context.Context, tenantID, credentialID string, plaintext []byte) (Sealed, error) {
+// Seal encrypts plaintext for the tenant under its current data key (made on first use) and
+// returns the stored text form (see Sealed.String). credentialID must name the one place the
+// value belongs (e.g. "<provider id>/<field name>"): the value opens only with the same tenant
+// and credential id.
+func (v *Vault) Seal(ctx context.Context, tenantID, credentialID string, plaintext []byte) ([]byte, error) {
+	s, err := v.SealValue(ctx, tenantID, credentialID, plaintext)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(s.String()), nil
+}
+
+// Open decrypts the text form of a value sealed for the same tenant and credential id.
+func (v *Vault) Open(ctx context.Context, tenantID, credentialID string, sealed []byte) ([]byte, error) {
+	s, err := ParseSealed(string(sealed))
+	if err != nil {
+		return nil, fmt.Errorf("credential %s of tenant %s: %w", credentialID, tenantID, err)
+	}
+	return v.OpenValue(ctx, tenantID, credentialID, s)
+}
+
+// SealValue is Seal returning the parts rather than the text form.
+func (v *Vault) SealValue(ctx context.Context, tenantID, credentialID string, plaintext []byte) (Sealed, error) {
 	if tenantID == "" || credentialID == "" {
 		return Sealed{}, errors.New("vault: seal needs a tenant id and a credential id")
 	}
@@ -142,17 +161,14 @@ func (v *Vault) Seal(ctx context.Context, tenantID, credentialID string, plainte
 	return Sealed{KeyVersion: version, Box: box}, nil
 }
 
-// SealString is Seal for a text secret, returning the stored text form.
+// SealString is Seal for a text secret.
 func (v *Vault) SealString(ctx context.Context, tenantID, credentialID, secret string) (string, error) {
-	s, err := v.Seal(ctx, tenantID, credentialID, []byte(secret))
-	if err != nil {
-		return "", err
-	}
-	return s.String(), nil
+	b, err := v.Seal(ctx, tenantID, credentialID, []byte(secret))
+	return string(b), err
 }
 
-// Open decrypts a value sealed for the same tenant and credential id.
-func (v *Vault) Open(ctx context.Context, tenantID, credentialID string, s Sealed) ([]byte, error) {
+// OpenValue is Open for a value already split into its parts.
+func (v *Vault) OpenValue(ctx context.Context, tenantID, credentialID string, s Sealed) ([]byte, error) {
 	aead, err := v.versionKey(ctx, tenantID, s.KeyVersion)
 	if err != nil {
 		return nil, err
@@ -168,13 +184,9 @@ func (v *Vault) Open(ctx context.Context, tenantID, credentialID string, s Seale
 	return out, nil
 }
 
-// OpenString is Open for the text form.
+// OpenString is Open for a text secret.
 func (v *Vault) OpenString(ctx context.Context, tenantID, credentialID, sealed string) (string, error) {
-	s, err := ParseSealed(sealed)
-	if err != nil {
-		return "", fmt.Errorf("credential %s of tenant %s: %w", credentialID, tenantID, err)
-	}
-	b, err := v.Open(ctx, tenantID, credentialID, s)
+	b, err := v.Open(ctx, tenantID, credentialID, []byte(sealed))
 	return string(b), err
 }
 

@@ -154,6 +154,14 @@ func TestRoundTripAndNoPlaintextInSQLiteFile(t *testing.T) {
 		if err != nil || !bytes.Equal(got, clear) {
 			t.Fatalf("%v: %v %v", clear, got, err)
 		}
+		parts, err := vault.ParseSealed(string(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err = v.OpenValue(t.Context(), "t", "c", parts)
+		if err != nil || !bytes.Equal(got, clear) {
+			t.Fatalf("%v: %v %v", clear, got, err)
+		}
 	}
 
 	keyText, err := os.ReadFile(filepath.Join(dir, vault.MasterKeyFileName))
