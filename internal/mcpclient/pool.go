@@ -147,6 +147,14 @@ func (p *Pool) acquire(ctx context.Context, tenant string, prov catalog.Provider
 	e := p.entries[k]
 	if e == nil {
 		e = &entry{pool: p, key: k, cfg: cfg, creds: creds, provider: prov.Name}
+		if !cfg.Remote() {
+			l, err := openCappedLog(p.dirs(k).log, p.opts.LogBytes)
+			if err != nil {
+				p.mu.Unlock()
+				return nil, nil, fmt.Errorf("opening the stderr log of mcp server %q: %w", prov.Name, err)
+			}
+			e.log = l
+		}
 		p.entries[k] = e
 		// Other configurations of the same provider are out of date: let them go once idle.
 		for ok, old := range p.entries {
@@ -269,9 +277,40 @@ func (e *entry) stderrTail() string {
 }
 
 // start connects to the server: a stdio process, or a remote server over its transport.
+// The connection outlives this call (an SSE transport keeps the GET stream of its Connect
+// context), so it is made under a context without the caller's deadline, and the timeout
+// bounds only the wait: a start that ends after it is closed.
 func (e *entry) start(ctx context.Context) (*mcp.ClientSession, error) {
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.timeout())
-	defer cancel()
+	limit := e.cfg.timeout()
+	type result struct {
+		sess *mcp.ClientSession
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := e.connect(context.WithoutCancel(ctx))
+		done <- result{s, err}
+	}()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case r := <-done:
+		return r.sess, r.err
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	go func() {
+		if r := <-done; r.sess != nil {
+			r.sess.Close()
+		}
+	}()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, fmt.Errorf("mcp server %q did not finish connecting and initializing within %s (timeout)%s", e.provider, limit, e.stderrTail())
+}
+
+func (e *entry) connect(ctx context.Context) (*mcp.ClientSession, error) {
 	opts := &mcp.ClientOptions{
 		Capabilities:           &mcp.ClientCapabilities{},
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { e.toolsChanged() },
@@ -282,15 +321,10 @@ func (e *entry) start(ctx context.Context) (*mcp.ClientSession, error) {
 		if err != nil {
 			return nil, err
 		}
+		e.mu.Lock()
 		e.cfg.Transport = transport
+		e.mu.Unlock()
 		return sess, nil
-	}
-	if e.log == nil {
-		l, err := openCappedLog(e.pool.dirs(e.key).log, e.pool.opts.LogBytes)
-		if err != nil {
-			return nil, fmt.Errorf("opening the stderr log of mcp server %q: %w", e.provider, err)
-		}
-		e.log = l
 	}
 	t, err := e.pool.stdioTransport(e.key, e.cfg, e.creds, e.log)
 	if err != nil {
@@ -371,6 +405,9 @@ func (e *entry) stopLocked() {
 		e.sess = nil
 		go s.Close()
 		e.pool.opts.Logger.Info("mcp server session stopped", "tenant", e.key.tenant, "provider", e.key.provider)
+	}
+	if e.retired && e.log != nil {
+		e.log.Close() // writes after this only reach the in-memory tail
 	}
 }
 
