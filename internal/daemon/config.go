@@ -86,6 +86,8 @@ type Config struct {
 
 	// Tools orders and filters the tool catalog (docs/tools.md).
 	Tools ToolsConfig
+	// MCP supervises the MCP servers added as tool providers (docs/mcp.md).
+	MCP MCPConfig
 
 	LogLevel  string // DEBUG, INFO, WARN or ERROR
 	LogFormat string // text or json
@@ -96,6 +98,15 @@ type Config struct {
 
 	sources map[string]string // variable name -> where its value came from
 	python  map[string]string // raw values of the variables pyenv reads
+}
+
+// MCPConfig supervises MCP servers added as tool providers: PLUGD_MCP_MEMORY_LIMIT and
+// PLUGD_MCP_IDLE_STOP.
+type MCPConfig struct {
+	// MemoryLimit caps each stdio MCP server's memory; 0: none.
+	MemoryLimit int64
+	// IdleStop stops an MCP session (and a stdio server's process) unused this long.
+	IdleStop time.Duration
 }
 
 // ToolsConfig is the tool catalog's ordering: Dify's six POSITION_* settings, with Dify's
@@ -783,6 +794,8 @@ func variables() []variable {
 			withFlag("idle-stop", "stop a plugin process idle for this long, 0 never"),
 		integer("PLUGD_MAX_INSTANCES", 0, 0, 1024, func(c *Config) *int { return &c.MaxInstances }).
 			withFlag("max-instances", "processes per busy plugin, 0 for the runtime's default"),
+		size("PLUGD_MCP_MEMORY_LIMIT", 1<<30, func(c *Config) *int64 { return &c.MCP.MemoryLimit }),
+		duration("PLUGD_MCP_IDLE_STOP", 10*time.Minute, time.Second, time.Second, func(c *Config) *time.Duration { return &c.MCP.IdleStop }),
 		str("PLUGD_TOOL_POSITION_FILE", "", func(c *Config) *string { return &c.Tools.PositionFile }),
 		list("POSITION_PROVIDER_PINS", func(c *Config) *[]string { return &c.Tools.ProviderPins }),
 		list("POSITION_PROVIDER_INCLUDES", func(c *Config) *[]string { return &c.Tools.ProviderIncludes }),

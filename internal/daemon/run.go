@@ -28,6 +28,7 @@ import (
 	"github.com/plugd/plugd/internal/runtime"
 	"github.com/plugd/plugd/internal/signature"
 	"github.com/plugd/plugd/internal/store/sqlstore"
+	"github.com/plugd/plugd/internal/vault"
 )
 
 // OpenStore opens the configured database without migrating it.
@@ -189,7 +190,20 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	if secrets != nil {
 		apiCfg.Secrets = secrets
 	}
-	tools, importers, err := toolCatalog(c, db, disp, nil, defaultOutbound())
+	pool, err := mcpPool(c, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	ring, err := vault.LoadKeyring(os.LookupEnv, c.DataDir, os.Stderr)
+	if err != nil {
+		return fmt.Errorf("loading the master key of stored credentials: %w", err)
+	}
+	vlt, err := vault.New(db, ring)
+	if err != nil {
+		return err
+	}
+	tools, importers, err := toolCatalog(c, db, disp, vlt, defaultOutbound(), pool)
 	if err != nil {
 		return err
 	}

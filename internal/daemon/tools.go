@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -11,7 +12,9 @@ import (
 
 	"github.com/plugd/plugd/internal/catalog"
 	"github.com/plugd/plugd/internal/dispatch"
+	"github.com/plugd/plugd/internal/egress"
 	"github.com/plugd/plugd/internal/httpapi"
+	"github.com/plugd/plugd/internal/mcpclient"
 	"github.com/plugd/plugd/internal/plugintools"
 	"github.com/plugd/plugd/internal/runtime"
 	"github.com/plugd/plugd/internal/store/sqlstore"
@@ -23,7 +26,9 @@ import (
 // store's installations and called through the dispatcher, workflow apps through their public
 // API, ordering from the POSITION_* settings. secrets may be nil (credentials then cannot be
 // stored); outbound is the HTTP client tools reach the outside with.
-func toolCatalog(c Config, db *sqlstore.DB, disp *dispatch.Dispatcher, secrets catalog.Secrets, outbound *http.Client) (*catalog.Catalog, httpapi.ToolImporters, error) {
+// MCP servers are reached through the egress guard (PLUGD_EGRESS_ALLOW, SSRF_PROXY_*) and
+// their sessions live in mcp, which the caller closes at shutdown.
+func toolCatalog(c Config, db *sqlstore.DB, disp *dispatch.Dispatcher, secrets catalog.Secrets, outbound *http.Client, mcp *mcpclient.Pool) (*catalog.Catalog, httpapi.ToolImporters, error) {
 	order, err := toolOrdering(c.Tools)
 	if err != nil {
 		return nil, httpapi.ToolImporters{}, err
@@ -41,15 +46,33 @@ func toolCatalog(c Config, db *sqlstore.DB, disp *dispatch.Dispatcher, secrets c
 		Callers: map[catalog.Kind]catalog.Caller{
 			catalog.KindPlugin:   plugintools.NewCaller(invoke),
 			catalog.KindWorkflow: workflow.Caller{Client: wf},
+			catalog.KindMCP:      mcp,
 		},
 	})
+	mcp.Follow(cat)
 	imp := httpapi.ToolImporters{
 		Workflow: func(ctx context.Context, req httpapi.WorkflowImport) (catalog.NewProvider, error) {
 			return wf.NewProvider(ctx, req.Name, req.Label, req.Description,
 				workflow.Config{BaseURL: req.BaseURL, ResponseMode: req.ResponseMode}, req.APIKey)
 		},
+		MCP: func(ctx context.Context, tenant string, req httpapi.MCPImport) (catalog.NewProvider, error) {
+			return mcp.NewProvider(ctx, tenant, mcpclient.Server{Name: req.Name, Label: req.Label, Description: req.Description,
+				URL: req.URL, Transport: req.Transport, Headers: req.Headers, Timeout: req.Timeout, SSEReadTime: req.SSEReadTimeout,
+				Command: req.Command, Args: req.Args, Env: req.Env})
+		},
 	}
 	return cat, imp, nil
+}
+
+// mcpPool is the pool of MCP sessions of `plugd serve`.
+func mcpPool(c Config, log *slog.Logger) (*mcpclient.Pool, error) {
+	eg, err := egress.SettingsFromEnv(os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	return mcpclient.NewPool(mcpclient.Options{
+		Egress: eg, DataDir: c.DataDir, IdleStop: c.MCP.IdleStop, MemoryLimit: c.MCP.MemoryLimit, Logger: log,
+	}), nil
 }
 
 // toolOrdering reads the ordering settings and the position file.

@@ -211,7 +211,7 @@ func (p *Pool) NewProvider(ctx context.Context, tenant string, s Server) (catalo
 	raw, _ := json.Marshal(cfg)
 	// A provider id of its own for the probe, so that it never shares a session with a
 	// stored provider; the entry is stopped right after.
-	probe := catalog.Provider{ID: "probe:" + s.Name, Name: s.Name, Config: raw}
+	probe := catalog.Provider{ID: probePrefix + s.Name, Name: s.Name, Config: raw}
 	e, sess, err := p.acquire(ctx, tenant, probe, creds)
 	if err != nil {
 		return catalog.NewProvider{}, fmt.Errorf("%w: %w", err, catalog.ErrInvalid)
@@ -245,6 +245,9 @@ func (p *Pool) NewProvider(ctx context.Context, tenant string, s Server) (catalo
 	return catalog.NewProvider{Kind: catalog.KindMCP, Name: s.Name, Label: s.Label, Description: desc, Config: raw,
 		Credentials: creds, Tools: tools}, nil
 }
+
+// probePrefix marks the pool entry of an import's probe (no stored provider to refresh).
+const probePrefix = "probe:"
 
 func firstLine(s string) string {
 	s = strings.TrimSpace(s)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -417,7 +418,7 @@ func (e *entry) toolsChanged() {
 	e.pool.mu.Lock()
 	r := e.pool.refresher
 	e.pool.mu.Unlock()
-	if r == nil {
+	if r == nil || strings.HasPrefix(e.key.provider, probePrefix) {
 		return
 	}
 	e.mu.Lock()
