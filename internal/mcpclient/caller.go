@@ -133,7 +133,7 @@ func Messages(res *mcp.CallToolResult) ([]catalog.Message, error) {
 		return nil, fmt.Errorf("%s: %w", msg, catalog.ErrCallFailed)
 	}
 	var out []catalog.Message
-	for _, c := range res.Content {
+	for i, c := range res.Content {
 		switch c := c.(type) {
 		case *mcp.TextContent:
 			out = append(out, catalog.TextMessage(c.Text))
@@ -142,6 +142,9 @@ func Messages(res *mcp.CallToolResult) ([]catalog.Message, error) {
 		case *mcp.AudioContent:
 			out = append(out, catalog.BlobMessage(c.Data, orMIME(c.MIMEType, "audio/wav")))
 		case *mcp.EmbeddedResource:
+			if c.Resource == nil {
+				return nil, fmt.Errorf("result content %d is a resource without its contents: %w", i, catalog.ErrCallFailed)
+			}
 			if r := c.Resource; r != nil {
 				data := r.Blob
 				if data == nil {
