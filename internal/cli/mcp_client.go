@@ -18,16 +18,6 @@ func mcpClientCommands() []*cobra.Command {
 	return []*cobra.Command{newMCPAddCmd(), newMCPListCmd(), newMCPToolsCmd(), newMCPRemoveCmd()}
 }
 
-// newMCPCmd is `plugd mcp`.
-func newMCPCmd() *cobra.Command {
-	c := &cobra.Command{
-		Use:   "mcp",
-		Short: "MCP servers as tool providers of a running daemon",
-	}
-	c.AddCommand(mcpClientCommands()...)
-	return c
-}
-
 // kvFlag reads repeated K=V flags.
 func kvFlag(flag string, kvs []string) (map[string]string, error) {
 	if len(kvs) == 0 {
