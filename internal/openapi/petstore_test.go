@@ -691,3 +691,29 @@ func TestOperationJSONRoundTrip(t *testing.T) {
 		t.Fatalf("required lost in JSON: %v", err)
 	}
 }
+
+func TestAuthFor(t *testing.T) {
+	doc := parseFile(t, "security-3.0.json")
+	creds := map[string]Credential{"apiKey_header": {Value: "k"}, "bearer": {Value: "t"}}
+	auth, err := AuthFor(opByName(t, doc, "anythingapiKey_put"), doc.Security, creds)
+	if err != nil || len(auth) != 1 || auth[0].Scheme.ParamName != "X-API-KEY" || auth[0].Value != "k" {
+		t.Fatalf("%+v %v", auth, err)
+	}
+	_, err = AuthFor(opByName(t, doc, "anythingbasic_post"), doc.Security, creds)
+	if err == nil || !strings.Contains(err.Error(), "basic") {
+		t.Fatalf("unmet requirement: %v", err)
+	}
+	// A requirement list ending in {} makes auth optional.
+	var optional *Operation
+	for _, o := range doc.Operations {
+		if o.Path == "/anything/optional-auth" {
+			optional = o
+		}
+	}
+	if auth, err := AuthFor(optional, doc.Security, nil); err != nil || auth != nil {
+		t.Fatalf("optional auth: %v %v", auth, err)
+	}
+	if auth, err := AuthFor(opByName(t, doc, "anythingno-auth_post"), doc.Security, nil); err != nil || auth != nil {
+		t.Fatalf("no auth: %v %v", auth, err)
+	}
+}
