@@ -231,12 +231,33 @@ func buildBody(op *Operation, b *Body, props map[string]any, args map[string]any
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
+		binary := map[string]bool{} // property -> sent as a file part
+		for arg, prop := range b.Fields {
+			if schema, _ := props[arg].(map[string]any); schema["format"] == "binary" || schema["contentMediaType"] != nil {
+				binary[prop] = true
+			}
+		}
 		for _, k := range keys {
 			vals, err := formValues(obj[k])
 			if err != nil {
 				return nil, "", &ArgumentError{Tool: op.Name, Arg: k, Reason: err.Error()}
 			}
 			for _, v := range vals {
+				if binary[k] {
+					// File content travels in JSON arguments as base64 when it decodes as such.
+					data := []byte(v)
+					if raw, err := base64.StdEncoding.DecodeString(v); err == nil {
+						data = raw
+					}
+					fw, err := w.CreateFormFile(k, k)
+					if err != nil {
+						return nil, "", err
+					}
+					if _, err := fw.Write(data); err != nil {
+						return nil, "", err
+					}
+					continue
+				}
 				if err := w.WriteField(k, v); err != nil {
 					return nil, "", err
 				}
