@@ -323,7 +323,7 @@ func TestEnvironmentIsAllowListed(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	want := []string{"HEARTBEAT_INTERVAL", "HOME", "HTTPS_PROXY", "INSTALL_METHOD", "LANG", "PATH", "TMPDIR"}
+	want := []string{"HEARTBEAT_INTERVAL", "HOME", "HTTPS_PROXY", "INSTALL_METHOD", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "TMPDIR"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("plugin environment has %v, want exactly %v", keys, want)
 	}
