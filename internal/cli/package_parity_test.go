@@ -162,3 +162,43 @@ func TestNoReadmeVectorFollowsTheReference(t *testing.T) {
 		t.Fatalf("vec1's entries minus README.md, framed by archive/zip, give %d bytes that differ from the vector's %d", rebuilt.Len(), len(want))
 	}
 }
+
+// TestPackageWarnsWhereTheReferenceDiffers: where plugd's ignore rules deliberately differ
+// from the reference's (a "!" rule, a .git folder no rule excludes), package says so.
+func TestPackageWarnsWhereTheReferenceDiffers(t *testing.T) {
+	plugin := filepath.Join(t.TempDir(), "echo")
+	copyDir(t, filepath.Join(vectors, "echo-fixture"), plugin)
+	if code, _, stderr := run(t, "plugd", "plugin", "package", plugin, "-o", filepath.Join(t.TempDir(), "a.difypkg")); code != 0 || strings.Contains(stderr, "reference CLI") {
+		t.Fatalf("the fixture packages as the reference does, yet: exit %d\n%s", code, stderr)
+	}
+	ignore := filepath.Join(plugin, ".difyignore")
+	data, _ := os.ReadFile(ignore)
+	os.WriteFile(ignore, append(data, "*.json\n!data/nested/config.json\n"...), 0o644)
+	os.MkdirAll(filepath.Join(plugin, ".git"), 0o755)
+	os.WriteFile(filepath.Join(plugin, ".git", "HEAD"), []byte("ref: refs/heads/main\n"), 0o644)
+	out := filepath.Join(t.TempDir(), "b.difypkg")
+	code, _, stderr := run(t, "plugd", "plugin", "package", plugin, "-o", out)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		`warning: data/nested/config.json: kept by a "!" rule, which the reference CLI ignores: it leaves this out`,
+		"warning: .git: the reference CLI packages it (plugd never packages .git)",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	zr, err := zip.OpenReader(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+	}
+	if !slices.Contains(names, "data/nested/config.json") || slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, ".git/") }) {
+		t.Errorf("entries %v: want the re-included file and no .git", names)
+	}
+}

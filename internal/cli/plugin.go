@@ -85,6 +85,9 @@ func newPackageCmd(env Env) *cobra.Command {
 			}
 			v := validate(s, strict)
 			printWarnings(cmd.ErrOrStderr(), v.Warnings)
+			for _, d := range s.tree.ReferenceDifferences() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s; the reference CLI's package of this folder would differ\n", d)
+			}
 			if !v.Valid {
 				w := cmd.OutOrStdout()
 				if asJSON {
