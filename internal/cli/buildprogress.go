@@ -26,8 +26,9 @@ const (
 // happens (an environment that exists reports no progress). A goroutine redraws while the
 // installer is silent; finish stops it.
 type buildProgress struct {
-	w   io.Writer
-	tty bool
+	w     io.Writer
+	tty   bool
+	width int // of the terminal, 0 when unknown: a redrawn line must not wrap
 	// manual leaves the redrawing to calls of tick (tests drive it with their own times).
 	manual bool
 
@@ -41,7 +42,11 @@ type buildProgress struct {
 }
 
 func newBuildProgress(w io.Writer, tty bool) *buildProgress {
-	return &buildProgress{w: w, tty: tty, stop: make(chan struct{})}
+	b := &buildProgress{w: w, tty: tty, stop: make(chan struct{})}
+	if tty {
+		b.width = terminalWidth(w)
+	}
+	return b
 }
 
 // event records one progress report of the builder.
@@ -129,6 +134,9 @@ func (b *buildProgress) print(now time.Time) {
 		msg += " " + truncate(b.line, 60)
 	}
 	if b.tty {
+		if b.width > 1 {
+			msg = truncate(msg, b.width-1)
+		}
 		fmt.Fprintf(b.w, "\r\033[K%s", msg)
 		return
 	}

@@ -154,3 +154,13 @@ func TestBuildProgressSilentWithoutBuild(t *testing.T) {
 		t.Errorf("printed %q for an environment that already existed", out.String())
 	}
 }
+
+func TestBuildProgressFitsTheTerminal(t *testing.T) {
+	var out bytes.Buffer
+	b := &buildProgress{w: &out, tty: true, width: 40, manual: true, stop: make(chan struct{})}
+	b.event(pyenv.Progress{Phase: pyenv.PhaseDownloading, Line: "Downloading a-package-with-a-long-name (12 MiB)"}, time.Now())
+	line := strings.TrimPrefix(out.String(), "\r\033[K")
+	if n := len([]rune(line)); n != 39 || !strings.HasPrefix(line, "python environment: downloading (0s) ") {
+		t.Errorf("%d columns: %q", n, line)
+	}
+}
