@@ -437,7 +437,8 @@ func (l *loader) meta(c node, p *Plugin) {
 	mc := c.get("minimum_dify_version")
 	m.MinimumDifyVersion = mc.strPtr()
 	if v := m.MinimumDifyVersion; v != nil && *v != "" && !manifestVersion.MatchString(*v) {
-		mc.strictf("version %q is not valid; expected major.minor.patch, e.g. 1.9.0", *v)
+		// The reference validates nothing here and the plugin runs: only advisory.
+		mc.advisoryf("version %q is not valid; expected major.minor.patch, e.g. 1.9.0", *v)
 	}
 }
 

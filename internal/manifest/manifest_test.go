@@ -41,20 +41,26 @@ func plugins(block string) edit {
 
 // want is an expected problem; msg is a substring of its message.
 type want struct {
-	file   string
-	line   int
-	field  string
-	msg    string
-	strict bool
+	file     string
+	line     int
+	field    string
+	msg      string
+	strict   bool
+	advisory bool // only a warning in the developer kit (Problem.Advisory)
 }
 
 func install(file string, line int, field, msg string) want {
-	return want{file, line, field, msg, false}
+	return want{file, line, field, msg, false, false}
 }
-func strict(file string, line int, field, msg string) want { return want{file, line, field, msg, true} }
+func strict(file string, line int, field, msg string) want {
+	return want{file, line, field, msg, true, false}
+}
+func advisory(file string, line int, field, msg string) want {
+	return want{file, line, field, msg, true, true}
+}
 
 func (w want) matches(p Problem) bool {
-	return p.File == w.file && p.Line == w.line && p.Field == w.field && p.Strict == w.strict && strings.Contains(p.Message, w.msg)
+	return p.File == w.file && p.Line == w.line && p.Field == w.field && p.Strict == w.strict && p.Advisory == w.advisory && strings.Contains(p.Message, w.msg)
 }
 
 func (w want) String() string {
@@ -205,11 +211,11 @@ var invalidCases = []invalidCase{
 	{name: "storage too small", base: toolPlugin, edits: []edit{rep(mf, "size: 1048576", "size: 10")},
 		want: []want{strict(mf, 18, "resource.permission.storage.size", "storage size 10 is out of range")}},
 	{name: "unknown permission", base: toolPlugin, edits: []edit{rep(mf, "    tool:\n", "    tools:\n")},
-		want: []want{strict(mf, 15, "resource.permission.tools", `unknown permission "tools"`)}},
+		want: []want{advisory(mf, 15, "resource.permission.tools", `unknown permission "tools"`)}},
 	{name: "repo not a URL", base: toolPlugin, edits: []edit{rep(mf, "tags:", "repo: acme/demo\ntags:")},
 		want: []want{strict(mf, 28, "repo", `"acme/demo" is not a URL`)}},
 	{name: "minimum dify version", base: toolPlugin, edits: []edit{rep(mf, "    entrypoint: main\n", "    entrypoint: main\n  minimum_dify_version: 1.x\n")},
-		want: []want{strict(mf, 28, "meta.minimum_dify_version", `version "1.x" is not valid`)}},
+		want: []want{advisory(mf, 28, "meta.minimum_dify_version", `version "1.x" is not valid`)}},
 	{name: "tool provider icon not in _assets", base: toolPlugin, edits: []edit{rep(tp, "icon: icon.svg", "icon: tool.svg")},
 		want: []want{strict(tp, 6, "identity.icon", `icon "tool.svg" not found in _assets/`)}},
 	{name: "model icon not in _assets", base: modelPlugin, edits: []edit{rep(mp, "en_US: small.svg", "en_US: s.svg")},
@@ -262,7 +268,7 @@ var invalidCases = []invalidCase{
 	{name: "two YAML documents", base: toolPlugin, edits: []edit{set(tool, toolYAML+"---\nmore: true\n")},
 		want: []want{strict(tool, 35, "", "more than one YAML document")}},
 	{name: "README missing", base: toolPlugin, edits: []edit{del("README.md")},
-		want: []want{strict("README.md", 0, "", "README.md does not exist")}},
+		want: []want{advisory("README.md", 0, "", "README.md does not exist")}},
 	{name: "no requirements", base: toolPlugin, edits: []edit{del("requirements.txt")},
 		want: []want{strict(mf, 25, "meta.runner.language", "neither requirements.txt nor pyproject.toml")}},
 	{name: "model selector scope", base: endpointPlugin, edits: []edit{rep(eg, "scope: llm", "scope: chat")},
@@ -446,5 +452,21 @@ func TestAllProblemsAtOnce(t *testing.T) {
 		if probs[i-1].Line > probs[i].Line {
 			t.Errorf("not sorted by line: %v", probs)
 		}
+	}
+}
+
+func TestProblemsSplit(t *testing.T) {
+	ps := Problems{
+		{File: "a", Message: "install"},
+		{File: "b", Message: "strict", Strict: true},
+		{File: "c", Message: "advisory", Strict: true, Advisory: true},
+	}
+	errs, warnings := ps.Split(false)
+	if len(errs) != 2 || errs[0].File != "a" || errs[1].File != "b" || len(warnings) != 1 || warnings[0].File != "c" {
+		t.Errorf("Split(false) = %v, %v", errs, warnings)
+	}
+	errs, warnings = ps.Split(true)
+	if len(errs) != 3 || len(warnings) != 0 {
+		t.Errorf("Split(true) = %v, %v", errs, warnings)
 	}
 }
