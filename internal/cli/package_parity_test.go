@@ -47,6 +47,12 @@ func TestPackageWithoutReadme(t *testing.T) {
 		t.Fatalf("package bytes (%d) differ from %s (%d)", len(got), noReadmeVector, len(want))
 	}
 
+	code, stdout, _ = run(t, "plugd", "plugin", "package", "--json", plugin, "-o", filepath.Join(t.TempDir(), "j.difypkg"))
+	var res struct{ Warnings []string }
+	if code != 0 || json.Unmarshal([]byte(stdout), &res) != nil || len(res.Warnings) != 1 || !strings.HasPrefix(res.Warnings[0], "README.md: ") {
+		t.Errorf("package --json: exit %d\n%s", code, stdout)
+	}
+
 	strictOut := filepath.Join(t.TempDir(), "strict.difypkg")
 	code, _, stderr = run(t, "plugd", "plugin", "package", "--strict", plugin, "-o", strictOut)
 	if code != 1 || !strings.Contains(stderr, "README.md: README.md does not exist") || !strings.Contains(stderr, "nothing was written") {

@@ -87,8 +87,14 @@ func newPackageCmd(env Env) *cobra.Command {
 			}
 			v := validate(s, strict)
 			printWarnings(cmd.ErrOrStderr(), v.Warnings)
+			warnings := []string{}
+			for _, p := range v.Warnings {
+				warnings = append(warnings, p.String())
+			}
 			for _, d := range s.tree.ReferenceDifferences() {
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s; the reference CLI's package of this folder would differ\n", d)
+				d += "; the reference CLI's package of this folder would differ"
+				warnings = append(warnings, d)
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", d)
 			}
 			if !v.Valid {
 				w := cmd.OutOrStdout()
@@ -130,13 +136,14 @@ func newPackageCmd(env Env) *cobra.Command {
 				return err
 			}
 			res := struct {
-				Output           string `json:"output"`
-				UniqueIdentifier string `json:"unique_identifier"`
-				Checksum         string `json:"checksum"`
-				Files            int    `json:"files"`
-				Size             int64  `json:"size"`
-				UncompressedSize int64  `json:"uncompressed_size"`
-			}{output, v.Identity + "@" + sum, sum, v.Files, st.Size(), s.tree.TotalSize()}
+				Output           string   `json:"output"`
+				UniqueIdentifier string   `json:"unique_identifier"`
+				Checksum         string   `json:"checksum"`
+				Files            int      `json:"files"`
+				Size             int64    `json:"size"`
+				UncompressedSize int64    `json:"uncompressed_size"`
+				Warnings         []string `json:"warnings"` // see validate and ReferenceDifferences
+			}{output, v.Identity + "@" + sum, sum, v.Files, st.Size(), s.tree.TotalSize(), warnings}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), res)
 			}
