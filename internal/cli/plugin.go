@@ -20,7 +20,8 @@ func newValidateCmd(env Env) *cobra.Command {
 		Long: "Check manifest.yaml and every provider, tool, model, endpoint, agent strategy, trigger and\n" +
 			"datasource file it references. Every problem is reported with its file, line and field.\n" +
 			"Checks the reference packager does not make and that leave the plugin installable (README.md\n" +
-			"missing, unknown permission keys, a malformed minimum_dify_version) are warnings on stderr;\n" +
+			"missing, unknown permission keys, a malformed minimum_dify_version, duplicate names, a select\n" +
+			"without options) are warnings on stderr;\n" +
 			"--strict makes them errors.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -70,7 +71,8 @@ func newPackageCmd(env Env) *cobra.Command {
 			".gitignore), sorted, deflated, with zero timestamps — the same bytes the reference CLI writes.\n" +
 			"A folder with pyproject.toml and uv.lock but no requirements.txt gets one exported by uv.\n" +
 			"Checks the reference packager does not make and that leave the plugin installable (README.md\n" +
-			"missing, unknown permission keys, a malformed minimum_dify_version) are warnings on stderr;\n" +
+			"missing, unknown permission keys, a malformed minimum_dify_version, duplicate names, a select\n" +
+			"without options) are warnings on stderr;\n" +
 			"--strict makes them errors.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -23,7 +23,8 @@
 // sources and the entry point present, README.md present, requirements.txt or
 // pyproject.toml present, unknown permissions). `plugd plugin validate` and `package` fail on
 // them; a daemon only logs them. Of these, the ones that are Advisory (README.md missing,
-// unknown permission keys, a malformed meta.minimum_dify_version) leave a plugin that
+// unknown permission keys, a malformed meta.minimum_dify_version, duplicate names, a select
+// without options: each tried with the real SDK, which starts and answers) leave a plugin that
 // installs and works, and the reference packager
 // does not make them: the developer kit only warns about them unless --strict, so that every
 // folder the reference packages is packaged too.
