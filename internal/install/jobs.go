@@ -300,13 +300,14 @@ func (m *Manager) runJob(ctx context.Context, tenantID, taskID string, item stor
 			t.Phase, t.Progress = string(p.Phase), truncateMiddle(p.Line, 200)
 		})
 	}
-	if _, err := m.cfg.Workspace.Prepare(ctx, item.UniqueIdentifier, progress); err != nil {
+	prepared, err := m.cfg.Workspace.Prepare(ctx, item.UniqueIdentifier, progress)
+	if err != nil {
 		m.finishItem(taskID, item.UniqueIdentifier, m.jobError(ctx, err))
 		return
 	}
 	m.updateItem(taskID, item.UniqueIdentifier, func(t *store.TaskPlugin) { t.Phase, t.Progress = "starting", "" })
 	if m.cfg.Runtimes != nil {
-		if err := m.cfg.Runtimes.Warm(ctx, item.UniqueIdentifier); err != nil {
+		if err := m.cfg.Runtimes.Warm(ctx, prepared); err != nil {
 			m.releaseIfUnused(item.UniqueIdentifier)
 			m.finishItem(taskID, item.UniqueIdentifier, m.jobError(ctx, fmt.Errorf("the plugin did not start: %w", err)))
 			return
@@ -314,7 +315,6 @@ func (m *Manager) runJob(ctx context.Context, tenantID, taskID string, item stor
 	}
 	id, _ := ParseIdentifier(item.UniqueIdentifier)
 	plugin := store.Plugin{UniqueIdentifier: item.UniqueIdentifier, PluginID: id.PluginID(), InstallType: "local", Source: item.Source}
-	var err error
 	if item.Upgrade != "" {
 		err = m.switchVersion(ctx, tenantID, item.Upgrade, plugin, item.Source, item.Meta)
 	} else {

@@ -25,8 +25,10 @@ import (
 
 // Runtimes starts and stops installed plugins; the dispatcher implements it.
 type Runtimes interface {
-	// Warm starts the plugin (preparing it first if needed) and waits until it is ready.
-	Warm(ctx context.Context, uid string) error
+	// Warm starts the plugin the job has just prepared and waits until it is ready. It is
+	// given the prepared plugin so that nothing is prepared twice, and it must not require the
+	// plugin to be recorded as installed: that comes after.
+	Warm(ctx context.Context, p *Prepared) error
 	// Release stops the plugin's processes and forgets it.
 	Release(ctx context.Context, uid string) error
 }

@@ -100,10 +100,10 @@ type fakeRuntimes struct {
 	warmErr  error
 }
 
-func (f *fakeRuntimes) Warm(ctx context.Context, uid string) error {
+func (f *fakeRuntimes) Warm(ctx context.Context, p *Prepared) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.warmed = append(f.warmed, uid)
+	f.warmed = append(f.warmed, p.ID.String())
 	return f.warmErr
 }
 
