@@ -249,11 +249,7 @@ func (m *Manager) startJob(tenantID, taskID string, item store.TaskPlugin) {
 		cancel()
 		return
 	}
-	m.jobs[key] = j
-	m.mu.Unlock()
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
+	started := m.goTrackedLocked(func() {
 		defer close(j.done)
 		defer cancel()
 		defer func() {
@@ -262,7 +258,13 @@ func (m *Manager) startJob(tenantID, taskID string, item store.TaskPlugin) {
 			m.mu.Unlock()
 		}()
 		m.runJob(ctx, tenantID, taskID, item)
-	}()
+	})
+	if started {
+		m.jobs[key] = j
+	} else {
+		cancel() // closing: the task stays unfinished and the next Resume takes it up
+	}
+	m.mu.Unlock()
 }
 
 // runJob installs (or upgrades to) one plugin and records the outcome on its task.
@@ -444,15 +446,13 @@ func (m *Manager) finishItem(taskID, uid string, jobErr error) {
 // forgetLater deletes a succeeded task after KeepSucceeded, as the reference does, so the
 // list Dify polls holds what still needs attention.
 func (m *Manager) forgetLater(t store.Task) {
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
+	m.goTracked(func() {
 		select {
 		case <-time.After(m.cfg.KeepSucceeded):
 			_ = m.cfg.Store.DeleteTask(context.Background(), t.TenantID, t.ID)
 		case <-m.ctx.Done():
 		}
-	}()
+	})
 }
 
 // DeleteTask cancels the task's running work and deletes it.
