@@ -60,8 +60,8 @@ type Config struct {
 	// NewRuntime makes the runtime of one prepared plugin. Default: a *runtime.Pool.
 	// Tests give a fake so that the dispatcher's own concurrency is tested without Python.
 	NewRuntime func(runtime.PoolConfig) Runtime
-	Metrics            *Metrics // nil: not measured
-	Logger             *slog.Logger
+	Metrics    *Metrics // nil: not measured
+	Logger     *slog.Logger
 }
 
 // Runtime is one installed plugin's processes as the dispatcher uses them; a *runtime.Pool
@@ -96,6 +96,10 @@ func (p PoolRuntime) Invoke(ctx context.Context, access wire.AccessType, action 
 type Dispatcher struct {
 	cfg Config
 	log *slog.Logger
+	// life ends with Close: preparations run on it rather than on the request that started
+	// them (others wait for the same preparation), and Close cancels them.
+	life context.Context
+	end  context.CancelFunc
 
 	mu      sync.Mutex
 	entries map[string]*entry
@@ -123,7 +127,8 @@ func New(cfg Config) *Dispatcher {
 	if cfg.NewRuntime == nil {
 		cfg.NewRuntime = func(c runtime.PoolConfig) Runtime { return PoolRuntime{runtime.NewPool(c)} }
 	}
-	return &Dispatcher{cfg: cfg, log: cfg.Logger, entries: map[string]*entry{}, remotes: map[string]Attached{}}
+	life, end := context.WithCancel(context.Background())
+	return &Dispatcher{cfg: cfg, log: cfg.Logger, life: life, end: end, entries: map[string]*entry{}, remotes: map[string]Attached{}}
 }
 
 // runtimeFor returns the runtime of uid, preparing the plugin on first use. prepared, when
@@ -182,7 +187,7 @@ func (d *Dispatcher) build(ctx context.Context, uid string, p *install.Prepared)
 		}
 		// Preparing must not die with the first caller's request: others wait on it.
 		var err error
-		if p, err = d.cfg.Workspace.Prepare(context.WithoutCancel(ctx), uid, nil); err != nil {
+		if p, err = d.cfg.Workspace.Prepare(d.life, uid, nil); err != nil {
 			return nil, fmt.Errorf("preparing %s: %w", uid, err)
 		}
 	}
@@ -353,6 +358,7 @@ func (d *Dispatcher) Readiness() []State {
 func (d *Dispatcher) Close(ctx context.Context) error {
 	d.mu.Lock()
 	d.closed = true
+	d.end()
 	entries := d.entries
 	d.entries = map[string]*entry{}
 	remotes := d.remotes
