@@ -35,9 +35,10 @@ if [ ! -x "$venv_new/bin/python" ] || ! "$venv_new/bin/python" -c 'import dify_p
 fi
 
 # Servers for the daemon's tests, on loopback: PostgreSQL and an S3-compatible store. Each
-# script prints its own KEY=VALUE lines.
-scripts/postgres.sh
-scripts/s3.sh
+# script prints its own KEY=VALUE lines. The lock's descriptor is closed for them: a server
+# they start would inherit it and hold the lock for as long as it runs.
+scripts/postgres.sh 8>&-
+scripts/s3.sh 8>&-
 
 cat <<VARS
 PLUGD_TEST_REQUIRE_SERVICES=1
