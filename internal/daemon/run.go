@@ -29,6 +29,7 @@ import (
 	"github.com/plugd/plugd/internal/runtime"
 	"github.com/plugd/plugd/internal/signature"
 	"github.com/plugd/plugd/internal/store/sqlstore"
+	"github.com/plugd/plugd/internal/wire"
 )
 
 // OpenStore opens the configured database without migrating it.
@@ -145,9 +146,18 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	if err != nil {
 		return err
 	}
+	// What plugins send is bounded: one message, what waits for slow callers per plugin and
+	// in all (backpressure past that), and outsized messages give their memory back after.
+	reclaimer := newMemoryReclaimer(2*time.Second, 10*time.Second)
+	defer reclaimer.stop()
+	bounds := wire.Bounds{
+		MaxLine: int(c.MaxMessage), ConnBuffer: c.PluginBuffer, Shared: wire.NewBudget(c.DaemonBuffer),
+		LargeLine: reclaimLine, OnLargeLine: reclaimer.large,
+	}
 	disp := dispatch.New(dispatch.Config{
 		Plugins: db, Workspace: ws,
 		Backwards:    back,
+		Bounds:       bounds,
 		DataDir:      filepath.Join(c.DataDir, "plugins"),
 		IdleStop:     c.IdleStop,
 		MaxInstances: c.MaxInstances,
@@ -196,7 +206,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	defer stop()
 	var g errgroup.Group
 	if c.Debug.Enabled {
-		dbg := debugServer(c, db, mgr, disp, back, log)
+		dbg := debugServer(c, db, mgr, disp, back, bounds, log)
 		ln, err := net.Listen("tcp", debugAddr(c))
 		if err != nil {
 			return fmt.Errorf("remote debugging on %s (PLUGIN_REMOTE_INSTALLING_HOST, PLUGIN_REMOTE_INSTALLING_PORT): %w", debugAddr(c), err)

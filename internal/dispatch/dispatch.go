@@ -57,6 +57,9 @@ type Config struct {
 	StartTimeout time.Duration
 	// PrepareConcurrency bounds the plugins prepared at once by Reconcile. Default 2.
 	PrepareConcurrency int
+	// Bounds bound the memory of every plugin connection (wire.Bounds): line length and the
+	// per-connection and daemon-wide budgets.
+	Bounds wire.Bounds
 	// NewRuntime makes the runtime of one prepared plugin. Default: a *runtime.Pool.
 	// Tests give a fake so that the dispatcher's own concurrency is tested without Python.
 	NewRuntime func(runtime.PoolConfig) Runtime
@@ -196,6 +199,7 @@ func (d *Dispatcher) build(ctx context.Context, uid string, p *install.Prepared)
 	lc.Env = d.cfg.Env
 	lc.IdleStop = d.cfg.IdleStop
 	lc.Backwards = d.cfg.Backwards
+	lc.Bounds = d.cfg.Bounds
 	lc.Logger = d.log.With("plugin", uid)
 	if d.cfg.StartTimeout > 0 {
 		lc.StartTimeout = d.cfg.StartTimeout
