@@ -220,7 +220,7 @@ func (s *Server) admit(conn net.Conn) *list.Element {
 	for s.unauth.Len() > s.cfg.MaxUnauthenticated {
 		oldest := s.unauth.Remove(s.unauth.Front()).(net.Conn)
 		s.log.Debug("remote debugging: too many connections without a handshake; closing the oldest", "remote", oldest.RemoteAddr().String(), "max", s.cfg.MaxUnauthenticated)
-		oldest.SetDeadline(time.Unix(1, 0)) // its handler sees the read fail and cleans up
+		oldest.Close() // its handler sees the read fail and ends; nothing is worth replying
 	}
 	return el
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -389,6 +390,14 @@ func TestHalfOpenFlood(t *testing.T) {
 	ts.mu.Unlock()
 	if n > 64 {
 		t.Errorf("%d unauthenticated connections held, MaxUnauthenticated 64", n)
+	}
+	// The oldest were closed to make room; the newest still wait for their handshake.
+	if _, err := idle[0].Read(make([]byte, 1)); err != io.EOF && !isReset(err) {
+		t.Errorf("oldest idle connection: %v, want it closed by the server", err)
+	}
+	idle[199].SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := idle[199].Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("newest idle connection: %v, want it still open", err)
 	}
 }
 
