@@ -46,6 +46,12 @@ func (r *memoryReclaimer) large(n int) {
 }
 
 func (r *memoryReclaimer) run() {
+	r.mu.Lock()
+	stopped := r.stopped
+	r.mu.Unlock()
+	if stopped {
+		return
+	}
 	debug.FreeOSMemory()
 	r.mu.Lock()
 	defer r.mu.Unlock()
