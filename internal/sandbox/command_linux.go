@@ -1,0 +1,78 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Command returns the command that starts the program confined by spec: this binary as an
+// init in new namespaces. The caller sets Stdin, Stdout, Stderr and may add to SysProcAttr
+// (Setpgid, Pdeathsig, a cgroup). ModeNone returns the program itself, unconfined.
+func Command(spec Spec) (*exec.Cmd, error) {
+	if spec.Mode == ModeNone || spec.Mode == "" {
+		c := exec.Command(spec.Path, spec.Args[1:]...)
+		c.Args, c.Dir, c.Env = spec.Args, spec.Dir, spec.Env
+		return c, nil
+	}
+	if err := spec.withDefaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(spec.Root, 0o755); err != nil {
+		return nil, fmt.Errorf("sandbox: the mount point of the new root: %w", err)
+	}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	c := exec.Command(spec.Self, initArg)
+	c.Env = []string{specEnv + "=" + string(b)}
+	c.Dir = "/"
+	attr := &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC}
+	switch spec.Mode {
+	case ModeUID:
+		if os.Geteuid() != 0 {
+			return nil, fmt.Errorf("sandbox: mode %q needs the daemon to run as root", spec.Mode)
+		}
+	case ModeUserNS:
+		// The init keeps the daemon's uid and gid, mapped to themselves, and gets
+		// CAP_SYS_ADMIN (to mount) and CAP_SETPCAP (to empty its bounding set) as ambient
+		// capabilities for the exec; it drops both before it execs the program.
+		uid, gid := os.Geteuid(), os.Getegid()
+		attr.Cloneflags |= unix.CLONE_NEWUSER
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
+		attr.GidMappingsEnableSetgroups = false
+		attr.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP}
+	default:
+		return nil, fmt.Errorf("sandbox: unknown mode %q", spec.Mode)
+	}
+	c.SysProcAttr = attr
+	return c, nil
+}
+
+// Probe tells which confinement works here, by starting a confined `true`-like init: ModeUID
+// as root, ModeUserNS otherwise; ModeNone and the reason when neither starts.
+func Probe(self string) (Mode, error) {
+	mode := ModeUserNS
+	if os.Geteuid() == 0 {
+		mode = ModeUID
+	}
+	spec := Spec{Mode: mode, Path: "/proc/self/exe", Args: []string{"probe"}, Dir: "/", UID: 65534, GID: 65534, Self: self}
+	c, err := Command(spec)
+	if err != nil {
+		return ModeNone, err
+	}
+	c.Env = append(c.Env, probeEnv+"=1")
+	out, err := c.CombinedOutput()
+	if err != nil {
+		return ModeNone, fmt.Errorf("sandbox: a %s sandbox does not start here: %w: %s", mode, err, out)
+	}
+	return mode, nil
+}

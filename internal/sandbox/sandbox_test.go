@@ -1,0 +1,74 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestMain(m *testing.M) {
+	MaybeRunInit()
+	os.Exit(m.Run())
+}
+
+// confined runs a shell script in a sandbox and returns its output.
+func confined(t *testing.T, spec Spec, script string) (string, error) {
+	t.Helper()
+	spec.Path, spec.Args = "/bin/sh", []string{"sh", "-c", script}
+	if spec.Dir == "" {
+		spec.Dir = "/"
+	}
+	spec.Env = append(spec.Env, "PATH=/usr/bin:/bin")
+	spec.Root = filepath.Join(t.TempDir(), "root")
+	c, err := Command(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.CombinedOutput()
+	return string(out), err
+}
+
+func needRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("ModeUID needs root")
+	}
+}
+
+func TestUIDModeHidesTheHost(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	code := filepath.Join(dir, "code")
+	work := filepath.Join(dir, "work")
+	secret := filepath.Join(dir, "secret")
+	for _, d := range []string{code, work} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chown(work, 61000, 61000)
+	os.WriteFile(filepath.Join(code, "main.py"), []byte("print(1)"), 0o644)
+	os.WriteFile(secret, []byte("s3cr3t"), 0o644)
+	out, err := confined(t, Spec{Mode: ModeUID, UID: 61000, GID: 61000, ReadOnly: []string{code}, Writable: []string{work},
+		Limits: Limits{Processes: 50, OpenFiles: 64}},
+		`exec 2>/dev/null; id -u; id -g; cat `+code+`/main.py; echo; (echo x > `+code+`/w) && echo code-writable;
+		 echo ok > `+work+`/f && echo work-writable; cat `+secret+` 2>/dev/null || echo no-secret;
+		 ls /proc | grep -c '^[0-9]'; echo $$; ls /root 2>/dev/null | wc -l; ulimit -n; grep 'Max processes' /proc/self/limits | awk '{print $3}';
+		 cat /etc/shadow 2>/dev/null || echo no-shadow; echo x > /tmp/t && echo tmp-writable; (echo y > /z) || echo root-ro`)
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	want := []string{"61000", "61000", "print(1)", "work-writable", "no-secret", "", "1", "0", "64", "50", "no-shadow", "tmp-writable", "root-ro"}
+	got := strings.Split(strings.TrimSpace(out), "\n")
+	t.Logf("%q", got)
+	if len(got) != len(want) {
+		t.Fatalf("got %q", got)
+	}
+	for i := range want {
+		if want[i] != "" && got[i] != want[i] {
+			t.Errorf("line %d: got %q, want %q (all: %q)", i, got[i], want[i], got)
+		}
+	}
+}
