@@ -34,6 +34,16 @@ func procAttr() *syscall.SysProcAttr {
 	}
 }
 
+// withProcAttr adds procAttr's settings to a sandbox's clone attributes.
+func withProcAttr(attr *syscall.SysProcAttr) *syscall.SysProcAttr {
+	if attr == nil {
+		return procAttr()
+	}
+	p := procAttr()
+	attr.Setpgid, attr.Pdeathsig = p.Setpgid, p.Pdeathsig
+	return attr
+}
+
 // limiter enforces one process's memory limit. With a usable cgroup v2 it is a child cgroup
 // with memory.max, which counts resident memory of the plugin and everything it spawns and
 // lets the kernel's OOM killer end the whole group at the limit. Without one it is

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -57,22 +58,26 @@ func Command(spec Spec) (*exec.Cmd, error) {
 	return c, nil
 }
 
-// Probe tells which confinement works here, by starting a confined `true`-like init: ModeUID
-// as root, ModeUserNS otherwise; ModeNone and the reason when neither starts.
-func Probe(self string) (Mode, error) {
-	mode := ModeUserNS
+// Preferred is the confinement this process can offer: ModeUID as root, else ModeUserNS.
+func Preferred() Mode {
 	if os.Geteuid() == 0 {
-		mode = ModeUID
+		return ModeUID
 	}
-	spec := Spec{Mode: mode, Path: "/proc/self/exe", Args: []string{"probe"}, Dir: "/", UID: 65534, GID: 65534, Self: self}
+	return ModeUserNS
+}
+
+// Probe starts an init in mode that builds its root and drops its privileges, then exits
+// instead of running a program: nil means processes can be confined so here. self is the
+// binary run as the init ("" for this one).
+func Probe(mode Mode, self string) error {
+	spec := Spec{Mode: mode, Path: "/", Args: []string{"probe"}, Dir: "/", UID: 65534, GID: 65534, Self: self}
 	c, err := Command(spec)
 	if err != nil {
-		return ModeNone, err
+		return err
 	}
 	c.Env = append(c.Env, probeEnv+"=1")
-	out, err := c.CombinedOutput()
-	if err != nil {
-		return ModeNone, fmt.Errorf("sandbox: a %s sandbox does not start here: %w: %s", mode, err, out)
+	if out, err := c.CombinedOutput(); err != nil {
+		return fmt.Errorf("sandbox: a %s sandbox does not start here: %w: %s", mode, err, strings.TrimSpace(string(out)))
 	}
-	return mode, nil
+	return nil
 }

@@ -17,9 +17,12 @@ func Command(spec Spec) (*exec.Cmd, error) {
 	return c, nil
 }
 
+// Preferred: nothing can confine a process here.
+func Preferred() Mode { return ModeNone }
+
 // Probe reports that nothing can confine a process here.
-func Probe(self string) (Mode, error) {
-	return ModeNone, errors.New("sandbox: confinement needs Linux namespaces")
+func Probe(mode Mode, self string) error {
+	return errors.New("sandbox: confinement needs Linux namespaces")
 }
 
 // MaybeRunInit does nothing: no init is ever started here.
