@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/plugd/plugd/internal/backwards"
+	"github.com/plugd/plugd/internal/sandbox"
 	"github.com/plugd/plugd/internal/wire"
 )
 
@@ -610,4 +611,52 @@ func TestPID1Child(t *testing.T) {
 	if _, err := callTool(t, ctx, l, "allocate", map[string]any{"mib": 8}); err != nil {
 		t.Errorf("the plugin under the shim went away: %v", err)
 	}
+}
+
+// TestIsolatedPlugin runs a real SDK plugin in the sandbox the daemon uses (ModeUID as root,
+// ModeUserNS otherwise): it starts, answers, sees its own folders at the usual paths, is
+// PID 1 of its own PID namespace, and its start is logged with the isolation in force.
+func TestIsolatedPlugin(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "sandbox")
+	tmp := t.TempDir()
+	iso, how := ChooseIsolation("required", Isolation{
+		UIDs:   sandbox.NewAllocator(filepath.Join(tmp, "uids.json"), 300000, 1000),
+		Limits: sandbox.Limits{Processes: 64, OpenFiles: 256},
+		Root:   filepath.Join(tmp, "root"),
+	})
+	if iso.Refused != nil {
+		t.Skipf("no sandbox here: %s", how)
+	}
+	t.Log(how)
+	cfg.Isolation = iso
+	l := start(t, cfg)
+	items, err := callTool(t, testCtx(t, 30*time.Second), l, "environ", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, _ := items[0].ToolMessage()
+	var got struct {
+		JSON struct {
+			Environ map[string]string `json:"environ"`
+			Cwd     string            `json:"cwd"`
+			PPID    int               `json:"ppid"`
+		} `json:"json_object"`
+	}
+	if err := json.Unmarshal(tm.Message, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.JSON.Cwd != cfg.Dir || got.JSON.Environ["HOME"] != filepath.Join(cfg.DataDir, "home") || got.JSON.PPID != 0 {
+		t.Errorf("inside the sandbox: cwd %q, HOME %q, ppid %d; want %q, %q, 0 (PID 1 of its namespace)",
+			got.JSON.Cwd, got.JSON.Environ["HOME"], got.JSON.PPID, cfg.Dir, filepath.Join(cfg.DataDir, "home"))
+	}
+	b, err := os.ReadFile(l.LogFile())
+	if err != nil || !strings.Contains(string(b), "isolation: "+string(iso.Mode)) {
+		t.Errorf("plugin.log does not name the isolation (%v):\n%s", err, b)
+	}
+	t0 := time.Now()
+	if err := l.Stop(testCtx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stopped in %s", time.Since(t0).Round(time.Millisecond))
 }
