@@ -4,8 +4,11 @@ package sandbox
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -70,5 +73,70 @@ func TestUIDModeHidesTheHost(t *testing.T) {
 		if want[i] != "" && got[i] != want[i] {
 			t.Errorf("line %d: got %q, want %q (all: %q)", i, got[i], want[i], got)
 		}
+	}
+}
+
+// TestUserNSMode runs ModeUserNS as an unprivileged daemon would: as root, the test runs a
+// copy of its own binary as nobody, which confines a shell and checks what it sees.
+func TestUserNSMode(t *testing.T) {
+	if os.Getenv("SANDBOX_TEST_AS_NOBODY") == "" {
+		needRoot(t)
+		dir := t.TempDir()
+		os.Chmod(dir, 0o1777)
+		os.Chmod(filepath.Dir(dir), 0o755)
+		self, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(self)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin := filepath.Join(dir, "sandbox.test")
+		if err := os.WriteFile(bin, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		c := exec.Command(bin, "-test.run=^TestUserNSMode$", "-test.v")
+		c.Env = []string{"SANDBOX_TEST_AS_NOBODY=1", "TMPDIR=" + dir}
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := c.CombinedOutput()
+		t.Logf("as nobody:\n%s", out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(out), "SKIP") {
+			t.Skip("user namespaces are not available to unprivileged users here")
+		}
+		return
+	}
+	if err := Probe(ModeUserNS, ""); err != nil {
+		t.Skipf("SKIP: %v", err)
+	}
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	work := filepath.Join(dir, "work")
+	os.WriteFile(secret, []byte("s3cr3t"), 0o644)
+	os.Mkdir(work, 0o755)
+	out, err := confined(t, Spec{Mode: ModeUserNS, Writable: []string{work}, Limits: Limits{Processes: 20}},
+		`exec 2>/dev/null; id -u; cat `+secret+` || echo no-secret; echo ok > `+work+`/f && echo work-writable;
+		 ls /proc | grep -c '^[0-9]'; (echo y > /z) || echo root-ro; grep CapEff /proc/self/status | awk '{print $2}';
+		 (n=0; while [ $n -lt 40 ]; do sleep 5 & n=$((n+1)); echo $n > /tmp/n; done); echo forks;
+		 cat /tmp/n`)
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	got := strings.Split(strings.TrimSpace(out), "\n")
+	t.Logf("%q", got)
+	want := []string{"65534", "no-secret", "work-writable", "", "root-ro", "0000000000000000"}
+	if len(got) < len(want)+2 {
+		t.Fatalf("got %q", got)
+	}
+	for i := range want {
+		if want[i] != "" && got[i] != want[i] {
+			t.Errorf("line %d: got %q, want %q", i, got[i], want[i])
+		}
+	}
+	if n, _ := strconv.Atoi(strings.TrimSpace(got[len(want)+1])); n >= 20 || n == 0 {
+		t.Errorf("%d processes running under a limit of 20", n)
 	}
 }
