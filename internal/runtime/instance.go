@@ -50,6 +50,7 @@ type instance struct {
 	// drops every signal it has no handler for. The SDK has no SIGTERM handler, so a stop is
 	// a SIGKILL at once, which SIGTERM would have been anyway.
 	pidOne bool
+	pids   *pidsCgroup // nil when none
 }
 
 // spawn starts the process and its Conn. shim runs it under /bin/sh (see below).
@@ -103,11 +104,8 @@ func spawn(cfg *LocalConfig, logger *slog.Logger, plog *logFile, shim bool) (*in
 	}
 	var spec sandbox.Spec
 	if confined {
-		var dataLimit uint64
-		if lim.mode == "rlimit" {
-			dataLimit = uint64(lim.bytes) + rlimitHeadroom // set by the init, before the exec
-		}
-		if spec, err = iso.spec(cfg, env, home, tmp, dataLimit); err != nil {
+		// RLIMIT_DATA is set by the init, before the exec, rather than by prlimit after it.
+		if spec, err = iso.spec(cfg, env, home, tmp, lim.dataRlimit()); err != nil {
 			lim.release()
 			closeAll(parentEnds)
 			closeAll(childEnds)
@@ -167,12 +165,21 @@ func spawn(cfg *LocalConfig, logger *slog.Logger, plog *logFile, shim bool) (*in
 		logger.Warn("memory limit not applied", "pid", pid, "err", err)
 		lim.mode = ""
 	}
+	var pids *pidsCgroup
+	if confined && spec.Limits.Processes > 0 {
+		// The init does not fork: once it is in the cgroup, so is everything the plugin
+		// starts. Without a usable cgroup, RLIMIT_NPROC alone holds.
+		var err error
+		if pids, err = joinPidsCgroup(cfg.PluginID, pid, spec.Limits.Processes); err != nil {
+			logger.Debug("no pids cgroup; the process limit is RLIMIT_NPROC alone", "err", err)
+		}
+	}
 
 	in := &instance{
 		cfg: cfg, log: logger.With("pid", pid), plog: plog, lim: lim, cmd: cmd, pid: pid, spawned: time.Now(),
 		ready: make(chan struct{}), stderr: tail{max: stderrTail}, stderrDone: make(chan struct{}),
 		stopCh: make(chan error, 1), killCh: make(chan struct{}, 1), exited: make(chan struct{}),
-		pidOne: confined,
+		pidOne: confined, pids: pids,
 	}
 	in.lastSeen.Store(in.spawned.UnixNano())
 	// The Conn writes only whole JSON lines, never a blank one: SDKs before 0.2.2 answer a
@@ -183,6 +190,9 @@ func spawn(cfg *LocalConfig, logger *slog.Logger, plog *logFile, shim bool) (*in
 	isolation := "none"
 	if confined {
 		isolation = isolationText(spec)
+		if pids != nil {
+			isolation += " (pids.max " + pids.dir + ")"
+		}
 	}
 	plog.write(logger, pid, "runtime", fmt.Sprintf("started %s -m %s in %s (memory limit: %s; isolation: %s)", cfg.Python, cfg.Entrypoint, cfg.Dir, in.limitText(), isolation))
 	return in, nil
@@ -420,6 +430,7 @@ loop:
 		e.Reason = ErrMemoryLimit
 	}
 	in.lim.release()
+	in.pids.release()
 	in.exitErr = e
 	in.conn.Close() // fails any session still open, and closes stdin now that nobody reads it
 	in.plog.write(in.log, in.pid, "runtime", "ended: "+in.cmd.ProcessState.String())

@@ -218,6 +218,32 @@ func TestCrashLoop(t *testing.T) {
 	}
 }
 
+// TestCrashLoopBackoff: a failed runtime becomes startable again once its back-off is over,
+// and a second loop in a row waits twice as long.
+func TestCrashLoopBackoff(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "crashloop")
+	cfg.CrashLoopCount = 2
+	cfg.RestartBackoff = 10 * time.Millisecond
+	cfg.CrashLoopBackoff = 300 * time.Millisecond
+	l := start(t, cfg)
+	ctx := testCtx(t, 30*time.Second)
+	for loop := 1; loop <= 2; loop++ {
+		callTool(t, ctx, l, "echo", nil)
+		waitState(t, l, StateFailed, 20*time.Second)
+		failed := time.Now()
+		if _, err := callTool(t, ctx, l, "echo", nil); !errors.Is(err, ErrCrashLoop) || !strings.Contains(err.Error(), "may start again in") {
+			t.Fatalf("loop %d: a failed runtime answered %v", loop, err)
+		}
+		waitState(t, l, StateStopped, 20*time.Second)
+		waited := time.Since(failed)
+		if want := cfg.CrashLoopBackoff << (loop - 1); waited < want-50*time.Millisecond {
+			t.Errorf("loop %d: failed for %s, want at least %s", loop, waited, want)
+		}
+		t.Logf("loop %d: failed for %s", loop, waited.Round(time.Millisecond))
+	}
+}
+
 func TestFiftyMiBLine(t *testing.T) {
 	t.Parallel()
 	l := start(t, testConfig(t, "bigline"))
@@ -653,6 +679,11 @@ func TestIsolatedPlugin(t *testing.T) {
 	b, err := os.ReadFile(l.LogFile())
 	if err != nil || !strings.Contains(string(b), "isolation: "+string(iso.Mode)) {
 		t.Errorf("plugin.log does not name the isolation (%v):\n%s", err, b)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if strings.Contains(line, "runtime: started") {
+			t.Log(line)
+		}
 	}
 	t0 := time.Now()
 	if err := l.Stop(testCtx(t, 10*time.Second)); err != nil {

@@ -171,6 +171,14 @@ func (l *limiter) started(pid int, inCgroup, shimmed bool) error {
 	return nil
 }
 
+// dataRlimit is RLIMIT_DATA for the process in bytes, 0 when the limit is not an rlimit.
+func (l *limiter) dataRlimit() uint64 {
+	if l.mode != "rlimit" {
+		return 0
+	}
+	return uint64(l.bytes) + rlimitHeadroom
+}
+
 // shimLimit is the shell command that sets the limit in the PID 1 shim (see spawn).
 func (l *limiter) shimLimit() string {
 	if l.mode != "rlimit" {
