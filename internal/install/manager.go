@@ -52,10 +52,17 @@ type Config struct {
 	// ForceSignature refuses unsigned packages whatever the caller asks
 	// (FORCE_VERIFYING_SIGNATURE).
 	ForceSignature bool
-	// TrustedKeys verify package signatures. No key ships with plugd; see the README.
+	// EnforceLanggeniusSignatures refuses packages whose author is langgenius unless signed
+	// with the langgenius category (ENFORCE_LANGGENIUS_PLUGIN_SIGNATURES); see SignaturePolicy.
+	EnforceLanggeniusSignatures bool
+	// Keys gives the keys signatures are verified with at each check (the daemon's
+	// *signature.TrustStore). When nil, TrustedKeys is used as a fixed list.
+	Keys        KeySource
 	TrustedKeys []signature.TrustedKey
 	// MaxPackageSize bounds an upload (MAX_PLUGIN_PACKAGE_SIZE). Default 50 MiB.
 	MaxPackageSize int64
+	// MaxBundleSize bounds an uploaded bundle (MAX_BUNDLE_PACKAGE_SIZE). Default 600 MiB.
+	MaxBundleSize int64
 	// Concurrency bounds the install jobs running at once (PLUGIN_LOCAL_LAUNCHING_CONCURRENT).
 	// Default 2.
 	Concurrency int
@@ -87,6 +94,9 @@ type Manager struct {
 func New(cfg Config) *Manager {
 	if cfg.MaxPackageSize <= 0 {
 		cfg.MaxPackageSize = 50 << 20
+	}
+	if cfg.MaxBundleSize <= 0 {
+		cfg.MaxBundleSize = 600 << 20
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 2
