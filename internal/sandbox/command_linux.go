@@ -76,8 +76,12 @@ func Probe(mode Mode, self string) error {
 		return err
 	}
 	c.Env = append(c.Env, probeEnv+"=1")
-	if out, err := c.CombinedOutput(); err != nil {
+	out, err := c.CombinedOutput()
+	if err != nil {
 		return fmt.Errorf("sandbox: a %s sandbox does not start here: %w: %s", mode, err, strings.TrimSpace(string(out)))
+	}
+	if !strings.Contains(string(out), probeOK) {
+		return fmt.Errorf("sandbox: %s does not run the sandbox init (it must call sandbox.MaybeRunInit first thing)", c.Path)
 	}
 	return nil
 }

@@ -18,6 +18,10 @@ import (
 // probeEnv makes an init stop after the privileges are dropped, with exit status 0: Probe.
 const probeEnv = "PLUGD_SANDBOX_PROBE"
 
+// probeOK is what a probing init prints once it is confined: a binary that exits 0 without
+// running the init (one that does not call MaybeRunInit) does not pass for a sandbox.
+const probeOK = "plugd sandbox: confined\n"
+
 // MaybeRunInit runs the sandbox init when this process was started as one (by Command) and
 // never returns then; otherwise it returns at once. Call it first thing in main.
 func MaybeRunInit() {
@@ -47,6 +51,7 @@ func runInit() error {
 		return fmt.Errorf("dropping privileges: %w", err)
 	}
 	if os.Getenv(probeEnv) != "" {
+		os.Stdout.WriteString(probeOK)
 		os.Exit(0)
 	}
 	if err := unix.Chdir(spec.Dir); err != nil {

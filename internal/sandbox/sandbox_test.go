@@ -162,3 +162,13 @@ func BenchmarkStart(b *testing.B) {
 		})
 	}
 }
+
+func TestProbe(t *testing.T) {
+	if err := Probe(Preferred(), ""); err != nil {
+		t.Skipf("no sandbox here: %v", err)
+	}
+	// A binary that exits 0 without running the init is no sandbox.
+	if err := Probe(Preferred(), "/bin/true"); err == nil || !strings.Contains(err.Error(), "MaybeRunInit") {
+		t.Errorf("probing with /bin/true as the init: %v", err)
+	}
+}
