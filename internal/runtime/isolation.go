@@ -23,8 +23,8 @@ type Isolation struct {
 	// Limits hold for every process: Processes (RLIMIT_NPROC, counted per uid, so for all of
 	// a plugin's instances together), OpenFiles, CPU. Data is set from the memory limit.
 	Limits sandbox.Limits
-	// Self is the binary that runs the sandbox init; default os.Executable(). The binary must
-	// call sandbox.MaybeRunInit first thing.
+	// Self is the binary that runs the sandbox init; default this one (/proc/self/exe). The
+	// binary must call sandbox.MaybeRunInit first thing.
 	Self string
 	// Root is the empty folder each init mounts its new root on; default under os.TempDir().
 	Root string

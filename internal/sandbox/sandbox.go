@@ -88,7 +88,7 @@ type Spec struct {
 	// Root is an empty folder on which the init mounts the new root inside its mount
 	// namespace; nothing is ever written to it outside. Default: <os.TempDir()>/plugd-sandbox-root.
 	Root string `json:"root,omitempty"`
-	// Self is the binary started as the init. Default: os.Executable().
+	// Self is the binary started as the init. Default: /proc/self/exe, this very binary.
 	Self string `json:"-"`
 }
 
@@ -114,11 +114,9 @@ func (s *Spec) withDefaults() error {
 		s.Root = filepath.Join(os.TempDir(), "plugd-sandbox-root")
 	}
 	if s.Self == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("sandbox: finding this binary to start the init: %w", err)
-		}
-		s.Self = self
+		// The running binary itself, even when its file was replaced or removed since (an
+		// upgrade in place): the init must be this version of the code.
+		s.Self = "/proc/self/exe"
 	}
 	if s.Path == "" || len(s.Args) == 0 {
 		return errors.New("sandbox: Spec needs Path and Args")
