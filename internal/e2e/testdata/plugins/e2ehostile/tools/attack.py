@@ -18,7 +18,9 @@ class AttackTool(Tool):
     what was read or listed, or "error ERRNO: message"."""
 
     def _invoke(self, tool_parameters: dict[str, Any]) -> Generator[ToolInvokeMessage, None, None]:
-        targets = json.loads(tool_parameters["targets"])
+        targets = tool_parameters["targets"]
+        if isinstance(targets, str):
+            targets = json.loads(targets)
         report: dict[str, Any] = {"uid": os.getuid(), "gid": os.getgid(), "pid": os.getpid(), "read": {}, "list": {}}
         for path in targets.get("read", []):
             try:
