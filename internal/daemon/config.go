@@ -95,6 +95,9 @@ type Config struct {
 	// Per plugin: tasks of its uid (RLIMIT_NPROC), open files (RLIMIT_NOFILE) and CPU
 	// seconds in all per process (RLIMIT_CPU, 0 for none).
 	PluginMaxProcesses, PluginMaxOpenFiles, PluginMaxCPUSeconds int
+	// PluginCPUPercent is a CPU quota per plugin in percent of one core, through a cgroup;
+	// 0 for none.
+	PluginCPUPercent int
 	// RestartBackoff is the first delay before a crashed plugin is started again (doubling,
 	// up to 30 s); CrashLoopBackoff the first pause of a crash-looping plugin (5 crashes in
 	// 60 s), doubling for each loop in a row up to CrashLoopBackoffMax.
@@ -791,6 +794,7 @@ func variables() []variable {
 		integer("PLUGD_PLUGIN_MAX_PROCESSES", 256, 16, 1<<22, func(c *Config) *int { return &c.PluginMaxProcesses }),
 		integer("PLUGD_PLUGIN_MAX_OPEN_FILES", 4096, 64, 1<<20, func(c *Config) *int { return &c.PluginMaxOpenFiles }),
 		integer("PLUGD_PLUGIN_MAX_CPU_SECONDS", 0, 0, 1<<30, func(c *Config) *int { return &c.PluginMaxCPUSeconds }),
+		integer("PLUGD_PLUGIN_CPU_PERCENT", 0, 0, 100*1024, func(c *Config) *int { return &c.PluginCPUPercent }),
 		duration("PLUGD_RESTART_BACKOFF", time.Second, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.RestartBackoff }),
 		duration("PLUGD_CRASH_LOOP_BACKOFF", time.Minute, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.CrashLoopBackoff }),
 		duration("PLUGD_CRASH_LOOP_BACKOFF_MAX", 30*time.Minute, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.CrashLoopBackoffMax }),

@@ -157,7 +157,8 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 		Limits: sandbox.Limits{
 			Processes: uint64(c.PluginMaxProcesses), OpenFiles: uint64(c.PluginMaxOpenFiles), CPU: uint64(c.PluginMaxCPUSeconds),
 		},
-		Root: filepath.Join(c.DataDir, "sandbox-root"),
+		CPUPercent: c.PluginCPUPercent,
+		Root:       filepath.Join(c.DataDir, "sandbox-root"),
 	})
 	if iso.Refused != nil {
 		log.Error("plugin isolation: " + how)

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -50,7 +51,7 @@ type instance struct {
 	// drops every signal it has no handler for. The SDK has no SIGTERM handler, so a stop is
 	// a SIGKILL at once, which SIGTERM would have been anyway.
 	pidOne bool
-	pids   *pidsCgroup // nil when none
+	cg     *pluginCgroup // pids and CPU limits; nil when none
 }
 
 // spawn starts the process and its Conn. shim runs it under /bin/sh (see below).
@@ -165,13 +166,18 @@ func spawn(cfg *LocalConfig, logger *slog.Logger, plog *logFile, shim bool) (*in
 		logger.Warn("memory limit not applied", "pid", pid, "err", err)
 		lim.mode = ""
 	}
-	var pids *pidsCgroup
-	if confined && spec.Limits.Processes > 0 {
-		// The init does not fork: once it is in the cgroup, so is everything the plugin
-		// starts. Without a usable cgroup, RLIMIT_NPROC alone holds.
+	var cg *pluginCgroup
+	if confined {
+		// The init does not fork: once it is in the cgroups, so is everything the plugin
+		// starts. Without a usable cgroup, RLIMIT_NPROC alone holds, and no CPU quota.
 		var err error
-		if pids, err = joinPidsCgroup(cfg.PluginID, pid, spec.Limits.Processes); err != nil {
-			logger.Debug("no pids cgroup; the process limit is RLIMIT_NPROC alone", "err", err)
+		cg, err = joinPluginCgroup(cfg.PluginID, pid, cgroupLimits{pids: spec.Limits.Processes, cpuPercent: iso.CPUPercent})
+		if err != nil {
+			lvl := slog.LevelDebug
+			if iso.CPUPercent > 0 {
+				lvl = slog.LevelWarn
+			}
+			logger.Log(context.Background(), lvl, "no cgroup for the plugin: the process limit is RLIMIT_NPROC alone, and the CPU quota is not applied", "err", err)
 		}
 	}
 
@@ -179,7 +185,7 @@ func spawn(cfg *LocalConfig, logger *slog.Logger, plog *logFile, shim bool) (*in
 		cfg: cfg, log: logger.With("pid", pid), plog: plog, lim: lim, cmd: cmd, pid: pid, spawned: time.Now(),
 		ready: make(chan struct{}), stderr: tail{max: stderrTail}, stderrDone: make(chan struct{}),
 		stopCh: make(chan error, 1), killCh: make(chan struct{}, 1), exited: make(chan struct{}),
-		pidOne: confined, pids: pids,
+		pidOne: confined, cg: cg,
 	}
 	in.lastSeen.Store(in.spawned.UnixNano())
 	// The Conn writes only whole JSON lines, never a blank one: SDKs before 0.2.2 answer a
@@ -190,8 +196,8 @@ func spawn(cfg *LocalConfig, logger *slog.Logger, plog *logFile, shim bool) (*in
 	isolation := "none"
 	if confined {
 		isolation = isolationText(spec)
-		if pids != nil {
-			isolation += " (pids.max " + pids.dir + ")"
+		if cg != nil {
+			isolation += "; cgroups " + cg.String()
 		}
 	}
 	plog.write(logger, pid, "runtime", fmt.Sprintf("started %s -m %s in %s (memory limit: %s; isolation: %s)", cfg.Python, cfg.Entrypoint, cfg.Dir, in.limitText(), isolation))
@@ -430,7 +436,7 @@ loop:
 		e.Reason = ErrMemoryLimit
 	}
 	in.lim.release()
-	in.pids.release()
+	in.cg.release()
 	in.exitErr = e
 	in.conn.Close() // fails any session still open, and closes stdin now that nobody reads it
 	in.plog.write(in.log, in.pid, "runtime", "ended: "+in.cmd.ProcessState.String())

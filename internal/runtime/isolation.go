@@ -23,6 +23,9 @@ type Isolation struct {
 	// Limits hold for every process: Processes (RLIMIT_NPROC, counted per uid, so for all of
 	// a plugin's instances together), OpenFiles, CPU. Data is set from the memory limit.
 	Limits sandbox.Limits
+	// CPUPercent is a CPU quota per plugin (all its instances) in percent of one core, through
+	// a cgroup (v2 delegated, or v1); 0 for none.
+	CPUPercent int
 	// Self is the binary that runs the sandbox init; default this one (/proc/self/exe). The
 	// binary must call sandbox.MaybeRunInit first thing.
 	Self string
@@ -135,8 +138,8 @@ func ChooseIsolation(setting string, base Isolation) (*Isolation, string) {
 	if iso.Mode == sandbox.ModeUID {
 		how = "each plugin as a uid of its own, in mount, PID and IPC namespaces of its own, no capability"
 	}
-	return &iso, fmt.Sprintf("%s: %s; private root with its code read-only; limits: pids %d, open files %d, cpu %s",
-		iso.Mode, how, iso.Limits.Processes, iso.Limits.OpenFiles, cpuText(iso.Limits.CPU))
+	return &iso, fmt.Sprintf("%s: %s; private root with its code read-only; limits: pids %d, open files %d, cpu time %s, cpu quota %s",
+		iso.Mode, how, iso.Limits.Processes, iso.Limits.OpenFiles, cpuText(iso.Limits.CPU), quotaText(iso.CPUPercent))
 }
 
 func orRequired(s string) string {
@@ -144,6 +147,13 @@ func orRequired(s string) string {
 		return "required"
 	}
 	return s
+}
+
+func quotaText(percent int) string {
+	if percent == 0 {
+		return "none"
+	}
+	return strconv.Itoa(percent) + " % of a core (cgroup)"
 }
 
 func cpuText(sec uint64) string {

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -647,9 +648,10 @@ func TestIsolatedPlugin(t *testing.T) {
 	cfg := testConfig(t, "sandbox")
 	tmp := t.TempDir()
 	iso, how := ChooseIsolation("required", Isolation{
-		UIDs:   sandbox.NewAllocator(filepath.Join(tmp, "uids.json"), 300000, 1000),
-		Limits: sandbox.Limits{Processes: 64, OpenFiles: 256},
-		Root:   filepath.Join(tmp, "root"),
+		UIDs:       sandbox.NewAllocator(filepath.Join(tmp, "uids.json"), 300000, 1000),
+		Limits:     sandbox.Limits{Processes: 64, OpenFiles: 256},
+		CPUPercent: 50,
+		Root:       filepath.Join(tmp, "root"),
 	})
 	if iso.Refused != nil {
 		t.Skipf("no sandbox here: %s", how)
@@ -685,6 +687,32 @@ func TestIsolatedPlugin(t *testing.T) {
 			t.Log(line)
 		}
 	}
+	// The plugin's cgroups, when the host lets the daemon make them, carry its limits.
+	cgroups, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", l.Status().PID))
+	checked := 0
+	for line := range strings.SplitSeq(strings.TrimSpace(string(cgroups)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 || !strings.Contains(f[2], "plugd-") {
+			continue
+		}
+		want := map[string]string{}
+		switch {
+		case f[1] == "":
+			want = map[string]string{"pids.max": "64", "cpu.max": "50000 100000"}
+		case strings.Contains(","+f[1]+",", ",pids,"):
+			f[1], want = "pids", map[string]string{"pids.max": "64"}
+		case strings.Contains(","+f[1]+",", ",cpu,"):
+			f[1], want = "cpu", map[string]string{"cpu.cfs_quota_us": "50000"}
+		}
+		for file, v := range want {
+			b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", f[1], f[2], file))
+			if err != nil || strings.TrimSpace(string(b)) != v {
+				t.Errorf("cgroup %s %s: %q (%v), want %q", f[1], file, b, err, v)
+			}
+			checked++
+		}
+	}
+	t.Logf("%d cgroup limits checked (%s)", checked, strings.ReplaceAll(strings.TrimSpace(string(cgroups)), "\n", " "))
 	t0 := time.Now()
 	if err := l.Stop(testCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)

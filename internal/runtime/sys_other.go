@@ -33,11 +33,17 @@ func readRSS(pid int) int64 { return 0 }
 // ackNow is TCP_QUICKACK, which only Linux has (see sys_linux.go).
 func ackNow(conn any) func() { return nil }
 
-// pidsCgroup: cgroups are Linux only; the process limit is RLIMIT_NPROC alone (or nothing).
-type pidsCgroup struct{ dir string }
+// pluginCgroup: cgroups are Linux only; the limits are rlimits alone (or nothing).
+type pluginCgroup struct{}
 
-func joinPidsCgroup(plugin string, pid int, limit uint64) (*pidsCgroup, error) {
+type cgroupLimits struct {
+	pids       uint64
+	cpuPercent int
+}
+
+func joinPluginCgroup(plugin string, pid int, lim cgroupLimits) (*pluginCgroup, error) {
 	return nil, errors.New("no cgroups on this system")
 }
 
-func (p *pidsCgroup) release() {}
+func (cg *pluginCgroup) String() string { return "" }
+func (cg *pluginCgroup) release()       {}
