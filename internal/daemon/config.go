@@ -83,6 +83,32 @@ type Config struct {
 	IdleStop time.Duration
 	// MaxInstances caps the processes of one busy plugin; 0 leaves it to the runtime.
 	MaxInstances int
+	// MaxMessage bounds one message (line) from a plugin; a longer one ends the plugin with
+	// an error naming the setting. PluginBuffer and DaemonBuffer bound the bytes of results
+	// read from plugins and not yet taken by callers, per plugin connection and in all: past
+	// them the daemon stops reading (the plugin is slowed), it drops nothing.
+	MaxMessage   int64
+	PluginBuffer int64
+	DaemonBuffer int64
+
+	// Isolation is how plugin processes are confined (PLUGD_ISOLATION, docs/runtime.md):
+	// required (the default: the best confinement this host allows, uid as root and userns
+	// otherwise, and no plugin starts where none works), auto (the same, but plugins run
+	// unconfined where none works), uid, userns, or off.
+	Isolation string
+	// SandboxUIDBase and SandboxUIDCount are the uids (and gids) given to plugins, one per
+	// plugin, when the daemon runs as root.
+	SandboxUIDBase, SandboxUIDCount int
+	// Per plugin: tasks of its uid (RLIMIT_NPROC), open files (RLIMIT_NOFILE) and CPU
+	// seconds in all per process (RLIMIT_CPU, 0 for none).
+	PluginMaxProcesses, PluginMaxOpenFiles, PluginMaxCPUSeconds int
+	// PluginCPUPercent is a CPU quota per plugin in percent of one core, through a cgroup;
+	// 0 for none.
+	PluginCPUPercent int
+	// RestartBackoff is the first delay before a crashed plugin is started again (doubling,
+	// up to 30 s); CrashLoopBackoff the first pause of a crash-looping plugin (5 crashes in
+	// 60 s), doubling for each loop in a row up to CrashLoopBackoffMax.
+	RestartBackoff, CrashLoopBackoff, CrashLoopBackoffMax time.Duration
 
 	// Tools orders and filters the tool catalog (docs/tools.md).
 	Tools ToolsConfig
@@ -794,6 +820,20 @@ func variables() []variable {
 			withFlag("idle-stop", "stop a plugin process idle for this long, 0 never"),
 		integer("PLUGD_MAX_INSTANCES", 0, 0, 1024, func(c *Config) *int { return &c.MaxInstances }).
 			withFlag("max-instances", "processes per busy plugin, 0 for the runtime's default"),
+		size("PLUGD_MAX_MESSAGE_SIZE", 64<<20, func(c *Config) *int64 { return &c.MaxMessage }),
+		size("PLUGD_PLUGIN_BUFFER", 256<<20, func(c *Config) *int64 { return &c.PluginBuffer }),
+		size("PLUGD_DAEMON_BUFFER", 1<<30, func(c *Config) *int64 { return &c.DaemonBuffer }),
+		oneOf("PLUGD_ISOLATION", "required", map[string]string{"required": "required", "auto": "auto", "uid": "uid", "userns": "userns", "off": "off", "none": "off"},
+			func(c *Config) *string { return &c.Isolation }).withFlag("isolation", "plugin confinement: required, auto, uid, userns or off"),
+		integer("PLUGD_SANDBOX_UID_BASE", 200000, 1000, 1<<31-1<<17, func(c *Config) *int { return &c.SandboxUIDBase }),
+		integer("PLUGD_SANDBOX_UID_COUNT", 65536, 1, 1<<20, func(c *Config) *int { return &c.SandboxUIDCount }),
+		integer("PLUGD_PLUGIN_MAX_PROCESSES", 256, 16, 1<<22, func(c *Config) *int { return &c.PluginMaxProcesses }),
+		integer("PLUGD_PLUGIN_MAX_OPEN_FILES", 4096, 64, 1<<20, func(c *Config) *int { return &c.PluginMaxOpenFiles }),
+		integer("PLUGD_PLUGIN_MAX_CPU_SECONDS", 0, 0, 1<<30, func(c *Config) *int { return &c.PluginMaxCPUSeconds }),
+		integer("PLUGD_PLUGIN_CPU_PERCENT", 0, 0, 100*1024, func(c *Config) *int { return &c.PluginCPUPercent }),
+		duration("PLUGD_RESTART_BACKOFF", time.Second, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.RestartBackoff }),
+		duration("PLUGD_CRASH_LOOP_BACKOFF", time.Minute, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.CrashLoopBackoff }),
+		duration("PLUGD_CRASH_LOOP_BACKOFF_MAX", 30*time.Minute, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.CrashLoopBackoffMax }),
 		size("PLUGD_MCP_MEMORY_LIMIT", 1<<30, func(c *Config) *int64 { return &c.MCP.MemoryLimit }),
 		duration("PLUGD_MCP_IDLE_STOP", 10*time.Minute, time.Second, time.Second, func(c *Config) *time.Duration { return &c.MCP.IdleStop }),
 		str("PLUGD_TOOL_POSITION_FILE", "", func(c *Config) *string { return &c.Tools.PositionFile }),

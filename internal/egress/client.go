@@ -151,25 +151,43 @@ func New(s Settings, opts ...Option) *Client {
 		MaxIdleConnsPerHost:   16,
 		ForceAttemptHTTP2:     true,
 	}
-	c.http = &http.Client{Transport: transport, CheckRedirect: c.checkRedirect}
+	c.http = &http.Client{Transport: &guardedTransport{base: transport, c: c}, CheckRedirect: c.checkRedirect}
 	return c
 }
 
-// HTTPClient is the guarded *http.Client, for libraries that want one (an MCP or OAuth SDK).
-// Its responses are not size-capped: use Do, or wrap bodies with LimitBody.
+// HTTPClient is the guarded *http.Client, for libraries that want one (an MCP or OAuth SDK):
+// the same checks, timeouts and response cap as Do.
 func (c *Client) HTTPClient() *http.Client { return c.http }
 
-// Do sends req through the guard and caps the response body at the configured size: reading
-// past it returns a *TooLargeError.
+// Do sends req through the guard. The response body is capped at the configured size: reading
+// past it returns a *TooLargeError. A refused address is returned as the *BlockedError itself.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
-	if err := c.checkURL(req.Context(), req.URL); err != nil {
-		return nil, err
-	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, unwrapBlocked(err)
 	}
-	if max := c.settings.MaxResponseBytes; max > 0 {
+	return resp, nil
+}
+
+// guardedTransport checks every request's URL (the first and each redirect) before it is sent
+// and caps every response body.
+type guardedTransport struct {
+	base http.RoundTripper
+	c    *Client
+}
+
+func (t *guardedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := t.c.checkURL(req.Context(), req.URL); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if max := t.c.settings.MaxResponseBytes; max > 0 {
 		if resp.ContentLength > max {
 			resp.Body.Close()
 			return nil, &TooLargeError{URL: req.URL.Redacted(), Limit: max, Announced: resp.ContentLength}
@@ -179,13 +197,17 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// unwrapBlocked returns the *BlockedError inside a transport error as the error itself, so
-// callers get the clear message instead of "Get ...: dial tcp: ..." around it; other errors
-// are kept.
+// unwrapBlocked returns the *BlockedError or *TooLargeError inside a transport error as the
+// error itself, so callers get the clear message instead of "Get ...: dial tcp: ..." around it;
+// other errors are kept.
 func unwrapBlocked(err error) error {
 	var b *BlockedError
 	if errors.As(err, &b) {
 		return b
+	}
+	var tl *TooLargeError
+	if errors.As(err, &tl) {
+		return tl
 	}
 	return err
 }

@@ -255,6 +255,15 @@ func TestResponseCap(t *testing.T) {
 		if !errors.As(err, &tl) || tl.Limit != 10 {
 			t.Fatalf("%s: want *TooLargeError, got %v", q, err)
 		}
+		// The *http.Client handed to libraries caps too.
+		resp, err := c.HTTPClient().Get("http://127.0.0.1:" + port + "/?" + q)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		if !errors.As(err, &tl) {
+			t.Fatalf("%s through HTTPClient: want *TooLargeError, got %v", q, err)
+		}
 	}
 }
 

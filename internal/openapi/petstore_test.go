@@ -163,6 +163,15 @@ func (p *petstore) serve(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, 415, map[string]any{"message": err.Error()})
 			return
 		}
+		if files := r.MultipartForm.File["file"]; len(files) > 0 {
+			f, _ := files[0].Open()
+			b, _ := io.ReadAll(f)
+			f.Close()
+			if string(b) != "\x89PNG\r\n" {
+				writeJSON(w, 400, map[string]any{"message": "file content " + strconv.Quote(string(b))})
+				return
+			}
+		}
 		writeJSON(w, 200, map[string]any{"code": 200, "message": "additionalMetadata: " + r.MultipartForm.Value["additionalMetadata"][0]})
 	case r.Method == "GET" && r.URL.Path == "/user/login":
 		q := r.URL.Query()
@@ -281,7 +290,11 @@ func TestPetstoreCalls(t *testing.T) {
 			up := opByName(t, doc, "uploadFile")
 			switch {
 			case up.Body != nil && up.Body.ContentType == "multipart/form-data":
-				code, got = call(t, client, up, map[string]any{"petId": float64(id), "additionalMetadata": "portrait"}, apiKey)
+				args := map[string]any{"petId": float64(id), "additionalMetadata": "portrait"}
+				if _, ok := up.Body.Fields["file"]; ok {
+					args["file"] = base64.StdEncoding.EncodeToString([]byte("\x89PNG\r\n"))
+				}
+				code, got = call(t, client, up, args, apiKey)
 				if code != 200 || got.(map[string]any)["message"] != "additionalMetadata: portrait" {
 					t.Fatalf("uploadFile: %d %v", code, got)
 				}
@@ -689,5 +702,31 @@ func TestOperationJSONRoundTrip(t *testing.T) {
 	}
 	if _, err := BuildRequest(context.Background(), &back, map[string]any{"email": "x"}, nil); !isArgErr(err, "username") {
 		t.Fatalf("required lost in JSON: %v", err)
+	}
+}
+
+func TestAuthFor(t *testing.T) {
+	doc := parseFile(t, "security-3.0.json")
+	creds := map[string]Credential{"apiKey_header": {Value: "k"}, "bearer": {Value: "t"}}
+	auth, err := AuthFor(opByName(t, doc, "anythingapiKey_put"), doc.Security, creds)
+	if err != nil || len(auth) != 1 || auth[0].Scheme.ParamName != "X-API-KEY" || auth[0].Value != "k" {
+		t.Fatalf("%+v %v", auth, err)
+	}
+	_, err = AuthFor(opByName(t, doc, "anythingbasic_post"), doc.Security, creds)
+	if err == nil || !strings.Contains(err.Error(), "basic") {
+		t.Fatalf("unmet requirement: %v", err)
+	}
+	// A requirement list ending in {} makes auth optional.
+	var optional *Operation
+	for _, o := range doc.Operations {
+		if o.Path == "/anything/optional-auth" {
+			optional = o
+		}
+	}
+	if auth, err := AuthFor(optional, doc.Security, nil); err != nil || auth != nil {
+		t.Fatalf("optional auth: %v %v", auth, err)
+	}
+	if auth, err := AuthFor(opByName(t, doc, "anythingno-auth_post"), doc.Security, nil); err != nil || auth != nil {
+		t.Fatalf("no auth: %v %v", auth, err)
 	}
 }

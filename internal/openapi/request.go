@@ -231,12 +231,33 @@ func buildBody(op *Operation, b *Body, props map[string]any, args map[string]any
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
+		binary := map[string]bool{} // property -> sent as a file part
+		for arg, prop := range b.Fields {
+			if schema, _ := props[arg].(map[string]any); schema["format"] == "binary" || schema["contentMediaType"] != nil {
+				binary[prop] = true
+			}
+		}
 		for _, k := range keys {
 			vals, err := formValues(obj[k])
 			if err != nil {
 				return nil, "", &ArgumentError{Tool: op.Name, Arg: k, Reason: err.Error()}
 			}
 			for _, v := range vals {
+				if binary[k] {
+					// File content travels in JSON arguments as base64 when it decodes as such.
+					data := []byte(v)
+					if raw, err := base64.StdEncoding.DecodeString(v); err == nil {
+						data = raw
+					}
+					fw, err := w.CreateFormFile(k, k)
+					if err != nil {
+						return nil, "", err
+					}
+					if _, err := fw.Write(data); err != nil {
+						return nil, "", err
+					}
+					continue
+				}
 				if err := w.WriteField(k, v); err != nil {
 					return nil, "", err
 				}
@@ -558,4 +579,41 @@ func applyAuth(req *http.Request, auth Auth) error {
 		}
 	}
 	return nil
+}
+
+// AuthFor chooses how to authenticate a call to op: the first of its security requirements
+// whose every scheme has a credential in creds (keyed by scheme name; each credential gets the
+// scheme from schemes, the document's). An operation with no requirement, or with an empty
+// (optional) one, needs no credential: nil. When none can be met, the error lists what would do.
+func AuthFor(op *Operation, schemes map[string]SecurityScheme, creds map[string]Credential) (Auth, error) {
+	if len(op.Security) == 0 {
+		return nil, nil
+	}
+	var options []string
+	for _, req := range op.Security {
+		if len(req) == 0 {
+			return nil, nil
+		}
+		names := make([]string, 0, len(req))
+		for name := range req {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		var auth Auth
+		for _, name := range names {
+			c, ok := creds[name]
+			s, known := schemes[name]
+			if !ok || !known {
+				auth = nil
+				break
+			}
+			c.Scheme = s
+			auth = append(auth, c)
+		}
+		if auth != nil {
+			return auth, nil
+		}
+		options = append(options, strings.Join(names, " + "))
+	}
+	return nil, fmt.Errorf("tool %s needs credentials for one of: %s", op.Name, strings.Join(options, " | "))
 }
