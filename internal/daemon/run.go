@@ -217,7 +217,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	if secrets != nil {
 		apiCfg.Secrets = secrets
 	}
-	pool, err := mcpPool(c, log)
+	pool, err := mcpPool(c, iso, log)
 	if err != nil {
 		return err
 	}

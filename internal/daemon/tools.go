@@ -64,14 +64,16 @@ func toolCatalog(c Config, db *sqlstore.DB, disp *dispatch.Dispatcher, secrets c
 	return cat, imp, nil
 }
 
-// mcpPool is the pool of MCP sessions of `plugd serve`.
-func mcpPool(c Config, log *slog.Logger) (*mcpclient.Pool, error) {
+// mcpPool is the pool of MCP sessions of `plugd serve`; stdio servers are confined as
+// plugins are (iso, from PLUGD_ISOLATION).
+func mcpPool(c Config, iso *runtime.Isolation, log *slog.Logger) (*mcpclient.Pool, error) {
 	eg, err := egress.SettingsFromEnv(os.LookupEnv)
 	if err != nil {
 		return nil, err
 	}
 	return mcpclient.NewPool(mcpclient.Options{
 		Egress: eg, DataDir: c.DataDir, IdleStop: c.MCP.IdleStop, MemoryLimit: c.MCP.MemoryLimit, Logger: log,
+		Confine: mcpclient.SandboxConfiner(iso),
 	}), nil
 }
 

@@ -378,11 +378,23 @@ func (e *entry) release() {
 	e.idle = time.AfterFunc(e.pool.opts.IdleStop, e.idleStop)
 }
 
+// idleStop stops the session and forgets the entry (its log file closed), so providers
+// removed from the catalog leave nothing behind. acquire takes a reference under the pool's
+// lock, so an entry with none cannot be picked up meanwhile.
 func (e *entry) idleStop() {
+	e.pool.mu.Lock()
+	defer e.pool.mu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.refs == 0 {
-		e.stopLocked()
+	if e.refs != 0 || e.idle == nil {
+		return // in use again, or stopped otherwise
+	}
+	e.stopLocked()
+	if e.pool.entries[e.key] == e {
+		delete(e.pool.entries, e.key)
+	}
+	if e.log != nil {
+		e.log.Close()
 	}
 }
 

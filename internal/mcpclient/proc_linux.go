@@ -2,10 +2,17 @@
 
 package mcpclient
 
-import "syscall"
+import (
+	"os/exec"
+	"syscall"
+)
 
-// procAttr starts a stdio server in its own process group (one signal ends it and whatever it
-// spawned) and has the kernel kill it if the daemon dies.
-func procAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+// addProcAttr starts a stdio server in its own process group (one signal ends it and whatever
+// it spawned) and has the kernel kill it if the daemon dies; a sandbox's clone flags stay.
+func addProcAttr(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 }

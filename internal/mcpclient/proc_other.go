@@ -2,8 +2,16 @@
 
 package mcpclient
 
-import "syscall"
+import (
+	"os/exec"
+	"syscall"
+)
 
-// procAttr starts a stdio server in its own process group, so one signal ends it and whatever
-// it spawned.
-func procAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+// addProcAttr starts a stdio server in its own process group, so one signal ends it and
+// whatever it spawned.
+func addProcAttr(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+}

@@ -19,6 +19,8 @@ import (
 	"github.com/plugd/plugd/internal/catalog/catalogtest"
 	"github.com/plugd/plugd/internal/egress"
 	"github.com/plugd/plugd/internal/mcpclient"
+	"github.com/plugd/plugd/internal/runtime"
+	"github.com/plugd/plugd/internal/sandbox"
 	"github.com/plugd/plugd/internal/store/sqlstore"
 )
 
@@ -505,5 +507,54 @@ func TestIdleStopAndLimits(t *testing.T) {
 	}
 	if got := text(t, e.mustCall(t, "t1", p.ID, "eat", map[string]any{"mib": 8})); got != "ate 8 MiB" {
 		t.Fatalf("a small allocation: %q", got)
+	}
+}
+
+func TestMain(m *testing.M) {
+	sandbox.MaybeRunInit() // the sandboxed tests start this binary as the sandbox init
+	os.Exit(m.Run())
+}
+
+// TestSandboxedStdioServers runs stdio servers confined as plugins are (ModeUID as root,
+// ModeUserNS otherwise): the Python server and server-everything answer, a file of the daemon
+// is out of sight, and the server is PID 1 of a PID namespace of its own.
+func TestSandboxedStdioServers(t *testing.T) {
+	tmp := t.TempDir()
+	iso, how := runtime.ChooseIsolation("required", runtime.Isolation{
+		UIDs:   sandbox.NewAllocator(filepath.Join(tmp, "uids.json"), 310000, 1000),
+		Limits: sandbox.Limits{Processes: 256, OpenFiles: 1024},
+		Root:   filepath.Join(tmp, "root"),
+	})
+	if iso.Refused != nil {
+		t.Skipf("no sandbox here: %s", how)
+	}
+	t.Log(how)
+	secret := filepath.Join(tmp, "daemon-secret.txt")
+	if err := os.WriteFile(secret, []byte("the daemon's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, mcpclient.Options{Confine: mcpclient.SandboxConfiner(iso), MemoryLimit: 512 << 20})
+	p := e.add(t, "t1", pyServer(t))
+	if got := text(t, e.mustCall(t, "t1", p.ID, "add", map[string]any{"a": 20, "b": 22})); got != "42" {
+		t.Fatalf("add in the sandbox: %q", got)
+	}
+	if got := text(t, e.mustCall(t, "t1", p.ID, "read", map[string]any{"path": secret})); strings.Contains(got, "the daemon's") {
+		t.Fatalf("the sandboxed server read the daemon's file: %q", got)
+	}
+	var who struct{ PID, PPID, UID int }
+	if err := json.Unmarshal([]byte(text(t, e.mustCall(t, "t1", p.ID, "whoami", nil))), &who); err != nil {
+		t.Fatal(err)
+	}
+	if who.PPID != 0 && who.PID > 3 {
+		t.Fatalf("not in a PID namespace of its own: %+v", who)
+	}
+	if iso.Mode == sandbox.ModeUID && who.UID < 310000 {
+		t.Fatalf("uid %d: want one of the allocator's", who.UID)
+	}
+
+	js := need(t, "PLUGD_TEST_MCP_EVERYTHING")
+	ev := e.add(t, "t1", mcpclient.Server{Name: "everything", Command: node(t), Args: []string{js, "stdio"}})
+	if got := text(t, e.mustCall(t, "t1", ev.ID, "echo", map[string]any{"message": "boxed"})); got != "Echo: boxed" {
+		t.Fatalf("echo in the sandbox: %q", got)
 	}
 }

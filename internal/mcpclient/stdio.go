@@ -102,13 +102,13 @@ func (p *Pool) stdioTransport(k key, cfg Config, creds map[string]string, logw *
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = stdioEnv(resolved, d, cfg, creds)
 	cmd.Dir = d.home
-	cmd.Stderr = logw
-	cmd.SysProcAttr = procAttr()
 	if p.opts.Confine != nil {
 		if cmd, err = p.opts.Confine(cmd, []string{d.home, d.tmp}); err != nil {
 			return nil, fmt.Errorf("confining stdio server %q: %w", cfg.Command, err)
 		}
 	}
+	cmd.Stderr = logw
+	addProcAttr(cmd)
 	return &groupKiller{CommandTransport: mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}}, nil
 }
 

@@ -58,6 +58,22 @@ def env(name: str) -> str:
 
 
 @server.tool()
+def read(path: str) -> str:
+    """The text of a file, or the error reading it."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError as e:
+        return f"{type(e).__name__}: {e}"
+
+
+@server.tool()
+def whoami() -> dict:
+    """The process's pid, parent pid and uid."""
+    return {"pid": os.getpid(), "ppid": os.getppid(), "uid": os.getuid()}
+
+
+@server.tool()
 def noise(kib: int) -> str:
     """Writes kib KiB to stderr."""
     line = "x" * 1023 + "\n"
