@@ -130,6 +130,7 @@ type entry struct {
 	log        *cappedLog
 	refreshing bool
 	retired    bool
+	gone       bool // stopped for good: no restart
 }
 
 // acquire returns a live session of the provider's server, starting it when needed; release
@@ -231,11 +232,15 @@ func (e *entry) session(ctx context.Context) (*mcp.ClientSession, error) {
 		}
 		sess, err := e.start(ctx)
 		e.mu.Lock()
+		if err == nil && e.gone {
+			go sess.Close() // stopped while it started (idle, retired, the pool closed)
+			sess, err = nil, fmt.Errorf("mcp server %q was stopped while it started", e.provider)
+		}
 		e.starting, e.startErr = nil, err
 		if err == nil {
 			e.sess = sess
 			go e.watch(sess)
-		} else {
+		} else if !e.gone {
 			e.crashes = append(e.crashes, e.pool.opts.Now())
 		}
 		close(ch)
@@ -361,6 +366,26 @@ func (e *entry) ended(sess *mcp.ClientSession, err error) {
 	e.crashes = append(e.crashes, e.pool.opts.Now())
 	e.pool.opts.Logger.Warn("mcp server session ended", "tenant", e.key.tenant, "provider", e.key.provider,
 		"err", err, "stderr", e.stderrTail())
+	if !e.gone {
+		go e.restart()
+	}
+}
+
+// restart starts the session again after it ended unexpectedly, after the back-off, so that
+// the server is back (and its list_changed notifications heard) before the next call; it
+// gives up in a crash loop, and the next call tries again once the loop's window has passed.
+// An entry stopped meanwhile is not restarted.
+func (e *entry) restart() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second+e.cfg.timeout())
+	defer cancel()
+	if _, err := e.session(ctx); err != nil {
+		e.mu.Lock()
+		gone := e.gone
+		e.mu.Unlock()
+		if !gone {
+			e.pool.opts.Logger.Warn("restarting mcp server", "tenant", e.key.tenant, "provider", e.key.provider, "err", err)
+		}
+	}
 }
 
 // release ends one use; the last one arms the idle stop.
@@ -408,8 +433,10 @@ func (e *entry) retire() {
 	}
 }
 
-// stopLocked closes the session on purpose (the watcher sees it is no longer current).
+// stopLocked closes the session on purpose (the watcher sees it is no longer current). It is
+// the entry's end: it has left the pool's map, and a start under way closes what it started.
 func (e *entry) stopLocked() {
+	e.gone = true
 	if e.idle != nil {
 		e.idle.Stop()
 		e.idle = nil
@@ -464,7 +491,7 @@ func (p *Pool) Close() {
 	for _, e := range entries {
 		e.mu.Lock()
 		s := e.sess
-		e.sess = nil
+		e.sess, e.gone = nil, true
 		if e.idle != nil {
 			e.idle.Stop()
 		}

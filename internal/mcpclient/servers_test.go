@@ -362,7 +362,15 @@ func TestCrashingServer(t *testing.T) {
 		t.Fatalf("crash: %v", err)
 	}
 	t.Log(err)
-	// The next call starts the server again (after a back-off) and works.
+	// The watcher starts it again after the back-off, before anyone calls.
+	deadline := time.Now().Add(30 * time.Second)
+	for e.pool.Live() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the crashed server was not started again")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// And it works.
 	if got := text(t, e.mustCall(t, "t1", p.ID, "add", map[string]any{"a": 1, "b": 2})); got != "3" {
 		t.Fatalf("add after a crash: %q", got)
 	}
