@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -25,7 +27,7 @@ func TestMCPServersThroughServe(t *testing.T) {
 		}
 		t.Skip("MCP test servers not installed (scripts/test-deps.sh)")
 	}
-	d := startDaemon(t, daemonOptions{})
+	d := startDaemon(t, daemonOptions{Env: map[string]string{"PLUGD_EGRESS_ALLOW": "127.0.0.1"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	tenant := newTenant()
@@ -117,9 +119,23 @@ func TestMCPServersThroughServe(t *testing.T) {
 	if _, _, code := plugd("mcp", "add", "x", "--url", "http://127.0.0.1:1/mcp", "--env", "A=B"); code != 2 {
 		t.Fatalf("mcp add --url with --env: exit %d", code)
 	}
-	_, errOut, code = plugd("mcp", "add", "x", "--url", "http://127.0.0.1:9/mcp")
-	if code != 1 || !strings.Contains(errOut, "127.0.0.1") {
-		t.Fatalf("mcp add of a loopback URL: exit %d\n%s", code, errOut)
+	_, errOut, code = plugd("mcp", "add", "x", "--url", "http://10.255.255.1:9/mcp", "--timeout", "2")
+	if code != 1 || !strings.Contains(errOut, "10.255.255.1") {
+		t.Fatalf("mcp add of a private address not allowed: exit %d\n%s", code, errOut)
+	}
+
+	// A remote server over streamable HTTP, reachable because PLUGD_EGRESS_ALLOW lists
+	// loopback, with a header given on the command line.
+	httpP := add("everything-http", "--url", everythingHTTP(t, nodeBin, js)+"/mcp", "--header", "X-Api-Key=hdr-secret-1", "--json")
+	if httpP.Credentials["header:X-Api-Key"] == "hdr-secret-1" || len(httpP.Tools) < 5 {
+		t.Fatalf("added over HTTP: %+v", httpP)
+	}
+	out, errOut, code = plugd("tools", "call", httpP.ID, "echo", "--param", "message=over http", "--json")
+	if code != 0 || !strings.Contains(out, "Echo: over http") {
+		t.Fatalf("plugd tools call echo over HTTP: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if _, errOut, code := plugd("mcp", "remove", httpP.ID); code != 0 {
+		t.Fatalf("plugd mcp remove: exit %d\n%s", code, errOut)
 	}
 
 	if _, errOut, code := plugd("mcp", "remove", timeP.ID); code != 0 {
@@ -128,5 +144,33 @@ func TestMCPServersThroughServe(t *testing.T) {
 	out, _, _ = plugd("mcp", "list", "--json")
 	if json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 || list[0].ID != ev.ID {
 		t.Fatalf("after remove: %s", out)
+	}
+}
+
+// everythingHTTP runs server-everything over streamable HTTP on a free loopback port and
+// returns its base URL once it listens.
+func everythingHTTP(t *testing.T, nodeBin, js string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(nodeBin, js, "streamableHttp")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "http://" + addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server-everything did not listen")
+		}
 	}
 }
