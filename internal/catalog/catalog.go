@@ -302,6 +302,9 @@ type Store interface {
 	PluginsSeen(ctx context.Context, tenant string) ([]PluginSeen, int64, error)
 	SetPluginsSeen(ctx context.Context, tenant string, seen []PluginSeen, expectVersion int64, changes []Change) error
 
+	// Version is the tenant's current version (0 before its first change): one cheap read
+	// that tells a cache whether anything changed.
+	Version(ctx context.Context, tenant string) (int64, error)
 	// Changes lists the tenant's entries with Version > since, oldest first, at most limit
 	// (0: all), and the tenant's current version.
 	Changes(ctx context.Context, tenant string, since int64, limit int) ([]Change, int64, error)

@@ -30,9 +30,22 @@ type Config struct {
 // Catalog is every tenant's tool catalog. It is safe for concurrent use.
 type Catalog struct {
 	cfg Config
+	// snaps caches each tenant's snapshot (*snapshot), valid while the tenant's version in
+	// the store has not moved: every stored change bumps it, so other processes' writes are
+	// seen on the next read.
+	snaps sync.Map
 	// syncMu serialises the recording of plugin changes per tenant within this process (the
 	// store's version check covers other processes).
 	syncMu sync.Map // tenant -> *sync.Mutex
+}
+
+// snapshot is what a tenant's catalog held at one version: the stored providers (masked) and
+// what was recorded of installed plugins. It is never changed once built.
+type snapshot struct {
+	version int64
+	stored  []Provider
+	seen    []PluginSeen
+	seenBy  map[string]string // plugin id -> unique identifier
 }
 
 // New returns a Catalog.
@@ -56,10 +69,29 @@ func (c *Catalog) List(ctx context.Context, tenant string, opts ListOptions) ([]
 	if err := needTenant(tenant); err != nil {
 		return nil, err
 	}
-	all, err := c.providers(ctx, tenant)
+	plugins, snap, err := c.current(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
+	n := len(snap.stored)
+	for _, ip := range plugins {
+		n += len(ip.Providers)
+	}
+	all := make([]Provider, 0, n)
+	for _, ip := range plugins {
+		all = append(all, ip.Providers...)
+	}
+	all = append(all, snap.stored...)
+	rank := map[Kind]int{}
+	for i, k := range Kinds {
+		rank[k] = i
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		if all[i].Kind != all[j].Kind {
+			return rank[all[i].Kind] < rank[all[j].Kind]
+		}
+		return all[i].ID < all[j].ID
+	})
 	if opts.Kind != "" {
 		kept := all[:0]
 		for _, p := range all {
@@ -76,100 +108,108 @@ func (c *Catalog) List(ctx context.Context, tenant string, opts ListOptions) ([]
 	return c.cfg.Ordering.arrange(all, prefs, opts.ShowHidden), nil
 }
 
-// providers is every provider of the tenant, in base order (kind, then id), masked, and
-// records plugin changes seen on the way.
-func (c *Catalog) providers(ctx context.Context, tenant string) ([]Provider, error) {
-	plugins, err := c.installed(ctx, tenant)
+// current returns the tenant's installed plugins and its snapshot, recording plugin changes
+// since the last look first, so that installs, upgrades, uninstalls and remote-debug
+// attachments show in the change log however they happened.
+func (c *Catalog) current(ctx context.Context, tenant string) ([]InstalledPlugin, *snapshot, error) {
+	var plugins []InstalledPlugin
+	if c.cfg.Plugins != nil {
+		var err error
+		plugins, err = c.cfg.Plugins.Installed(ctx, tenant)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listing the installed plugins of tenant %s: %w", tenant, err)
+		}
+		for i := range plugins {
+			for j := range plugins[i].Providers {
+				p := &plugins[i].Providers[j]
+				p.Kind = KindPlugin
+				p.PluginID = plugins[i].PluginID
+				p.PluginUniqueIdentifier = plugins[i].UniqueIdentifier
+				p.Remote = plugins[i].Remote
+			}
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		snap, err := c.snapshot(ctx, tenant)
+		if err != nil {
+			return nil, nil, err
+		}
+		if sameInstalls(snap, plugins) {
+			return plugins, snap, nil
+		}
+		err = c.recordPlugins(ctx, tenant, snap, plugins)
+		if err != nil && (!errors.Is(err, ErrConflict) || attempt >= 3) {
+			return nil, nil, err
+		}
+		// Recorded (or someone else did): the version moved; read the snapshot again.
+	}
+}
+
+// snapshot returns the tenant's snapshot at the store's current version.
+func (c *Catalog) snapshot(ctx context.Context, tenant string) (*snapshot, error) {
+	v, err := c.cfg.Store.Version(ctx, tenant)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading the catalog version of tenant %s: %w", tenant, err)
+	}
+	if cached, ok := c.snaps.Load(tenant); ok && cached.(*snapshot).version == v {
+		return cached.(*snapshot), nil
+	}
+	seen, _, err := c.cfg.Store.PluginsSeen(ctx, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("reading the plugins last seen for tenant %s: %w", tenant, err)
 	}
 	stored, err := c.cfg.Store.ListProviders(ctx, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("listing the stored providers of tenant %s: %w", tenant, err)
 	}
-	n := len(stored)
-	for _, ip := range plugins {
-		n += len(ip.Providers)
+	// Read after v: if someone wrote meanwhile, this data is newer than v and the next read
+	// sees a newer version and reloads; it is never older than v.
+	snap := &snapshot{version: v, seen: seen, seenBy: make(map[string]string, len(seen)), stored: make([]Provider, len(stored))}
+	for _, s := range seen {
+		snap.seenBy[s.PluginID] = s.UniqueIdentifier
 	}
-	out := make([]Provider, 0, n)
-	for _, ip := range plugins {
-		out = append(out, ip.Providers...)
+	for i, sp := range stored {
+		snap.stored[i] = c.masked(sp)
 	}
-	for _, sp := range stored {
-		out = append(out, c.masked(sp))
-	}
-	rank := map[Kind]int{}
-	for i, k := range Kinds {
-		rank[k] = i
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Kind != out[j].Kind {
-			return rank[out[i].Kind] < rank[out[j].Kind]
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out, nil
+	c.snaps.Store(tenant, snap)
+	return snap, nil
 }
 
-// installed asks the plugin source and records what changed since the last look.
-func (c *Catalog) installed(ctx context.Context, tenant string) ([]InstalledPlugin, error) {
-	if c.cfg.Plugins == nil {
-		return nil, nil
+// sameInstalls tells whether the installed plugins are the ones the snapshot recorded.
+func sameInstalls(snap *snapshot, plugins []InstalledPlugin) bool {
+	if len(plugins) != len(snap.seenBy) {
+		return false
 	}
-	plugins, err := c.cfg.Plugins.Installed(ctx, tenant)
-	if err != nil {
-		return nil, fmt.Errorf("listing the installed plugins of tenant %s: %w", tenant, err)
-	}
-	for i := range plugins {
-		for j := range plugins[i].Providers {
-			p := &plugins[i].Providers[j]
-			p.Kind = KindPlugin
-			p.PluginID = plugins[i].PluginID
-			p.PluginUniqueIdentifier = plugins[i].UniqueIdentifier
-			p.Remote = plugins[i].Remote
+	for _, ip := range plugins {
+		if snap.seenBy[ip.PluginID] != ip.UniqueIdentifier {
+			return false
 		}
 	}
-	if err := c.recordPlugins(ctx, tenant, plugins); err != nil {
-		return nil, err
-	}
-	return plugins, nil
+	return true
 }
 
-// recordPlugins compares the installed plugins with what the catalog saw last and appends
-// the difference to the change log, so that installs, upgrades, uninstalls and remote-debug
-// attachments show as changes however they happened.
-func (c *Catalog) recordPlugins(ctx context.Context, tenant string, plugins []InstalledPlugin) error {
+// recordPlugins appends the difference between the snapshot's record of installed plugins
+// and the current ones to the change log; ErrConflict when the tenant's version moved since
+// the snapshot (someone else recorded, or changed something).
+func (c *Catalog) recordPlugins(ctx context.Context, tenant string, snap *snapshot, plugins []InstalledPlugin) error {
 	mu, _ := c.syncMu.LoadOrStore(tenant, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
-	for attempt := 0; ; attempt++ {
-		seen, version, err := c.cfg.Store.PluginsSeen(ctx, tenant)
-		if err != nil {
-			return fmt.Errorf("reading the plugins last seen for tenant %s: %w", tenant, err)
-		}
-		now := c.cfg.Now()
-		cur := make([]PluginSeen, 0, len(plugins))
-		for _, ip := range plugins {
-			s := PluginSeen{PluginID: ip.PluginID, UniqueIdentifier: ip.UniqueIdentifier, Version: ip.Version}
-			for _, p := range ip.Providers {
-				for _, t := range p.Tools {
-					s.Tools = append(s.Tools, p.ID+"/"+t.Name)
-				}
+	cur := make([]PluginSeen, 0, len(plugins))
+	for _, ip := range plugins {
+		s := PluginSeen{PluginID: ip.PluginID, UniqueIdentifier: ip.UniqueIdentifier, Version: ip.Version}
+		for _, p := range ip.Providers {
+			for _, t := range p.Tools {
+				s.Tools = append(s.Tools, p.ID+"/"+t.Name)
 			}
-			cur = append(cur, s)
 		}
-		changes := pluginChanges(seen, cur, now)
-		if len(changes) == 0 {
-			return nil
-		}
-		err = c.cfg.Store.SetPluginsSeen(ctx, tenant, cur, version, changes)
-		if err == nil || !errors.Is(err, ErrConflict) || attempt >= 3 {
-			if err != nil {
-				return fmt.Errorf("recording plugin changes of tenant %s: %w", tenant, err)
-			}
-			return nil
-		}
+		cur = append(cur, s)
 	}
+	changes := pluginChanges(snap.seen, cur, c.cfg.Now())
+	if err := c.cfg.Store.SetPluginsSeen(ctx, tenant, cur, snap.version, changes); err != nil {
+		return fmt.Errorf("recording plugin changes of tenant %s: %w", tenant, err)
+	}
+	return nil
 }
 
 // pluginChanges is the change-log entries between two records of installed plugins.
@@ -304,7 +344,7 @@ func (c *Catalog) get(ctx context.Context, tenant, providerID string) (Provider,
 		return Provider{}, fmt.Errorf("provider id is empty: %w", ErrInvalid)
 	}
 	if isPluginProviderID(providerID) {
-		plugins, err := c.installed(ctx, tenant)
+		plugins, _, err := c.current(ctx, tenant)
 		if err != nil {
 			return Provider{}, err
 		}
@@ -598,7 +638,7 @@ func (c *Catalog) Check(ctx context.Context, tenant string, refs []ToolRef) ([]D
 	if err := needTenant(tenant); err != nil {
 		return nil, err
 	}
-	plugins, err := c.installed(ctx, tenant)
+	plugins, snap, err := c.current(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -606,16 +646,12 @@ func (c *Catalog) Check(ctx context.Context, tenant string, refs []ToolRef) ([]D
 	for _, ip := range plugins {
 		byPlugin[ip.PluginID] = ip
 	}
-	stored, err := c.cfg.Store.ListProviders(ctx, tenant)
-	if err != nil {
-		return nil, fmt.Errorf("checking tools of tenant %s: %w", tenant, err)
-	}
 	byID := map[string]Provider{}
-	for _, sp := range stored {
-		byID[sp.ID] = sp.Provider
+	for _, p := range snap.stored {
+		byID[p.ID] = p
 		// Dify stores MCP tools under the server identifier; plugd's name plays that part.
-		if sp.Kind == KindMCP {
-			byID[sp.Name] = sp.Provider
+		if p.Kind == KindMCP {
+			byID[p.Name] = p
 		}
 	}
 	hasTool := func(p Provider, name string) bool {
@@ -688,7 +724,7 @@ func (c *Catalog) Changes(ctx context.Context, tenant string, since int64, limit
 	if since < 0 {
 		return ChangeSet{}, fmt.Errorf("since %d: must be >= 0: %w", since, ErrInvalid)
 	}
-	if _, err := c.installed(ctx, tenant); err != nil {
+	if _, _, err := c.current(ctx, tenant); err != nil {
 		return ChangeSet{}, err
 	}
 	ch, v, err := c.cfg.Store.Changes(ctx, tenant, since, limit)
