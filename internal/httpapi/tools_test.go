@@ -65,7 +65,7 @@ func toolsServer(t *testing.T) *httptest.Server {
 		Workflow: func(_ context.Context, req WorkflowImport) (catalog.NewProvider, error) {
 			return catalog.NewProvider{Kind: catalog.KindWorkflow, Name: req.Name, Config: json.RawMessage(`{"base_url":"` + req.BaseURL + `"}`),
 				Credentials: map[string]string{"api_key": req.APIKey},
-				Tools: []catalog.Tool{{Name: req.Name, InputSchema: json.RawMessage(`{"type":"object","required":["text"]}`)}}}, nil
+				Tools:       []catalog.Tool{{Name: req.Name, InputSchema: json.RawMessage(`{"type":"object","required":["text"]}`)}}}, nil
 		},
 	}})
 	srv := httptest.NewServer(s)

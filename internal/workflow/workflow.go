@@ -213,7 +213,9 @@ func (cfg Config) check() error {
 	return nil
 }
 
-func (cfg Config) endpoint(path string) string { return strings.TrimRight(cfg.BaseURL, "/") + "/" + path }
+func (cfg Config) endpoint(path string) string {
+	return strings.TrimRight(cfg.BaseURL, "/") + "/" + path
+}
 
 func (c *Client) getJSON(ctx context.Context, cfg Config, apiKey, path string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.endpoint(path), nil)
