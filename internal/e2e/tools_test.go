@@ -31,19 +31,7 @@ func TestToolCatalogThroughServe(t *testing.T) {
 
 	plugd := func(tenant string, args ...string) (stdout, stderr string, code int) {
 		t.Helper()
-		cmd := exec.CommandContext(ctx, binary(t), append(args, "--url", d.base, "--key", d.key, "--tenant", tenant)...)
-		cmd.Dir = d.home
-		var o, e bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		var exit *exec.ExitError
-		switch {
-		case errors.As(err, &exit):
-			code = exit.ExitCode()
-		case err != nil:
-			t.Fatalf("plugd %v: %v", args, err)
-		}
-		return o.String(), e.String(), code
+		return cliRunner(ctx, t, d, tenant)(args...)
 	}
 	type provider struct {
 		ID    string `json:"id"`
@@ -181,6 +169,27 @@ func TestToolCatalogThroughServe(t *testing.T) {
 	status, _, _ = d.rawRequest(t, http.MethodGet, "/tools/"+tenant+"/providers", nil, nil)
 	if status != http.StatusUnauthorized {
 		t.Fatalf("tools list without a key: %d", status)
+	}
+}
+
+// cliRunner runs plugd client commands against d as tenant: stdout, stderr and exit code.
+func cliRunner(ctx context.Context, t *testing.T, d *daemon, tenant string) func(args ...string) (string, string, int) {
+	return func(args ...string) (string, string, int) {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, binary(t), append(args, "--url", d.base, "--key", d.key, "--tenant", tenant)...)
+		cmd.Dir = d.home
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		var exit *exec.ExitError
+		code := 0
+		switch {
+		case errors.As(err, &exit):
+			code = exit.ExitCode()
+		case err != nil:
+			t.Fatalf("plugd %v: %v", args, err)
+		}
+		return o.String(), e.String(), code
 	}
 }
 
