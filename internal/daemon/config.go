@@ -83,6 +83,13 @@ type Config struct {
 	IdleStop time.Duration
 	// MaxInstances caps the processes of one busy plugin; 0 leaves it to the runtime.
 	MaxInstances int
+	// MaxMessage bounds one message (line) from a plugin; a longer one ends the plugin with
+	// an error naming the setting. PluginBuffer and DaemonBuffer bound the bytes of results
+	// read from plugins and not yet taken by callers, per plugin connection and in all: past
+	// them the daemon stops reading (the plugin is slowed), it drops nothing.
+	MaxMessage   int64
+	PluginBuffer int64
+	DaemonBuffer int64
 
 	// Tools orders and filters the tool catalog (docs/tools.md).
 	Tools ToolsConfig
@@ -783,6 +790,9 @@ func variables() []variable {
 			withFlag("idle-stop", "stop a plugin process idle for this long, 0 never"),
 		integer("PLUGD_MAX_INSTANCES", 0, 0, 1024, func(c *Config) *int { return &c.MaxInstances }).
 			withFlag("max-instances", "processes per busy plugin, 0 for the runtime's default"),
+		size("PLUGD_MAX_MESSAGE_SIZE", 64<<20, func(c *Config) *int64 { return &c.MaxMessage }),
+		size("PLUGD_PLUGIN_BUFFER", 256<<20, func(c *Config) *int64 { return &c.PluginBuffer }),
+		size("PLUGD_DAEMON_BUFFER", 1<<30, func(c *Config) *int64 { return &c.DaemonBuffer }),
 		str("PLUGD_TOOL_POSITION_FILE", "", func(c *Config) *string { return &c.Tools.PositionFile }),
 		list("POSITION_PROVIDER_PINS", func(c *Config) *[]string { return &c.Tools.ProviderPins }),
 		list("POSITION_PROVIDER_INCLUDES", func(c *Config) *[]string { return &c.Tools.ProviderIncludes }),
