@@ -23,12 +23,14 @@ import (
 	"github.com/plugd/plugd/internal/blob"
 	"github.com/plugd/plugd/internal/difyapi"
 	"github.com/plugd/plugd/internal/dispatch"
+	"github.com/plugd/plugd/internal/egress"
 	"github.com/plugd/plugd/internal/httpapi"
 	"github.com/plugd/plugd/internal/install"
 	"github.com/plugd/plugd/internal/pyenv"
 	"github.com/plugd/plugd/internal/runtime"
 	"github.com/plugd/plugd/internal/signature"
 	"github.com/plugd/plugd/internal/store/sqlstore"
+	"github.com/plugd/plugd/internal/vault"
 	"github.com/plugd/plugd/internal/wire"
 )
 
@@ -200,7 +202,21 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	if secrets != nil {
 		apiCfg.Secrets = secrets
 	}
-	tools, importers, err := toolCatalog(c, db, disp, nil, defaultOutbound())
+	// Tool credentials are sealed under the master key (PLUGD_MASTER_KEY, else DATA_DIR/master.key,
+	// made on first start); tools reach out through the guarded egress client.
+	ring, err := vault.LoadKeyring(os.LookupEnv, c.DataDir, o.Stdout)
+	if err != nil {
+		return fmt.Errorf("loading the master key: %w", err)
+	}
+	secretsVault, err := vault.New(db, ring)
+	if err != nil {
+		return err
+	}
+	egressSettings, err := egress.SettingsFromEnv(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	tools, importers, err := toolCatalog(c, db, disp, secretsVault, egress.New(egressSettings))
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,7 @@ func TestSource(t *testing.T) {
 		if withTool {
 			p.Tool = &manifest.ToolProvider{Identity: manifest.ProviderIdentity{Name: "prov", Label: i18n("Prov")},
 				CredentialsSchema: []manifest.ProviderConfig{{Name: "api_key", Type: "secret-input", Required: true}},
-				Tools: []manifest.Tool{{Identity: manifest.Identity{Name: "t1", Label: i18n("T1")}, Description: manifest.ToolDescription{LLM: "does t1"}}}}
+				Tools:             []manifest.Tool{{Identity: manifest.Identity{Name: "t1", Label: i18n("T1")}, Description: manifest.ToolDescription{LLM: "does t1"}}}}
 		}
 		decl, _ := json.Marshal(p)
 		uid := fmt.Sprintf("a/%s:1.2.3@%064x", id, len(id)+len(tenant))
