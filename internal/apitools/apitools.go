@@ -32,6 +32,10 @@ const (
 	AuthAPIKeyQuery  = "api_key_query"  // Dify's name; Name is the query parameter (default key)
 	AuthBearer       = "bearer"
 	AuthBasic        = "basic"
+	// AuthSchemes uses the description's own security schemes: each operation is sent with the
+	// first of its security requirements the credentials meet, a credential keyed by scheme
+	// name (NAME for a key or token, NAME.username and NAME.password for http basic).
+	AuthSchemes = "schemes"
 )
 
 // Auth is how a provider's calls authenticate.
@@ -48,6 +52,8 @@ type Config struct {
 	// SourceURL is where the description was fetched from, if it was.
 	SourceURL string   `json:"source_url,omitempty"`
 	Format    string   `json:"format"` // openapi-3.0, openapi-3.1, swagger-2.0
+	// Schemes are the description's security schemes, for AuthSchemes.
+	Schemes map[string]openapi.SecurityScheme `json:"schemes,omitempty"`
 	Title     string   `json:"title,omitempty"`
 	Warnings  []string `json:"warnings,omitempty"`
 }
@@ -75,7 +81,7 @@ func (im Importer) NewProvider(ctx context.Context, req Import) (catalog.NewProv
 	if req.Reimport && len(req.Credentials) == 0 {
 		// The stored credentials stay; only the auth type itself is checked.
 		if req.Auth.Type != "" && !knownAuth(req.Auth.Type) {
-			return catalog.NewProvider{}, fmt.Errorf("auth type %q: want none, api_key_header, api_key_query, bearer or basic: %w", req.Auth.Type, catalog.ErrInvalid)
+			return catalog.NewProvider{}, fmt.Errorf("auth type %q: want none, api_key_header, api_key_query, bearer, basic or schemes: %w", req.Auth.Type, catalog.ErrInvalid)
 		}
 	} else if err := checkAuth(req.Auth, req.Credentials); err != nil {
 		return catalog.NewProvider{}, err
@@ -104,7 +110,8 @@ func (im Importer) NewProvider(ctx context.Context, req Import) (catalog.NewProv
 	if len(doc.Operations) == 0 {
 		return catalog.NewProvider{}, fmt.Errorf("the description has no operations: %w", catalog.ErrInvalid)
 	}
-	cfg := Config{Auth: req.Auth, ServerURL: req.ServerURL, SourceURL: req.URL, Format: string(doc.Kind), Title: doc.Title, Warnings: doc.Warnings}
+	cfg := Config{Auth: req.Auth, ServerURL: req.ServerURL, SourceURL: req.URL, Format: string(doc.Kind), Title: doc.Title, Warnings: doc.Warnings,
+		Schemes: doc.Security}
 	if cfg.Auth.Type == "" {
 		cfg.Auth.Type = AuthNone
 	}
@@ -157,13 +164,15 @@ func checkAuth(a Auth, creds map[string]string) error {
 		return need("api_key")
 	case AuthBasic:
 		return need("username", "password")
+	case AuthSchemes:
+		return nil // which credentials an operation needs is decided per call
 	}
-	return fmt.Errorf("auth type %q: want none, api_key_header, api_key_query, bearer or basic: %w", a.Type, catalog.ErrInvalid)
+	return fmt.Errorf("auth type %q: want none, api_key_header, api_key_query, bearer, basic or schemes: %w", a.Type, catalog.ErrInvalid)
 }
 
 func knownAuth(t string) bool {
 	switch t {
-	case AuthNone, AuthAPIKeyHeader, AuthAPIKeyQuery, AuthBearer, AuthBasic:
+	case AuthNone, AuthAPIKeyHeader, AuthAPIKeyQuery, AuthBearer, AuthBasic, AuthSchemes:
 		return true
 	}
 	return false
@@ -192,6 +201,22 @@ func credentials(a Auth, creds map[string]string) openapi.Auth {
 	return nil
 }
 
+// schemeCredentials are the stored credentials keyed by the description's scheme names: NAME
+// for a key or token, NAME.username and NAME.password for http basic.
+func schemeCredentials(schemes map[string]openapi.SecurityScheme, creds map[string]string) map[string]openapi.Credential {
+	out := map[string]openapi.Credential{}
+	for name, s := range schemes {
+		if s.Type == "http" && strings.EqualFold(s.Scheme, "basic") {
+			if u, p := creds[name+".username"], creds[name+".password"]; u != "" || p != "" {
+				out[name] = openapi.Credential{Username: u, Password: p}
+			}
+		} else if v := creds[name]; v != "" {
+			out[name] = openapi.Credential{Value: v}
+		}
+	}
+	return out
+}
+
 // Caller calls API tools.
 type Caller struct{ Client Doer }
 
@@ -207,7 +232,14 @@ func (c Caller) Call(ctx context.Context, inv catalog.Invocation) (catalog.Strea
 	if err := json.Unmarshal(inv.Tool.Operation, &op); err != nil {
 		return nil, fmt.Errorf("tool %s has an unreadable operation: %w", inv.Tool.Name, err)
 	}
-	req, err := openapi.BuildRequest(ctx, &op, inv.Arguments, credentials(cfg.Auth, inv.Credentials))
+	auth := credentials(cfg.Auth, inv.Credentials)
+	if cfg.Auth.Type == AuthSchemes {
+		var err error
+		if auth, err = openapi.AuthFor(&op, cfg.Schemes, schemeCredentials(cfg.Schemes, inv.Credentials)); err != nil {
+			return nil, fmt.Errorf("%w: %w", err, catalog.ErrInvalid)
+		}
+	}
+	req, err := openapi.BuildRequest(ctx, &op, inv.Arguments, auth)
 	if err != nil {
 		var ae *openapi.ArgumentError
 		if errors.As(err, &ae) {

@@ -169,6 +169,35 @@ func toolSchema(p catalog.Provider, name string) json.RawMessage {
 	return nil
 }
 
+// TestSchemes uses the description's own api_key scheme: the credential is keyed by the
+// scheme's name and applied the way the description says.
+func TestSchemes(t *testing.T) {
+	c, im, srv, base := setup(t, "127.0.0.1")
+	text, _ := os.ReadFile(filepath.Join("testdata", "petstore-3.0.json"))
+	np, err := im.NewProvider(t.Context(), apitools.Import{Name: "pets", Schema: string(text), ServerURL: base,
+		Auth: apitools.Auth{Type: apitools.AuthSchemes}, Credentials: map[string]string{"api_key": "special-key-42"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Add(t.Context(), "t", np)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := call(t, c, p.ID, "getPetById", map[string]any{"petId": 7})
+	if err != nil || !strings.Contains(string(m.Message), "doggie") {
+		t.Fatalf("getPetById with the description's scheme: %+v %v", m, err)
+	}
+	// An operation whose requirement the credentials do not meet (petstore_auth, OAuth) is
+	// refused before anything is sent, saying what would do.
+	n := len(srv.reqs)
+	if _, err := call(t, c, p.ID, "findPetsByStatus", map[string]any{"status": []any{"sold"}}); !errors.Is(err, catalog.ErrInvalid) || !strings.Contains(err.Error(), "petstore_auth") {
+		t.Fatalf("unmet requirement: %v", err)
+	}
+	if len(srv.reqs) != n {
+		t.Fatal("a request was sent without the credentials it needs")
+	}
+}
+
 // TestGuard: without loopback allowed, the call is refused by egress and said so.
 func TestGuard(t *testing.T) {
 	c, im, srv, base := setup(t, "")

@@ -231,10 +231,12 @@ func newToolsImportCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "import-openapi NAME (--file FILE | --from-url URL)",
 		Short: "Import an OpenAPI 3.0/3.1 or Swagger 2.0 description as tools (one per operation)",
-		Long: "FILE is JSON or YAML (- reads stdin); with --from-url the daemon fetches it. --auth-type is\n" +
-			"none, api_key_header, api_key_query, bearer or basic; secrets go in --credential\n" +
-			"(api_key=..., or username=... password=...) and are stored encrypted. --replace ID\n" +
-			"re-imports into an existing provider.",
+		Long: "FILE is JSON or YAML (- reads stdin); with --from-url the daemon fetches it.\n" +
+			"--auth-type is none, api_key_header, api_key_query, bearer, basic, or schemes (the\n" +
+			"description's own security schemes). Secrets go in --credential and are stored\n" +
+			"encrypted: api_key=..., or username=... password=... for basic; with schemes, one per\n" +
+			"scheme name (NAME=..., or NAME.username=... NAME.password=...). --replace ID re-imports\n" +
+			"into an existing provider; credentials left out are kept.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			if (file == "") == (fromURL == "") {
@@ -284,7 +286,7 @@ func newToolsImportCmd() *cobra.Command {
 	fl.StringVar(&serverURL, "server-url", "", "call this server instead of the description's first")
 	fl.StringVar(&label, "label", "", "label shown in lists")
 	fl.StringVar(&des, "description", "", "description shown in lists")
-	fl.StringVar(&authType, "auth-type", "", "none, api_key_header, api_key_query, bearer or basic")
+	fl.StringVar(&authType, "auth-type", "", "none, api_key_header, api_key_query, bearer, basic or schemes")
 	fl.StringVar(&authName, "auth-name", "", "header or query parameter carrying the API key")
 	fl.StringArrayVar(&credentials, "credential", nil, "secret k=v (repeatable), stored encrypted")
 	fl.StringVar(&replace, "replace", "", "re-import into this provider id")

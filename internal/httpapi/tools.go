@@ -56,8 +56,10 @@ type OpenAPIImport struct {
 	// ServerURL overrides the description's servers[0].
 	ServerURL string `json:"server_url,omitempty"`
 	// Auth is how calls authenticate: {"type": "none" | "api_key_header" | "api_key_query" |
-	// "bearer" | "basic", "name": header or query parameter name}; the secret values go in
-	// Credentials (api_key, or username and password for basic).
+	// "bearer" | "basic" | "schemes", "name": header or query parameter name}; the secret values
+	// go in Credentials (api_key, or username and password for basic; with schemes, one per
+	// security scheme of the description: NAME, or NAME.username and NAME.password). A re-import
+	// without credentials keeps the stored ones.
 	Auth        json.RawMessage   `json:"auth,omitempty"`
 	Credentials map[string]string `json:"credentials,omitempty"`
 }
