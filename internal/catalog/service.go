@@ -44,6 +44,8 @@ type Catalog struct {
 type snapshot struct {
 	version int64
 	stored  []Provider
+	sealed  [][]byte       // the sealed credentials of stored[i]
+	byID    map[string]int // provider id -> index in stored
 	seen    []PluginSeen
 	seenBy  map[string]string // plugin id -> unique identifier
 }
@@ -164,12 +166,15 @@ func (c *Catalog) snapshot(ctx context.Context, tenant string) (*snapshot, error
 	}
 	// Read after v: if someone wrote meanwhile, this data is newer than v and the next read
 	// sees a newer version and reloads; it is never older than v.
-	snap := &snapshot{version: v, seen: seen, seenBy: make(map[string]string, len(seen)), stored: make([]Provider, len(stored))}
+	snap := &snapshot{version: v, seen: seen, seenBy: make(map[string]string, len(seen)), stored: make([]Provider, len(stored)),
+		sealed: make([][]byte, len(stored)), byID: make(map[string]int, len(stored))}
 	for _, s := range seen {
 		snap.seenBy[s.PluginID] = s.UniqueIdentifier
 	}
 	for i, sp := range stored {
 		snap.stored[i] = c.masked(sp)
+		snap.sealed[i] = sp.SealedCredentials
+		snap.byID[sp.ID] = i
 	}
 	c.snaps.Store(tenant, snap)
 	return snap, nil
@@ -357,15 +362,21 @@ func (c *Catalog) get(ctx context.Context, tenant, providerID string) (Provider,
 		}
 		return Provider{}, fmt.Errorf("tool provider %s of tenant %s: %w", providerID, tenant, ErrNotFound)
 	}
-	sp, err := c.cfg.Store.GetProvider(ctx, tenant, providerID)
-	if err != nil {
-		return Provider{}, fmt.Errorf("tool provider %s of tenant %s: %w", providerID, tenant, err)
-	}
-	creds, err := c.open(ctx, tenant, sp)
+	// The snapshot has every stored provider decoded already: one version read instead of
+	// decoding the provider (all its tools) on every call.
+	snap, err := c.snapshot(ctx, tenant)
 	if err != nil {
 		return Provider{}, err
 	}
-	p := sp.Provider
+	i, ok := snap.byID[providerID]
+	if !ok {
+		return Provider{}, fmt.Errorf("tool provider %s of tenant %s: %w", providerID, tenant, ErrNotFound)
+	}
+	p := snap.stored[i]
+	creds, err := c.open(ctx, tenant, StoredProvider{Provider: p, SealedCredentials: snap.sealed[i]})
+	if err != nil {
+		return Provider{}, err
+	}
 	p.Credentials = creds
 	return p, nil
 }
