@@ -17,7 +17,8 @@ import (
 // TestToolCatalogAPIAndWorkflow adds a Dify workflow app (a fake of Dify's public app API on
 // loopback) and imports the real Petstore description (served by a small pet server on
 // loopback) through `plugd tools`, calls both, re-imports the description without an operation
-// and checks it is reported removed by the re-import, and finds neither secret in clear
+// and checks it is reported removed by the re-import, calls again after a restart (the master
+// key file opens the stored credentials), and finds neither secret in clear
 // anywhere in the daemon's data folder (database, WAL and all).
 func TestToolCatalogAPIAndWorkflow(t *testing.T) {
 	const appKey, petKey = "app-secret-e2e-123", "pet-secret-e2e-456"
@@ -56,6 +57,7 @@ func TestToolCatalogAPIAndWorkflow(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &p) != nil || p.Credentials["api_key"] != "ap**************23" || len(p.Tools) != 1 {
 		t.Fatalf("add-workflow: exit %d\n%s\n%s", code, out, errOut)
 	}
+	workflowID := p.ID
 	out, errOut, code = plugd("tools", "call", p.ID, "greet", "--param", "name=Ada", "--json")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	// Node progress as log messages, the streamed text chunk, then the outputs as text and json.
@@ -110,6 +112,19 @@ func TestToolCatalogAPIAndWorkflow(t *testing.T) {
 	out, errOut, code = plugd("tools", "call", p.ID, "findPetsByStatus", "--param", `status=["available"]`, "--json")
 	if code != 1 || !strings.Contains(errOut, "404") { // the pet server only knows /pet/7: a 404, not a 401
 		t.Fatalf("call after the re-import: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	// After a restart the master key file opens the stored credentials again.
+	d.restart()
+	out, errOut, code = plugd("tools", "call", workflowID, "greet", "--param", "name=Bo", "--json")
+	if code != 0 || !strings.Contains(out, `{"greeting":"Hello, Bo!"}`) {
+		t.Fatalf("workflow call after a restart: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// (getPetById is gone since the re-import; findPetsByStatus reaches the pet server, which
+	// answers 404 to a caller with the right key and 401 to one without.)
+	out, errOut, code = plugd("tools", "call", p.ID, "findPetsByStatus", "--param", `status=["available"]`, "--json")
+	if code != 1 || !strings.Contains(errOut, "404") {
+		t.Fatalf("call after a restart: exit %d\n%s\n%s", code, out, errOut)
 	}
 
 	// No secret in clear anywhere in the data folder (the master key file aside, which holds
