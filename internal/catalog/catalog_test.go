@@ -336,3 +336,47 @@ func TestMask(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordOnce: several catalogs on one database (several plugd processes) that see the same
+// install at the same moment record it once.
+func TestRecordOnce(t *testing.T) {
+	c1, src, db := newTestCatalog(t)
+	c2 := catalog.New(catalog.Config{Store: db, Plugins: src})
+	src.set("t", plugin("a/one", "1.0.0", "x"))
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := c1
+			if i%2 == 1 {
+				c = c2
+			}
+			_, err := c.List(t.Context(), "t", catalog.ListOptions{})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs, err := c2.Changes(t.Context(), "t", 0, 0)
+	if err != nil || kinds(cs) != "provider_added a/one/prov,tool_added a/one/prov/x" {
+		t.Fatalf("recorded: %s %v", kinds(cs), err)
+	}
+}
+
+func TestCheckLanggeniusShortName(t *testing.T) {
+	c, src, _ := newTestCatalog(t)
+	ip := plugin("langgenius/time", "1.0.0", "now")
+	ip.Providers[0].ID, ip.Providers[0].Name = "langgenius/time/time", "time"
+	src.set("t", ip)
+	d, err := c.Check(t.Context(), "t", []catalog.ToolRef{{Type: "builtin", ProviderID: "time", ToolName: "now"}, {Type: "builtin", ProviderID: "time", ToolName: "gone"}})
+	if err != nil || len(d) != 1 || d[0].ToolName != "gone" || d[0].Reason != catalog.ReasonToolNotInVersion {
+		t.Fatalf("short name: %+v %v", d, err)
+	}
+}

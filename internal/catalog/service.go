@@ -676,6 +676,11 @@ func (c *Catalog) Check(ctx context.Context, tenant string, refs []ToolRef) ([]D
 		switch ref.Type {
 		case "plugin", "builtin":
 			parts := strings.Split(ref.ProviderID, "/")
+			if len(parts) == 1 && parts[0] != "" {
+				// Dify's hardcoded providers kept their short names in old configs; their
+				// plugins are langgenius/<name>/<name>, which Dify also matches them to.
+				parts = []string{"langgenius", parts[0], parts[0]}
+			}
 			if len(parts) != 3 {
 				gone(ReasonProviderUninstalled, "provider %q is not a plugin provider id (author/plugin/provider)", ref.ProviderID)
 				continue
@@ -685,7 +690,8 @@ func (c *Catalog) Check(ctx context.Context, tenant string, refs []ToolRef) ([]D
 				gone(ReasonProviderUninstalled, "plugin %s/%s is not installed", parts[0], parts[1])
 				continue
 			}
-			idx := slices.IndexFunc(ip.Providers, func(p Provider) bool { return p.ID == ref.ProviderID })
+			full := strings.Join(parts, "/")
+			idx := slices.IndexFunc(ip.Providers, func(p Provider) bool { return p.ID == full })
 			if idx < 0 {
 				gone(ReasonProviderNotInPlugin, "installed version %s of plugin %s has no tool provider %s", ip.Version, ip.PluginID, parts[2])
 				continue
