@@ -50,12 +50,12 @@ type Config struct {
 	// ServerURL, when set, replaced every operation's server at import.
 	ServerURL string `json:"server_url,omitempty"`
 	// SourceURL is where the description was fetched from, if it was.
-	SourceURL string   `json:"source_url,omitempty"`
-	Format    string   `json:"format"` // openapi-3.0, openapi-3.1, swagger-2.0
+	SourceURL string `json:"source_url,omitempty"`
+	Format    string `json:"format"` // openapi-3.0, openapi-3.1, swagger-2.0
 	// Schemes are the description's security schemes, for AuthSchemes.
-	Schemes map[string]openapi.SecurityScheme `json:"schemes,omitempty"`
-	Title     string   `json:"title,omitempty"`
-	Warnings  []string `json:"warnings,omitempty"`
+	Schemes  map[string]openapi.SecurityScheme `json:"schemes,omitempty"`
+	Title    string                            `json:"title,omitempty"`
+	Warnings []string                          `json:"warnings,omitempty"`
 }
 
 // Import is one import request.
