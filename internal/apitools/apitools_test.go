@@ -232,3 +232,23 @@ func TestImportRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestImportFromURL fetches the description through the guarded client: allowed on loopback
+// here, refused without the allowance.
+func TestImportFromURL(t *testing.T) {
+	text, _ := os.ReadFile(filepath.Join("testdata", "petstore-2.0.yaml"))
+	docs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		w.Write(text)
+	}))
+	defer docs.Close()
+	_, im, _, _ := setup(t, "127.0.0.1")
+	np, err := im.NewProvider(t.Context(), apitools.Import{Name: "pets", URL: docs.URL + "/petstore.yaml"})
+	if err != nil || len(np.Tools) < 19 || !strings.Contains(string(np.Config), docs.URL) {
+		t.Fatalf("import from URL: %d tools, %s, %v", len(np.Tools), np.Config, err)
+	}
+	_, guarded, _, _ := setup(t, "")
+	if _, err := guarded.NewProvider(t.Context(), apitools.Import{Name: "pets", URL: docs.URL + "/petstore.yaml"}); err == nil {
+		t.Fatal("a description on loopback was fetched without the allowance")
+	}
+}
