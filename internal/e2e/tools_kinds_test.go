@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,7 +19,7 @@ import (
 // loopback) and imports the real Petstore description (served by a small pet server on
 // loopback) through `plugd tools`, calls both, re-imports the description without an operation
 // and checks it is reported removed by the re-import, calls again after a restart (the master
-// key file opens the stored credentials), and finds neither secret in clear
+// key file opens the stored credentials) and after `plugd keys rotate`, and finds neither secret in clear
 // anywhere in the daemon's data folder (database, WAL and all).
 func TestToolCatalogAPIAndWorkflow(t *testing.T) {
 	const appKey, petKey = "app-secret-e2e-123", "pet-secret-e2e-456"
@@ -125,6 +126,31 @@ func TestToolCatalogAPIAndWorkflow(t *testing.T) {
 	out, errOut, code = plugd("tools", "call", p.ID, "findPetsByStatus", "--param", `status=["available"]`, "--json")
 	if code != 1 || !strings.Contains(errOut, "404") {
 		t.Fatalf("call after a restart: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	// Rotating the master key (plugd stopped) keeps every credential usable.
+	d.stop()
+	before, err := os.ReadFile(filepath.Join(d.opts.DataDir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot := exec.CommandContext(ctx, binary(t), "keys", "rotate", "--data-dir", d.opts.DataDir, "--json")
+	rot.Env, rot.Dir = d.environ(), d.home
+	rotOut, err := rot.CombinedOutput()
+	var rep struct {
+		Rewrapped int `json:"rewrapped"`
+	}
+	if err != nil || json.Unmarshal(rotOut, &rep) != nil || rep.Rewrapped != 1 {
+		t.Fatalf("plugd keys rotate: %v\n%s", err, rotOut)
+	}
+	after, _ := os.ReadFile(filepath.Join(d.opts.DataDir, "master.key"))
+	if string(after) == string(before) {
+		t.Fatal("master.key did not change")
+	}
+	d.restart()
+	out, errOut, code = plugd("tools", "call", workflowID, "greet", "--param", "name=Cy", "--json")
+	if code != 0 || !strings.Contains(out, `{"greeting":"Hello, Cy!"}`) {
+		t.Fatalf("workflow call after the key rotation: exit %d\n%s\n%s", code, out, errOut)
 	}
 
 	// No secret in clear anywhere in the data folder (the master key file aside, which holds
