@@ -380,3 +380,48 @@ func TestCheckLanggeniusShortName(t *testing.T) {
 		t.Fatalf("short name: %+v %v", d, err)
 	}
 }
+
+func TestPluginCredentials(t *testing.T) {
+	ctx := t.Context()
+	c, src, _ := newTestCatalog(t)
+	ip := plugin("a/one", "1.0.0", "x")
+	ip.Providers[0].CredentialsSchema = []catalog.CredentialField{{Name: "api_key", Type: "secret-input", Required: true}}
+	src.set("t", ip)
+	if _, err := c.SetCredentials(ctx, "t", "a/one/prov", map[string]string{"other": "v"}); !errors.Is(err, catalog.ErrInvalid) || !strings.Contains(err.Error(), "api_key") {
+		t.Fatalf("missing required credential: %v", err)
+	}
+	p, err := c.SetCredentials(ctx, "t", "a/one/prov", map[string]string{"api_key": "plugin-secret-1"})
+	if err != nil || p.Credentials["api_key"] != "pl***********-1" {
+		t.Fatalf("set: %+v %v", p, err)
+	}
+	list, _ := c.List(ctx, "t", catalog.ListOptions{})
+	if len(list) != 1 || list[0].Kind != catalog.KindPlugin || list[0].Credentials["api_key"] != "******" {
+		t.Fatalf("list: %+v", list)
+	}
+	call := func(creds map[string]string) string {
+		st, err := c.Call(ctx, "t", catalog.CallRequest{ProviderID: "a/one/prov", Tool: "x", Credentials: creds})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := st.Next()
+		return string(m.Message)
+	}
+	if m := call(nil); !strings.Contains(m, `"api_key":"plugin-secret-1"`) {
+		t.Fatalf("stored credentials not used: %s", m)
+	}
+	if m := call(map[string]string{"api_key": "per-call"}); !strings.Contains(m, `"per-call"`) {
+		t.Fatalf("per-call credentials not preferred: %s", m)
+	}
+	if _, err := c.SetCredentials(ctx, "u", "a/one/prov", map[string]string{"api_key": "x"}); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("another tenant: %v", err)
+	}
+	if _, err := c.SetCredentials(ctx, "t", "0193-uuid", map[string]string{"api_key": "x"}); !errors.Is(err, catalog.ErrInvalid) {
+		t.Fatalf("not a plugin provider: %v", err)
+	}
+	if _, err := c.SetCredentials(ctx, "t", "a/one/prov", nil); err != nil {
+		t.Fatal(err)
+	}
+	if m := call(nil); strings.Contains(m, "plugin-secret-1") {
+		t.Fatalf("cleared credentials still used: %s", m)
+	}
+}

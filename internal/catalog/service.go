@@ -81,9 +81,18 @@ func (c *Catalog) List(ctx context.Context, tenant string, opts ListOptions) ([]
 	}
 	all := make([]Provider, 0, n)
 	for _, ip := range plugins {
-		all = append(all, ip.Providers...)
+		for _, p := range ip.Providers {
+			if i, ok := snap.byID[p.ID]; ok {
+				p.Credentials = snap.stored[i].Credentials // masked
+			}
+			all = append(all, p)
+		}
 	}
-	all = append(all, snap.stored...)
+	for _, p := range snap.stored {
+		if p.Kind != KindPlugin {
+			all = append(all, p)
+		}
+	}
 	rank := map[Kind]int{}
 	for i, k := range Kinds {
 		rank[k] = i
@@ -349,15 +358,21 @@ func (c *Catalog) get(ctx context.Context, tenant, providerID string) (Provider,
 		return Provider{}, fmt.Errorf("provider id is empty: %w", ErrInvalid)
 	}
 	if isPluginProviderID(providerID) {
-		plugins, _, err := c.current(ctx, tenant)
+		plugins, snap, err := c.current(ctx, tenant)
 		if err != nil {
 			return Provider{}, err
 		}
 		for _, ip := range plugins {
 			for _, p := range ip.Providers {
-				if p.ID == providerID {
-					return p, nil
+				if p.ID != providerID {
+					continue
 				}
+				if i, ok := snap.byID[p.ID]; ok { // credentials stored for it
+					if p.Credentials, err = c.open(ctx, tenant, StoredProvider{Provider: snap.stored[i], SealedCredentials: snap.sealed[i]}); err != nil {
+						return Provider{}, err
+					}
+				}
+				return p, nil
 			}
 		}
 		return Provider{}, fmt.Errorf("tool provider %s of tenant %s: %w", providerID, tenant, ErrNotFound)
@@ -369,7 +384,7 @@ func (c *Catalog) get(ctx context.Context, tenant, providerID string) (Provider,
 		return Provider{}, err
 	}
 	i, ok := snap.byID[providerID]
-	if !ok {
+	if !ok || snap.stored[i].Kind == KindPlugin {
 		return Provider{}, fmt.Errorf("tool provider %s of tenant %s: %w", providerID, tenant, ErrNotFound)
 	}
 	p := snap.stored[i]
@@ -563,6 +578,56 @@ func (c *Catalog) Replace(ctx context.Context, tenant, id string, np NewProvider
 	return p, nil
 }
 
+// SetCredentials stores the credentials of a plugin provider for the tenant (sealed), so that
+// calls without credentials of their own — an MCP client's, a script's — use them, as Dify uses
+// a builtin provider's default credentials. Empty creds deletes them. They outlive an
+// uninstall, as Dify's do, and apply again when the plugin comes back.
+func (c *Catalog) SetCredentials(ctx context.Context, tenant, providerID string, creds map[string]string) (Provider, error) {
+	if !isPluginProviderID(providerID) {
+		return Provider{}, fmt.Errorf("provider %s: only plugin providers take credentials this way (re-import the others): %w", providerID, ErrInvalid)
+	}
+	p, err := c.get(ctx, tenant, providerID)
+	if err != nil {
+		return Provider{}, err
+	}
+	for _, f := range p.CredentialsSchema {
+		if f.Required && len(creds) > 0 && creds[f.Name] == "" {
+			return Provider{}, fmt.Errorf("provider %s needs the credential %s: %w", providerID, f.Name, ErrInvalid)
+		}
+	}
+	now := c.cfg.Now().UTC().Truncate(time.Microsecond)
+	log := []Change{{At: now, Kind: ChangeProviderUpdated, ProviderKind: KindPlugin, ProviderID: providerID, Detail: "credentials changed"}}
+	_, err = c.cfg.Store.GetProvider(ctx, tenant, providerID)
+	exists := err == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Provider{}, fmt.Errorf("credentials of %s: %w", providerID, err)
+	}
+	switch {
+	case len(creds) == 0 && !exists:
+		p.Credentials = nil
+		return p, nil
+	case len(creds) == 0:
+		err = c.cfg.Store.DeleteProvider(ctx, tenant, providerID, log)
+		p.Credentials = nil
+	default:
+		var sp StoredProvider
+		sp, err = c.seal(ctx, tenant, Provider{ID: providerID, Kind: KindPlugin, Name: providerID, CreatedAt: now, UpdatedAt: now}, creds)
+		if err != nil {
+			return Provider{}, err
+		}
+		if exists {
+			err = c.cfg.Store.ReplaceProvider(ctx, tenant, sp, log)
+		} else {
+			err = c.cfg.Store.CreateProvider(ctx, tenant, sp, log)
+		}
+		p.Credentials = maskAll(creds)
+	}
+	if err != nil {
+		return Provider{}, fmt.Errorf("credentials of %s for tenant %s: %w", providerID, tenant, err)
+	}
+	return p, nil
+}
+
 // Remove deletes a stored provider. Plugin providers go with their plugin's uninstall.
 func (c *Catalog) Remove(ctx context.Context, tenant, id string) error {
 	if err := needTenant(tenant); err != nil {
@@ -659,6 +724,9 @@ func (c *Catalog) Check(ctx context.Context, tenant string, refs []ToolRef) ([]D
 	}
 	byID := map[string]Provider{}
 	for _, p := range snap.stored {
+		if p.Kind == KindPlugin {
+			continue // credentials kept for a plugin provider
+		}
 		byID[p.ID] = p
 		// Dify stores MCP tools under the server identifier; plugd's name plays that part.
 		if p.Kind == KindMCP {

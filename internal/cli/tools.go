@@ -27,7 +27,7 @@ func newToolsCmd(env Env) *cobra.Command {
 	c.AddCommand(newToolsListCmd(), newToolsShowCmd(), newToolsCallCmd(), newToolsImportCmd(), newToolsWorkflowCmd(),
 		newToolsRemoveCmd(), newToolsPrefCmd("pin", "Pin a provider (or one of its tools) to the top of the tenant's lists"),
 		newToolsPrefCmd("hide", "Hide a provider (or one of its tools) from the tenant's lists; it stays callable"),
-		newToolsCheckCmd(), newToolsChangesCmd())
+		newToolsCredentialsCmd(), newToolsCheckCmd(), newToolsChangesCmd())
 	return c
 }
 
@@ -403,6 +403,55 @@ func newToolsPrefCmd(verb, short string) *cobra.Command {
 	}
 	f.register(c, "print the preference as JSON")
 	c.Flags().BoolVar(&off, "off", false, "undo: un"+verb)
+	return c
+}
+
+func newToolsCredentialsCmd() *cobra.Command {
+	var (
+		f     remoteFlags
+		clear bool
+	)
+	c := &cobra.Command{
+		Use:   "credentials PROVIDER_ID k=v [k=v ...] | --clear",
+		Short: "Store a plugin provider's credentials (encrypted); calls without their own use them",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 || (len(args) == 1) != clear {
+				return usageError{fmt.Errorf("want PROVIDER_ID and k=v pairs, or PROVIDER_ID --clear (usage: %s)", cmd.UseLine())}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, a []string) error {
+			var creds map[string]string
+			if !clear {
+				raw, err := keyValues(a[1:], false)
+				if err != nil {
+					return usageError{err}
+				}
+				_ = json.Unmarshal(raw, &creds)
+			}
+			cl, err := f.connect()
+			if err != nil {
+				return err
+			}
+			p, err := cl.SetToolCredentials(cmd.Context(), a[0], creds)
+			if err != nil {
+				return f.explain(err)
+			}
+			if f.asJSON {
+				return printJSON(cmd.OutOrStdout(), p)
+			}
+			if clear {
+				fmt.Fprintf(cmd.OutOrStdout(), "credentials of %s deleted\n", p.ID)
+				return nil
+			}
+			for k, v := range p.Credentials {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %s\n", p.ID, k, v)
+			}
+			return nil
+		},
+	}
+	f.register(c, "print the provider (credentials masked) as JSON")
+	c.Flags().BoolVar(&clear, "clear", false, "delete the stored credentials")
 	return c
 }
 

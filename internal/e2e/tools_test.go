@@ -90,6 +90,19 @@ func TestToolCatalogThroughServe(t *testing.T) {
 		t.Fatalf("plugd tools call without text: exit %d\n%s", code, errOut)
 	}
 
+	// Stored credentials: used by calls that bring none, shown masked.
+	if _, errOut, code := plugd(tenant, "tools", "credentials", providerID, "api_key=plugin-key-e2e-789"); code != 0 {
+		t.Fatalf("tools credentials: exit %d\n%s", code, errOut)
+	}
+	out, _, code = plugd(tenant, "tools", "show", providerID, "--json")
+	if code != 0 || !strings.Contains(out, `"api_key": "pl**************89"`) || strings.Contains(out, "plugin-key-e2e-789") {
+		t.Fatalf("tools show with credentials: exit %d\n%s", code, out)
+	}
+	out, errOut, code = plugd(tenant, "tools", "call", providerID, toolName, "--param", "text=with stored credentials", "--json")
+	if code != 0 || !strings.Contains(out, "with stored credentials") {
+		t.Fatalf("call with stored credentials: exit %d\n%s\n%s", code, out, errOut)
+	}
+
 	// Another tenant sees nothing of it.
 	if ps := list(other); len(ps) != 0 {
 		t.Fatalf("another tenant lists %+v", ps)

@@ -27,6 +27,7 @@ type ToolCatalog interface {
 	Replace(ctx context.Context, tenant, id string, np catalog.NewProvider) (catalog.Provider, error)
 	Remove(ctx context.Context, tenant, id string) error
 	SetPreference(ctx context.Context, tenant string, ch catalog.PreferenceChange) (catalog.Preference, error)
+	SetCredentials(ctx context.Context, tenant, providerID string, creds map[string]string) (catalog.Provider, error)
 	Check(ctx context.Context, tenant string, refs []catalog.ToolRef) ([]catalog.Deleted, error)
 	Changes(ctx context.Context, tenant string, since int64, limit int) (catalog.ChangeSet, error)
 }
@@ -84,6 +85,13 @@ type CallBody struct {
 	UserID      string            `json:"user_id,omitempty"`
 }
 
+// CredentialsBody is the body of POST /tools/{tenant}/credentials: a plugin provider's
+// credentials, stored sealed and used by calls that bring none (empty: delete them).
+type CredentialsBody struct {
+	ProviderID  string            `json:"provider_id"`
+	Credentials map[string]string `json:"credentials"`
+}
+
 // CheckBody is the body of POST /tools/{tenant}/check, and CheckAnswer its answer.
 type CheckBody struct {
 	Tools []catalog.ToolRef `json:"tools"`
@@ -116,6 +124,7 @@ func (s *Server) toolRoutes() {
 		"POST " + T + "/import/workflow":     s.toolsImportWorkflow,
 		"POST " + T + "/call":                s.toolsCall,
 		"POST " + T + "/preferences":         s.toolsPreference,
+		"POST " + T + "/credentials":         s.toolsCredentials,
 		"POST " + T + "/check":               s.toolsCheck,
 		"GET " + T + "/changes":              s.toolsChanges,
 	} {
@@ -257,6 +266,20 @@ func (s *Server) toolsPreference(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := s.cfg.Tools.SetPreference(r.Context(), r.PathValue("tenant_id"), ch)
+	if err != nil {
+		s.toolsFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, success(p))
+}
+
+func (s *Server) toolsCredentials(w http.ResponseWriter, r *http.Request) {
+	var body CredentialsBody
+	if err := decodeTools(w, r, &body); err != nil {
+		s.toolsFail(w, r, err)
+		return
+	}
+	p, err := s.cfg.Tools.SetCredentials(r.Context(), r.PathValue("tenant_id"), body.ProviderID, body.Credentials)
 	if err != nil {
 		s.toolsFail(w, r, err)
 		return

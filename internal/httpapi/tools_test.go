@@ -135,6 +135,8 @@ func TestToolRoutes(t *testing.T) {
 		{"POST", "/tools/t1/call", map[string]any{"provider_id": p.ID, "tool": "shout"}, 400, "text"},
 		{"POST", "/tools/t2/call", map[string]any{"provider_id": p.ID, "tool": "shout", "arguments": map[string]any{"text": "x"}}, 404, ""},
 		{"POST", "/tools/t1/preferences", map[string]any{"target": "tool", "name": p.ID + "/nope", "pinned": true}, 404, "nope"},
+		{"POST", "/tools/t1/credentials", map[string]any{"provider_id": p.ID, "credentials": map[string]string{"k": "v"}}, 400, "only plugin providers"},
+		{"POST", "/tools/t1/credentials", map[string]any{"provider_id": "a/b/c", "credentials": map[string]string{"k": "v"}}, 404, ""},
 	} {
 		code, b := toolsDo(t, srv, tc.method, tc.path, tc.body)
 		if code != tc.status || !strings.Contains(string(b), tc.has) {
@@ -238,12 +240,12 @@ func TestToolsOpenAPIDescribesRoutes(t *testing.T) {
 	}
 	for _, r := range []string{"GET /tools/{tenant_id}/providers", "GET /tools/{tenant_id}/providers/{id}", "DELETE /tools/{tenant_id}/providers/{id}",
 		"POST /tools/{tenant_id}/import/openapi", "POST /tools/{tenant_id}/import/workflow", "POST /tools/{tenant_id}/call",
-		"POST /tools/{tenant_id}/preferences", "POST /tools/{tenant_id}/check", "GET /tools/{tenant_id}/changes", "GET /tools/openapi.json"} {
+		"POST /tools/{tenant_id}/preferences", "POST /tools/{tenant_id}/credentials", "POST /tools/{tenant_id}/check", "GET /tools/{tenant_id}/changes", "GET /tools/openapi.json"} {
 		if !described[r] {
 			t.Errorf("route %s is not described", r)
 		}
 	}
-	if len(described) != 10 {
-		t.Errorf("%d operations described, 10 routes served", len(described))
+	if len(described) != 11 {
+		t.Errorf("%d operations described, 11 routes served", len(described))
 	}
 }
