@@ -28,6 +28,7 @@ import (
 	"github.com/plugd/plugd/internal/install"
 	"github.com/plugd/plugd/internal/pyenv"
 	"github.com/plugd/plugd/internal/runtime"
+	"github.com/plugd/plugd/internal/sandbox"
 	"github.com/plugd/plugd/internal/signature"
 	"github.com/plugd/plugd/internal/store/sqlstore"
 	"github.com/plugd/plugd/internal/vault"
@@ -155,6 +156,19 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	if err != nil {
 		return err
 	}
+	iso, how := runtime.ChooseIsolation(c.Isolation, runtime.Isolation{
+		UIDs: sandbox.NewAllocator(filepath.Join(c.DataDir, "sandbox-uids.json"), c.SandboxUIDBase, c.SandboxUIDCount),
+		Limits: sandbox.Limits{
+			Processes: uint64(c.PluginMaxProcesses), OpenFiles: uint64(c.PluginMaxOpenFiles), CPU: uint64(c.PluginMaxCPUSeconds),
+		},
+		CPUPercent: c.PluginCPUPercent,
+		Root:       filepath.Join(c.DataDir, "sandbox-root"),
+	})
+	if iso.Refused != nil {
+		log.Error("plugin isolation: " + how)
+	} else {
+		log.Info("plugin isolation: " + how)
+	}
 	// What plugins send is bounded: one message, what waits for slow callers per plugin and
 	// in all (backpressure past that), and outsized messages give their memory back after.
 	reclaimer := newMemoryReclaimer(2*time.Second, 10*time.Second)
@@ -165,14 +179,16 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	}
 	disp := dispatch.New(dispatch.Config{
 		Plugins: db, Workspace: ws,
-		Backwards:    back,
-		Bounds:       bounds,
-		DataDir:      filepath.Join(c.DataDir, "plugins"),
-		IdleStop:     c.IdleStop,
-		MaxInstances: c.MaxInstances,
-		StartTimeout: c.PythonEnvInitTimeout,
-		Metrics:      metrics,
-		Logger:       log,
+		Backwards:      back,
+		Bounds:         bounds,
+		DataDir:        filepath.Join(c.DataDir, "plugins"),
+		IdleStop:       c.IdleStop,
+		MaxInstances:   c.MaxInstances,
+		StartTimeout:   c.PythonEnvInitTimeout,
+		Isolation:      iso,
+		RestartBackoff: c.RestartBackoff, CrashLoopBackoff: c.CrashLoopBackoff, CrashLoopBackoffMax: c.CrashLoopBackoffMax,
+		Metrics: metrics,
+		Logger:  log,
 	})
 	metrics.Attach(disp)
 	mgr := install.New(install.Config{
@@ -193,7 +209,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	apiCfg := httpapi.Config{
 		ServerKey: c.ServerKey, Store: db, Installer: mgr, Dispatcher: httpapi.NewDispatcher(disp.Invoke, readiness(disp)),
 		Metrics: metricsHandler, MaxPackageSize: c.MaxPackageSize, MaxBundleSize: c.MaxBundleSize, ExecutionTimeout: c.MaxExecutionTimeout,
-		EndpointsEnabled: c.EndpointEnabled, Logger: log, Version: o.Version,
+		EndpointsEnabled: c.EndpointEnabled, Logger: log, Version: o.Version, Reset: disp.Reset,
 		Health: func() httpapi.HealthInfo { return httpapi.HealthInfo{Ready: reconciled.Load()} },
 	}
 	if c.Debug.Enabled {
