@@ -23,6 +23,7 @@ import (
 	"github.com/plugd/plugd/internal/blob"
 	"github.com/plugd/plugd/internal/difyapi"
 	"github.com/plugd/plugd/internal/dispatch"
+	"github.com/plugd/plugd/internal/egress"
 	"github.com/plugd/plugd/internal/httpapi"
 	"github.com/plugd/plugd/internal/install"
 	"github.com/plugd/plugd/internal/pyenv"
@@ -222,15 +223,21 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 		return err
 	}
 	defer pool.Close()
-	ring, err := vault.LoadKeyring(os.LookupEnv, c.DataDir, os.Stderr)
+	// Tool credentials are sealed under the master key (PLUGD_MASTER_KEY, else DATA_DIR/master.key,
+	// made on first start); tools reach out through the guarded egress client.
+	ring, err := vault.LoadKeyring(os.LookupEnv, c.DataDir, o.Stdout)
 	if err != nil {
-		return fmt.Errorf("loading the master key of stored credentials: %w", err)
+		return fmt.Errorf("loading the master key: %w", err)
 	}
-	vlt, err := vault.New(db, ring)
+	secretsVault, err := vault.New(db, ring)
 	if err != nil {
 		return err
 	}
-	tools, importers, err := toolCatalog(c, db, disp, vlt, defaultOutbound(), pool)
+	egressSettings, err := egress.SettingsFromEnv(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	tools, importers, err := toolCatalog(c, db, disp, secretsVault, egress.New(egressSettings), pool)
 	if err != nil {
 		return err
 	}

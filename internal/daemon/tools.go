@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"time"
 
+	"github.com/plugd/plugd/internal/apitools"
 	"github.com/plugd/plugd/internal/catalog"
 	"github.com/plugd/plugd/internal/dispatch"
 	"github.com/plugd/plugd/internal/egress"
@@ -23,12 +21,12 @@ import (
 )
 
 // toolCatalog wires the tool catalog of `plugd serve`: plugin providers derived from the
-// store's installations and called through the dispatcher, workflow apps through their public
-// API, ordering from the POSITION_* settings. secrets may be nil (credentials then cannot be
-// stored); outbound is the HTTP client tools reach the outside with.
-// MCP servers are reached through the egress guard (PLUGD_EGRESS_ALLOW, SSRF_PROXY_*) and
-// their sessions live in mcp, which the caller closes at shutdown.
-func toolCatalog(c Config, db *sqlstore.DB, disp *dispatch.Dispatcher, secrets catalog.Secrets, outbound *http.Client, mcp *mcpclient.Pool) (*catalog.Catalog, httpapi.ToolImporters, error) {
+// store's installations and called through the dispatcher, OpenAPI operations and workflow apps
+// called through outbound (the egress client: address guard, timeouts, size cap), credentials
+// sealed by secrets (the vault), ordering from the POSITION_* settings. MCP servers are
+// reached through the egress guard too (PLUGD_EGRESS_ALLOW, SSRF_PROXY_*); their sessions live
+// in mcp, which the caller closes at shutdown.
+func toolCatalog(c Config, db *sqlstore.DB, disp *dispatch.Dispatcher, secrets catalog.Secrets, outbound *egress.Client, mcp *mcpclient.Pool) (*catalog.Catalog, httpapi.ToolImporters, error) {
 	order, err := toolOrdering(c.Tools)
 	if err != nil {
 		return nil, httpapi.ToolImporters{}, err
@@ -46,11 +44,23 @@ func toolCatalog(c Config, db *sqlstore.DB, disp *dispatch.Dispatcher, secrets c
 		Callers: map[catalog.Kind]catalog.Caller{
 			catalog.KindPlugin:   plugintools.NewCaller(invoke),
 			catalog.KindWorkflow: workflow.Caller{Client: wf},
+			catalog.KindAPI:      apitools.Caller{Client: outbound},
 			catalog.KindMCP:      mcp,
 		},
 	})
 	mcp.Follow(cat)
+	api := apitools.Importer{Client: outbound}
 	imp := httpapi.ToolImporters{
+		OpenAPI: func(ctx context.Context, req httpapi.OpenAPIImport) (catalog.NewProvider, error) {
+			var auth apitools.Auth
+			if len(req.Auth) > 0 && string(req.Auth) != "null" {
+				if err := json.Unmarshal(req.Auth, &auth); err != nil {
+					return catalog.NewProvider{}, fmt.Errorf("auth: want {\"type\": ..., \"name\": ...}: %v: %w", err, catalog.ErrInvalid)
+				}
+			}
+			return api.NewProvider(ctx, apitools.Import{Name: req.Name, Label: req.Label, Description: req.Description,
+				Schema: req.Schema, URL: req.URL, ServerURL: req.ServerURL, Auth: auth, Credentials: req.Credentials, Reimport: req.ProviderID != ""})
+		},
 		Workflow: func(ctx context.Context, req httpapi.WorkflowImport) (catalog.NewProvider, error) {
 			return wf.NewProvider(ctx, req.Name, req.Label, req.Description,
 				workflow.Config{BaseURL: req.BaseURL, ResponseMode: req.ResponseMode}, req.APIKey)
@@ -95,18 +105,4 @@ func toolOrdering(t ToolsConfig) (catalog.Ordering, error) {
 		return o, fmt.Errorf("PLUGD_TOOL_POSITION_FILE %s: %w", t.PositionFile, err)
 	}
 	return o, nil
-}
-
-// defaultOutbound is the outbound client until the egress package is wired: Dify's API-tool
-// timeouts (connect 10 s, read 60 s).
-func defaultOutbound() *http.Client {
-	return &http.Client{
-		Timeout: 10 * time.Minute,
-		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-			ResponseHeaderTimeout: 60 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-		},
-	}
 }

@@ -166,14 +166,14 @@ type Config struct {
 	// Secrets encrypts endpoint settings of type secret-input through Dify; nil stores them as
 	// given.
 	Secrets EndpointSecrets
+	// Reset clears a plugin's failed state (a crash loop's back-off) at once, by unique
+	// identifier, reporting whether the daemon knew it; nil leaves the reset route unserved.
+	Reset func(uid string) bool
 	// Tools serves the tool catalog's REST API under /tools/ (tools.go); nil leaves it off.
 	Tools         ToolCatalog
 	ToolImporters ToolImporters
-	// Reset clears a plugin's failed state (a crash loop's back-off) at once, by unique
-	// identifier, reporting whether the daemon knew it; nil leaves the reset route unserved.
-	Reset   func(uid string) bool
-	Logger  *slog.Logger
-	Version string
+	Logger        *slog.Logger
+	Version       string
 }
 
 const (
@@ -316,10 +316,10 @@ func (s *Server) routes() {
 		m.HandleFunc(pattern, s.auth(h))
 	}
 
-	s.toolRoutes()
 	if s.cfg.Reset != nil {
 		m.HandleFunc("POST "+M+"/reset", s.auth(s.resetPlugin))
 	}
+	s.toolRoutes()
 	if s.cfg.DebugKeys != nil {
 		m.HandleFunc("POST "+P+"/debugging/key", s.auth(s.debuggingKey))
 	}
