@@ -30,7 +30,7 @@ import (
 // and exports where they are; without them these tests skip, unless
 // PLUGD_TEST_REQUIRE_SERVICES=1 (CI), where they fail.
 
-func need(t *testing.T, name string) string {
+func need(t testing.TB, name string) string {
 	t.Helper()
 	v := os.Getenv(name)
 	if v == "" {
@@ -42,7 +42,7 @@ func need(t *testing.T, name string) string {
 	return v
 }
 
-func node(t *testing.T) string {
+func node(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("node")
 	if err != nil {
@@ -59,7 +59,7 @@ type env struct {
 	cat  *catalog.Catalog
 }
 
-func newEnv(t *testing.T, opts mcpclient.Options) env {
+func newEnv(t testing.TB, opts mcpclient.Options) env {
 	t.Helper()
 	db, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "plugd.db"))
 	if err != nil {
@@ -80,7 +80,7 @@ func newEnv(t *testing.T, opts mcpclient.Options) env {
 	return env{pool: pool, cat: cat}
 }
 
-func (e env) add(t *testing.T, tenant string, s mcpclient.Server) catalog.Provider {
+func (e env) add(t testing.TB, tenant string, s mcpclient.Server) catalog.Provider {
 	t.Helper()
 	np, err := e.pool.NewProvider(t.Context(), tenant, s)
 	if err != nil {
@@ -270,7 +270,7 @@ func startHTTP(t *testing.T, mode string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d", port)
 }
 
-func loopbackAllowed(t *testing.T) egress.Settings {
+func loopbackAllowed(t testing.TB) egress.Settings {
 	allow, err := egress.ParseAllow("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)

@@ -36,7 +36,7 @@ func (s *sdkServer) seen(name string) []string {
 	return out
 }
 
-func newSDKServer(t *testing.T) *sdkServer {
+func newSDKServer(t testing.TB) *sdkServer {
 	srv := mcp.NewServer(&mcp.Implementation{Name: "sdk-upstream", Version: "1.0.0"}, nil)
 	type in struct {
 		Text string `json:"text"`
