@@ -217,13 +217,11 @@ func (p *Pool) NewProvider(ctx context.Context, tenant string, s Server) (catalo
 	probe := catalog.Provider{ID: probePrefix + s.Name, Name: s.Name, Config: raw}
 	e, sess, err := p.acquire(ctx, tenant, probe, creds)
 	if err != nil {
+		p.forget(key{tenant: tenant, provider: probe.ID, hash: hash(cfg, creds)}) // a failed probe leaves nothing behind
 		return catalog.NewProvider{}, fmt.Errorf("%w: %w", err, catalog.ErrInvalid)
 	}
 	defer func() {
-		p.mu.Lock()
-		delete(p.entries, e.key)
-		p.mu.Unlock()
-		e.retire()
+		p.forget(e.key)
 		e.release()
 	}()
 	lctx, cancel := context.WithTimeout(ctx, e.cfg.timeout())

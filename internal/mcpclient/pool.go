@@ -122,8 +122,7 @@ type entry struct {
 
 	mu         sync.Mutex
 	sess       *mcp.ClientSession
-	starting   chan struct{} // closed when the start under way ends
-	startErr   error
+	starting   *startRun // the start under way, if any
 	refs       int
 	idle       *time.Timer
 	crashes    []time.Time
@@ -183,70 +182,65 @@ func (p *Pool) acquire(ctx context.Context, tenant string, prov catalog.Provider
 	return e, sess, nil
 }
 
-// session returns the live session or starts one (one start at a time; others wait for it).
+// session returns the live session or starts one. One start runs at a time, detached from
+// the callers: each waits for it under its own context, so a caller giving up neither cancels
+// the start for the others nor counts as a failure of the server.
 func (e *entry) session(ctx context.Context) (*mcp.ClientSession, error) {
-	for {
-		e.mu.Lock()
-		if e.sess != nil {
-			s := e.sess
-			e.mu.Unlock()
-			return s, nil
-		}
-		if e.starting != nil {
-			ch := e.starting
-			e.mu.Unlock()
-			select {
-			case <-ch:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-			e.mu.Lock()
-			err := e.startErr
-			e.mu.Unlock()
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
+	e.mu.Lock()
+	if e.sess != nil {
+		s := e.sess
+		e.mu.Unlock()
+		return s, nil
+	}
+	run := e.starting
+	if run == nil {
 		wait, err := e.backoffLocked()
 		if err != nil {
 			e.mu.Unlock()
 			return nil, err
 		}
-		ch := make(chan struct{})
-		e.starting = ch
-		e.mu.Unlock()
-
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				e.mu.Lock()
-				e.starting, e.startErr = nil, ctx.Err()
-				close(ch)
-				e.mu.Unlock()
-				return nil, ctx.Err()
-			}
-		}
-		sess, err := e.start(ctx)
-		e.mu.Lock()
-		if err == nil && e.gone {
-			go sess.Close() // stopped while it started (idle, retired, the pool closed)
-			sess, err = nil, fmt.Errorf("mcp server %q was stopped while it started", e.provider)
-		}
-		e.starting, e.startErr = nil, err
-		if err == nil {
-			e.sess = sess
-			go e.watch(sess)
-		} else if !e.gone {
-			e.crashes = append(e.crashes, e.pool.opts.Now())
-		}
-		close(ch)
-		e.mu.Unlock()
-		return sess, err
+		run = &startRun{done: make(chan struct{})}
+		e.starting = run
+		go e.startAfter(wait, run)
 	}
+	e.mu.Unlock()
+	select {
+	case <-run.done:
+		return run.sess, run.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// startRun is one start of a session; done is closed when sess or err is set.
+type startRun struct {
+	done chan struct{}
+	sess *mcp.ClientSession
+	err  error
+}
+
+// startAfter waits out the back-off, then starts the session (bounded by the provider's
+// timeout, see start).
+func (e *entry) startAfter(wait time.Duration, run *startRun) {
+	if wait > 0 {
+		time.Sleep(wait)
+	}
+	sess, err := e.start(context.Background())
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err == nil && e.gone {
+		go sess.Close() // stopped while it started (idle, retired, the pool closed)
+		sess, err = nil, fmt.Errorf("mcp server %q was stopped while it started", e.provider)
+	}
+	if err == nil {
+		e.sess = sess
+		go e.watch(sess)
+	} else if !e.gone {
+		e.crashes = append(e.crashes, e.pool.opts.Now())
+	}
+	e.starting = nil
+	run.sess, run.err = sess, err
+	close(run.done)
 }
 
 // backoffLocked says how long to wait before the next start, or refuses it in a crash loop.
@@ -420,6 +414,17 @@ func (e *entry) idleStop() {
 	}
 	if e.log != nil {
 		e.log.Close()
+	}
+}
+
+// forget takes the entry of k out of the pool and stops it after its last use.
+func (p *Pool) forget(k key) {
+	p.mu.Lock()
+	e := p.entries[k]
+	delete(p.entries, k)
+	p.mu.Unlock()
+	if e != nil {
+		e.retire()
 	}
 }
 
