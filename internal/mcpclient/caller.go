@@ -65,11 +65,17 @@ func (p *Pool) Discover(ctx context.Context, tenant string, prov catalog.Provide
 	return listTools(ctx, sess)
 }
 
+// maxTools caps what one server may list: a server paging for ever fills no memory.
+const maxTools = 10000
+
 func listTools(ctx context.Context, sess *mcp.ClientSession) ([]catalog.Tool, error) {
 	tools := []catalog.Tool{}
 	for t, err := range sess.Tools(ctx, nil) {
 		if err != nil {
 			return nil, fmt.Errorf("tools/list: %w", err)
+		}
+		if len(tools) == maxTools {
+			return nil, fmt.Errorf("tools/list: the server lists more than %d tools", maxTools)
 		}
 		ct, err := catalogTool(t)
 		if err != nil {
