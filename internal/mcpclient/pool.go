@@ -225,7 +225,7 @@ func (e *entry) startAfter(wait time.Duration, run *startRun) {
 	if wait > 0 {
 		time.Sleep(wait)
 	}
-	sess, err := e.start(context.Background())
+	sess, err := e.start()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err == nil && e.gone {
@@ -276,38 +276,31 @@ func (e *entry) stderrTail() string {
 	return ""
 }
 
-// start connects to the server: a stdio process, or a remote server over its transport.
-// The connection outlives this call (an SSE transport keeps the GET stream of its Connect
-// context), so it is made under a context without the caller's deadline, and the timeout
-// bounds only the wait: a start that ends after it is closed.
-func (e *entry) start(ctx context.Context) (*mcp.ClientSession, error) {
+// start connects to the server: a stdio process, or a remote server over its transport,
+// within the provider's timeout. The connection's context must outlive the start (an SSE
+// transport reads its stream under it), so it is cancelled only when the start fails — which
+// also ends a server that never answers initialize — or when the session ends.
+func (e *entry) start() (*mcp.ClientSession, error) {
 	limit := e.cfg.timeout()
-	type result struct {
-		sess *mcp.ClientSession
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		s, err := e.connect(context.WithoutCancel(ctx))
-		done <- result{s, err}
-	}()
-	t := time.NewTimer(limit)
-	defer t.Stop()
-	select {
-	case r := <-done:
-		return r.sess, r.err
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	go func() {
-		if r := <-done; r.sess != nil {
-			r.sess.Close()
+	connCtx, cancel := context.WithCancel(context.Background())
+	timer := time.AfterFunc(limit, cancel)
+	sess, err := e.connect(connCtx)
+	if !timer.Stop() { // the timeout fired: whatever connect made is cancelled
+		if sess != nil {
+			sess.Close()
 		}
-	}()
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
+		cancel()
+		return nil, fmt.Errorf("mcp server %q did not finish connecting and initializing within %s (timeout)%s", e.provider, limit, e.stderrTail())
 	}
-	return nil, fmt.Errorf("mcp server %q did not finish connecting and initializing within %s (timeout)%s", e.provider, limit, e.stderrTail())
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	go func() {
+		sess.Wait()
+		cancel()
+	}()
+	return sess, nil
 }
 
 func (e *entry) connect(ctx context.Context) (*mcp.ClientSession, error) {

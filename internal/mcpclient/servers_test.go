@@ -407,6 +407,21 @@ func TestHangingServer(t *testing.T) {
 		t.Fatalf("hang: %v", err)
 	}
 
+	// A server that never answers initialize: adding it fails at the timeout, and its
+	// process does not stay behind.
+	py := need(t, "PLUGD_TEST_MCP_PYTHON")
+	marker := fmt.Sprintf("plugd-mute-%d", time.Now().UnixNano())
+	_, err = e.pool.NewProvider(t.Context(), "t1", mcpclient.Server{Name: "mute", Command: py, Timeout: 1,
+		Args: []string{"-c", "import sys, time; time.sleep(3600)", marker}})
+	if err == nil || !strings.Contains(err.Error(), "within 1s") {
+		t.Fatalf("a server that never initializes: %v", err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); processWith(marker); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the process of a server that timed out at initialize is still running")
+		}
+	}
+
 	s.Name, s.SSEReadTime = "py-patient", 600
 	p2 := e.add(t, "t1", s)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -565,4 +580,16 @@ func TestSandboxedStdioServers(t *testing.T) {
 	if got := text(t, e.mustCall(t, "t1", ev.ID, "echo", map[string]any{"message": "boxed"})); got != "Echo: boxed" {
 		t.Fatalf("echo in the sandbox: %q", got)
 	}
+}
+
+// processWith reports whether a process has arg on its command line.
+func processWith(arg string) bool {
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, d := range dirs {
+		b, err := os.ReadFile(d)
+		if err == nil && strings.Contains(string(b), arg) {
+			return true
+		}
+	}
+	return false
 }
