@@ -44,3 +44,22 @@ func sameTools(a, b []Tool) bool {
 	jb, err2 := json.Marshal(b)
 	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }
+
+// Unmask returns creds with every value that equals the mask of the stored provider's value
+// under the same key replaced by that value — the rule Replace applies — so that an importer
+// can use the real secrets before the re-import is stored (to connect with them, say), when
+// the caller sent back what it was shown.
+func (c *Catalog) Unmask(ctx context.Context, tenant, id string, creds map[string]string) (map[string]string, error) {
+	p, err := c.get(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(creds))
+	for k, v := range creds {
+		if ov, ok := p.Credentials[k]; ok && v == Mask(ov) {
+			v = ov
+		}
+		out[k] = v
+	}
+	return out, nil
+}

@@ -66,9 +66,15 @@ func toolCatalog(c Config, db *sqlstore.DB, disp *dispatch.Dispatcher, secrets c
 				workflow.Config{BaseURL: req.BaseURL, ResponseMode: req.ResponseMode}, req.APIKey)
 		},
 		MCP: func(ctx context.Context, tenant string, req httpapi.MCPImport) (catalog.NewProvider, error) {
-			return mcp.NewProvider(ctx, tenant, mcpclient.Server{Name: req.Name, Label: req.Label, Description: req.Description,
+			s := mcpclient.Server{Name: req.Name, Label: req.Label, Description: req.Description,
 				URL: req.URL, Transport: req.Transport, Headers: req.Headers, Timeout: req.Timeout, SSEReadTime: req.SSEReadTimeout,
-				Command: req.Command, Args: req.Args, Env: req.Env})
+				Command: req.Command, Args: req.Args, Env: req.Env}
+			if req.ProviderID != "" {
+				s.Unmask = func(creds map[string]string) (map[string]string, error) {
+					return cat.Unmask(ctx, tenant, req.ProviderID, creds)
+				}
+			}
+			return mcp.NewProvider(ctx, tenant, s)
 		},
 	}
 	return cat, imp, nil

@@ -217,6 +217,11 @@ func (p *Pool) NewProvider(ctx context.Context, tenant string, s Server) (catalo
 	if err != nil {
 		return catalog.NewProvider{}, err
 	}
+	if s.Unmask != nil {
+		if creds, err = s.Unmask(creds); err != nil {
+			return catalog.NewProvider{}, err
+		}
+	}
 	raw, _ := json.Marshal(cfg)
 	// A provider id of its own for the probe, so that it never shares a session with a
 	// stored provider; the entry is stopped right after.

@@ -94,6 +94,9 @@ type Server struct {
 	Command     string            `json:"command,omitempty"`
 	Args        []string          `json:"args,omitempty"`
 	Env         map[string]string `json:"env,omitempty"`
+	// Unmask, for a re-import, puts back the stored secrets of values sent as their masks
+	// (catalog.Catalog.Unmask), so that the probe connects with the real ones.
+	Unmask func(creds map[string]string) (map[string]string, error) `json:"-"`
 }
 
 // split turns s into the stored Config and the credentials to seal, checking what it can

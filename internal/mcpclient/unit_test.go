@@ -119,6 +119,10 @@ func TestReloadKeepsOrReplacesSession(t *testing.T) {
 		return len(ids)
 	}
 	before := sessions()
+	// The re-import sends the header back masked, as it was shown: the probe and the stored
+	// provider use the real value.
+	s.Headers = map[string]string{"X-Api-Key": p.Credentials["header:X-Api-Key"]}
+	s.Unmask = func(c map[string]string) (map[string]string, error) { return e.cat.Unmask(t.Context(), "t1", p.ID, c) }
 	np, err := e.pool.NewProvider(t.Context(), "t1", s)
 	if err != nil {
 		t.Fatal(err)
@@ -128,10 +132,15 @@ func TestReloadKeepsOrReplacesSession(t *testing.T) {
 	}
 	probe := sessions() // the re-import's probe has a session of its own
 	e.mustCall(t, "t1", p.ID, "upper", map[string]any{"text": "b"})
+	for _, v := range up.seen("X-Api-Key") {
+		if v != "one" {
+			t.Fatalf("the masked header was sent as is: %q", up.seen("X-Api-Key"))
+		}
+	}
 	if sessions() != probe || probe != before+1 {
 		t.Fatalf("an unchanged provider got a new session: %d, %d, %d", before, probe, sessions())
 	}
-	s.Headers["X-Api-Key"] = "two"
+	s.Headers, s.Unmask = map[string]string{"X-Api-Key": "two"}, nil
 	np, err = e.pool.NewProvider(t.Context(), "t1", s)
 	if err != nil {
 		t.Fatal(err)
