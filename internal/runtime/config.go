@@ -46,6 +46,11 @@ type LocalConfig struct {
 	// the limit is an rlimit (see docs/runtime.md).
 	CgroupParent string
 
+	// Zygotes, when set, forks the plugin from a zygote of its environment that has already
+	// imported the SDK, instead of starting a new interpreter (see zygote.py and
+	// docs/runtime.md); any failure there falls back to the plain spawn, logged.
+	Zygotes *Zygotes
+
 	// Permissions is the manifest's resource.permission, checked on backwards invocations.
 	Permissions *manifest.Permission
 	// Backwards answers backwards invocations; nil answers each with an error.
