@@ -43,7 +43,6 @@ func parentOf(t testing.TB, pid int) int {
 	return ppid
 }
 
-
 // A forked plugin gets exactly the environment, working directory and .env handling of a
 // spawned one, and its parent is the zygote, not the daemon.
 func TestZygoteForkedPluginEnvironment(t *testing.T) {
