@@ -103,7 +103,7 @@ func newRoot(env Env) *cobra.Command {
 
 	root.AddCommand(newVersionCmd(env), newPluginCmd(env), newSignatureCmd(env))
 	root.AddCommand(daemonClientCmds(env)...)
-	root.AddCommand(newServeCmd(env), newMigrateCmd(env))
+	root.AddCommand(newServeCmd(env), newMigrateCmd(env), newGCCmd(env))
 	return root
 }
 

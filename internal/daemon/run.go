@@ -134,8 +134,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 		log.Warn("FORCE_VERIFYING_SIGNATURE is on but no public key is trusted: every upload will be refused; put keys in the trust folder (see README) or set FORCE_VERIFYING_SIGNATURE=false", "trust_dir", c.TrustDir)
 	}
 
-	envs := pyenv.NewBuilder(filepath.Join(c.DataDir, "python"), c.Python)
-	ws := install.NewWorkspace(blobs, envs, c.WorkingPath)
+	ws := Workspace(c, blobs)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := dispatch.NewMetrics(reg)
@@ -144,8 +143,13 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	if err != nil {
 		return err
 	}
+	var zygotes *runtime.Zygotes
+	if c.Zygote {
+		zygotes = runtime.NewZygotes(runtime.ZygoteConfig{DataDir: filepath.Join(c.DataDir, "plugins", ".zygotes"),
+			IdleStop: c.IdleStop, Logger: log})
+	}
 	disp := dispatch.New(dispatch.Config{
-		Plugins: db, Workspace: ws,
+		Plugins: db, Workspace: ws, Zygotes: zygotes,
 		Backwards:    back,
 		DataDir:      filepath.Join(c.DataDir, "plugins"),
 		IdleStop:     c.IdleStop,
@@ -228,7 +232,14 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 			log.Info("installed plugins prepared", "took", time.Since(start).Round(time.Millisecond))
 		}
 		reconciled.Store(true)
+		if c.WarmOnStart > 0 {
+			n := disp.WarmRecent(ctx, c.WarmOnStart)
+			log.Info("recently used plugins started", "count", n, "took", time.Since(start).Round(time.Millisecond))
+		}
 	}()
+	if c.EnvGCInterval > 0 {
+		go collectEnvsEvery(ctx, ws, c, log)
+	}
 
 	select {
 	case <-ctx.Done():
@@ -244,6 +255,40 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	mgr.Close()
 	_ = disp.Close(shutdownCtx)
 	return nil
+}
+
+// Workspace is where installed plugins are extracted and their environments built: the
+// data folder's python/ and PLUGIN_WORKING_PATH.
+func Workspace(c Config, blobs blob.Store) *install.Workspace {
+	return install.NewWorkspace(blobs, pyenv.NewBuilder(filepath.Join(c.DataDir, "python"), c.Python), c.WorkingPath)
+}
+
+// collectEnvsEvery removes unused environments by c.EnvGC, a first time a minute after the
+// start (not to slow the boot) and then every c.EnvGCInterval.
+func collectEnvsEvery(ctx context.Context, ws *install.Workspace, c Config, log *slog.Logger) {
+	wait := min(time.Minute, c.EnvGCInterval)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = c.EnvGCInterval
+		rep, err := ws.CollectEnvs(ctx, c.EnvGC, false)
+		if err != nil {
+			log.Warn("collecting unused environments", "err", err)
+			continue
+		}
+		var removed []string
+		for _, e := range rep.Envs {
+			if e.Removed {
+				removed = append(removed, e.Key[:12]+" ("+e.Reason+")")
+			}
+		}
+		if len(removed) > 0 || len(rep.Errors) > 0 {
+			log.Info("unused environments collected", "removed", removed, "freed_bytes", rep.Freed, "total_bytes", rep.Total, "errors", rep.Errors)
+		}
+	}
 }
 
 // readiness reports the dispatcher's plugins in the HTTP layer's terms.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -29,6 +30,8 @@ var ErrNotInstalled = fmt.Errorf("plugin is not installed: %w", store.ErrNotFoun
 // Preparer makes an installed plugin runnable on this machine; *install.Workspace is one.
 type Preparer interface {
 	Prepare(ctx context.Context, uid string, progress func(pyenv.Progress)) (*install.Prepared, error)
+	// Hold keeps the environment key from garbage collection until release is called.
+	Hold(key string) (release func(), err error)
 }
 
 // Plugins tells which unique identifiers are installed; store.Store is one.
@@ -53,6 +56,9 @@ type Config struct {
 	MaxInstances int
 	// StartTimeout bounds spawn to first heartbeat (PYTHON_ENV_INIT_TIMEOUT); 0: default.
 	StartTimeout time.Duration
+	// Zygotes, when set, forks plugins from per-environment zygotes (runtime.Zygotes); Close
+	// closes it.
+	Zygotes *runtime.Zygotes
 	// PrepareConcurrency bounds the plugins prepared at once by Reconcile. Default 2.
 	PrepareConcurrency int
 	Metrics            *Metrics // nil: not measured
@@ -75,7 +81,8 @@ type entry struct {
 	uid   string
 	ready chan struct{} // closed when pool or err is set
 	pool  *runtime.Pool
-	err   error // preparing failed
+	err   error  // preparing failed
+	hold  func() // releases the environment's hold; nil when none
 	since time.Time
 }
 
@@ -107,7 +114,7 @@ func (d *Dispatcher) runtimeFor(ctx context.Context, uid string) (*runtime.Pool,
 		e = &entry{uid: uid, ready: make(chan struct{}), since: time.Now()}
 		d.entries[uid] = e
 		d.mu.Unlock()
-		e.pool, e.err = d.build(ctx, uid)
+		e.pool, e.hold, e.err = d.build(ctx, uid)
 		close(e.ready)
 	} else {
 		d.mu.Unlock()
@@ -132,22 +139,29 @@ func isDone(c chan struct{}) bool {
 	}
 }
 
-func (d *Dispatcher) build(ctx context.Context, uid string) (*runtime.Pool, error) {
+// build prepares uid and makes its runtime. The plugin's environment is held (kept from
+// garbage collection) for as long as the entry exists; hold releases it.
+func (d *Dispatcher) build(ctx context.Context, uid string) (pool *runtime.Pool, hold func(), err error) {
 	if p, err := d.cfg.Plugins.GetPlugin(ctx, uid); err == nil && p.InstallType == "remote" {
-		return nil, fmt.Errorf("%s is a remote-debugging plugin that is not connected now: %w", uid, ErrNotInstalled)
+		return nil, nil, fmt.Errorf("%s is a remote-debugging plugin that is not connected now: %w", uid, ErrNotInstalled)
 	} else if errors.Is(err, store.ErrNotFound) {
 		// Not installed by anyone yet: an install job warming it up is the only caller
 		// allowed to go on, and it has prepared the plugin already.
 		if !isWarming(ctx) {
-			return nil, fmt.Errorf("%s: %w", uid, ErrNotInstalled)
+			return nil, nil, fmt.Errorf("%s: %w", uid, ErrNotInstalled)
 		}
 	} else if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Preparing must not die with the first caller's request: others wait on it.
 	p, err := d.cfg.Workspace.Prepare(context.WithoutCancel(ctx), uid, nil)
 	if err != nil {
-		return nil, fmt.Errorf("preparing %s: %w", uid, err)
+		return nil, nil, fmt.Errorf("preparing %s: %w", uid, err)
+	}
+	if p.EnvKey != "" {
+		if hold, err = d.cfg.Workspace.Hold(p.EnvKey); err != nil {
+			d.log.Warn("cannot hold the plugin's environment; garbage collection may remove it", "plugin", uid, "err", err)
+		}
 	}
 	lc := runtime.FromManifest(p.Plugin, p.Dir, p.Python)
 	lc.DataDir = filepath.Join(d.cfg.DataDir, filepath.FromSlash(lc.PluginID))
@@ -155,10 +169,11 @@ func (d *Dispatcher) build(ctx context.Context, uid string) (*runtime.Pool, erro
 	lc.IdleStop = d.cfg.IdleStop
 	lc.Backwards = d.cfg.Backwards
 	lc.Logger = d.log.With("plugin", uid)
+	lc.Zygotes = d.cfg.Zygotes
 	if d.cfg.StartTimeout > 0 {
 		lc.StartTimeout = d.cfg.StartTimeout
 	}
-	return runtime.NewPool(runtime.PoolConfig{LocalConfig: lc, MaxInstances: d.cfg.MaxInstances}), nil
+	return runtime.NewPool(runtime.PoolConfig{LocalConfig: lc, MaxInstances: d.cfg.MaxInstances}), hold, nil
 }
 
 type warmingKey struct{}
@@ -212,10 +227,18 @@ func (d *Dispatcher) Release(ctx context.Context, uid string) error {
 	}
 	<-e.ready
 	d.cfg.Metrics.forget(uid)
+	defer e.release()
 	if e.pool != nil {
 		return e.pool.Close(ctx)
 	}
 	return nil
+}
+
+// release lets go of the entry's environment.
+func (e *entry) release() {
+	if e.hold != nil {
+		e.hold()
+	}
 }
 
 // Reconcile prepares every installed plugin (extracting packages and building environments
@@ -244,6 +267,46 @@ func (d *Dispatcher) Reconcile(ctx context.Context) error {
 	}
 	wg.Wait()
 	return ctx.Err()
+}
+
+// WarmRecent starts the n installed plugins used most recently, as told by the modification
+// time of their plugin.log (written at every start, stop and log line), one at a time, and
+// returns how many started. Plugins never run on this machine are not started.
+func (d *Dispatcher) WarmRecent(ctx context.Context, n int) int {
+	plugins, err := d.cfg.Plugins.ListPlugins(ctx)
+	if err != nil {
+		d.log.Warn("listing plugins to warm", "err", err)
+		return 0
+	}
+	type recent struct {
+		uid  string
+		used time.Time
+	}
+	var rs []recent
+	for _, p := range plugins {
+		if p.InstallType != "" && p.InstallType != "local" {
+			continue
+		}
+		id, err := install.ParseIdentifier(p.UniqueIdentifier)
+		if err != nil {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(d.cfg.DataDir, filepath.FromSlash(id.PluginID()), "logs", "plugin.log"))
+		if err != nil {
+			continue
+		}
+		rs = append(rs, recent{p.UniqueIdentifier, fi.ModTime()})
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].used.After(rs[j].used) })
+	started := 0
+	for _, r := range rs[:min(n, len(rs))] {
+		if err := d.Warm(ctx, r.uid); err != nil {
+			d.log.Warn("warming a recently used plugin", "plugin", r.uid, "err", err)
+			continue
+		}
+		started++
+	}
+	return started
 }
 
 // State is one plugin's state for the readiness route.
@@ -332,6 +395,10 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 		if e.pool != nil {
 			errs = append(errs, e.pool.Close(ctx))
 		}
+		e.release()
+	}
+	if d.cfg.Zygotes != nil {
+		errs = append(errs, d.cfg.Zygotes.Close(ctx))
 	}
 	return errors.Join(errs...)
 }

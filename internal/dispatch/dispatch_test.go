@@ -49,6 +49,8 @@ type fixture struct {
 	fail  atomic.Bool
 }
 
+func (f *fixture) Hold(string) (func(), error) { return func() {}, nil }
+
 func (f *fixture) Prepare(ctx context.Context, id string, progress func(pyenv.Progress)) (*install.Prepared, error) {
 	f.calls.Add(1)
 	if f.fail.Load() {
