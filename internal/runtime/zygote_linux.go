@@ -220,7 +220,7 @@ func (zs *Zygotes) start(key string, cfg *LocalConfig) (*zygote, error) {
 		return nil, fmt.Errorf("zygote: %w", err)
 	}
 	cmd := exec.Command(cfg.Python, "-c", zygoteSource)
-	cmd.Dir, cmd.Env = filepath.Dir(filepath.Dir(cfg.Python)), env
+	cmd.Dir, cmd.Env = dir, env // an empty folder: nothing to import by accident
 	cmd.Stderr = errW
 	cmd.ExtraFiles = []*os.File{theirs} // fd 3
 	// Its own process group and SIGKILL when the daemon dies, as for a plugin; its children

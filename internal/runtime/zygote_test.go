@@ -3,10 +3,8 @@
 package runtime
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,20 +14,6 @@ import (
 	"testing"
 	"time"
 )
-
-// withZygotes gives cfg a zygote set that the test closes.
-func withZygotes(t testing.TB, cfg *LocalConfig, preload string) *Zygotes {
-	t.Helper()
-	zs := NewZygotes(ZygoteConfig{DataDir: t.TempDir(), Preload: preload,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		zs.Close(ctx)
-	})
-	cfg.Zygotes = zs
-	return zs
-}
 
 // parentOf reads the parent pid of pid from /proc.
 func parentOf(t testing.TB, pid int) int {
