@@ -35,9 +35,11 @@ if [ ! -x "$venv_new/bin/python" ] || ! "$venv_new/bin/python" -c 'import dify_p
 fi
 
 # Servers for the daemon's tests, on loopback: PostgreSQL and an S3-compatible store. Each
-# script prints its own KEY=VALUE lines.
-scripts/postgres.sh
-scripts/s3.sh
+# script prints its own KEY=VALUE lines. 8>&-: the servers outlive this script and must not
+# inherit the lock's descriptor, or they hold the lock for as long as they run and every later
+# run of this script waits forever.
+scripts/postgres.sh 8>&-
+scripts/s3.sh 8>&-
 
 cat <<VARS
 PLUGD_TEST_REQUIRE_SERVICES=1

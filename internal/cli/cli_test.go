@@ -14,7 +14,7 @@ import (
 	"testing"
 )
 
-const vectors = "../../../shared/vectors"
+const vectors = "../../testdata/vectors"
 
 // run executes the real command tree in-process, as the binary named argv0 would.
 func run(t *testing.T, argv0 string, args ...string) (code int, stdout, stderr string) {

@@ -101,7 +101,7 @@ func newRoot(env Env) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.SetVersionTemplate("{{.Version}}\n")
 
-	root.AddCommand(newVersionCmd(env), newPluginCmd(env), newSignatureCmd(env))
+	root.AddCommand(newVersionCmd(env), newPluginCmd(env), newSignatureCmd(env), newBundleCmd(env))
 	root.AddCommand(daemonClientCmds(env)...)
 	root.AddCommand(newServeCmd(env), newMigrateCmd(env), newGCCmd(env))
 	return root
@@ -128,6 +128,7 @@ func newPluginCmd(env Env) *cobra.Command {
 		newChecksumCmd(env),
 		newRunCmd(env),
 		newInvokeCmd(env),
+		newBundleCmd(env),
 	)
 	return c
 }

@@ -39,6 +39,7 @@ type Config struct {
 
 	WorkingPath          string
 	MaxPackageSize       int64
+	MaxBundleSize        int64
 	MaxExecutionTimeout  time.Duration
 	InstallTimeout       time.Duration
 	InstallConcurrency   int
@@ -729,6 +730,7 @@ func variables() []variable {
 
 		pathVar("PLUGIN_WORKING_PATH", underData("cwd"), func(c *Config) *string { return &c.WorkingPath }),
 		size("MAX_PLUGIN_PACKAGE_SIZE", 50<<20, func(c *Config) *int64 { return &c.MaxPackageSize }),
+		size("MAX_BUNDLE_PACKAGE_SIZE", 600<<20, func(c *Config) *int64 { return &c.MaxBundleSize }),
 		duration("PLUGIN_MAX_EXECUTION_TIMEOUT", 600*time.Second, time.Second, time.Second, func(c *Config) *time.Duration { return &c.MaxExecutionTimeout }),
 		duration("PLUGIN_INSTALL_TIMEOUT", 15*time.Minute, time.Minute, time.Second, func(c *Config) *time.Duration { return &c.InstallTimeout }),
 		integer("PLUGIN_LOCAL_LAUNCHING_CONCURRENT", 2, 1, 1024, func(c *Config) *int { return &c.InstallConcurrency }),

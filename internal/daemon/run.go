@@ -162,7 +162,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	mgr := install.New(install.Config{
 		Store: db, Blob: blobs, Workspace: ws, Runtimes: disp,
 		ForceSignature: c.ForceVerifyingSignature, TrustedKeys: keys,
-		MaxPackageSize: c.MaxPackageSize, Concurrency: c.InstallConcurrency, Timeout: c.InstallTimeout,
+		MaxPackageSize: c.MaxPackageSize, MaxBundleSize: c.MaxBundleSize, Concurrency: c.InstallConcurrency, Timeout: c.InstallTimeout,
 		TempDir: filepath.Join(c.DataDir, "tmp"), Logger: log,
 	})
 	if err := os.MkdirAll(filepath.Join(c.DataDir, "tmp"), 0o700); err != nil {
@@ -176,7 +176,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	}
 	apiCfg := httpapi.Config{
 		ServerKey: c.ServerKey, Store: db, Installer: mgr, Dispatcher: httpapi.NewDispatcher(disp.Invoke, readiness(disp)),
-		Metrics: metricsHandler, MaxPackageSize: c.MaxPackageSize, ExecutionTimeout: c.MaxExecutionTimeout,
+		Metrics: metricsHandler, MaxPackageSize: c.MaxPackageSize, MaxBundleSize: c.MaxBundleSize, ExecutionTimeout: c.MaxExecutionTimeout,
 		EndpointsEnabled: c.EndpointEnabled, Logger: log, Version: o.Version,
 		Health: func() httpapi.HealthInfo { return httpapi.HealthInfo{Ready: reconciled.Load()} },
 	}

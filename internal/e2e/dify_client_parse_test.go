@@ -171,3 +171,25 @@ func FuzzDecodeResponse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseBundleDependencies(t *testing.T) {
+	good := `[{"type":"package","value":{"unique_identifier":"a/b:0.0.1@` + strings.Repeat("a", 64) + `","manifest":{"name":"b"}}},` +
+		`{"type":"marketplace","value":{"organization":"o","plugin":"p","version":"1.0.0"}},` +
+		`{"type":"github","value":{"repo_address":"https://github.com/o/r","repo":"o/r","release":"1.0.0","packages":"p.difypkg"}}]`
+	deps, err := parseBundleDependencies(json.RawMessage(good))
+	if err != nil || len(deps) != 3 || deps[0].Package == nil || deps[1].Marketplace.Plugin != "p" || deps[2].Github.Packages != "p.difypkg" {
+		t.Fatalf("%v %+v", err, deps)
+	}
+	for _, bad := range []string{
+		`{}`,
+		`[{"type":"npm","value":{}}]`,
+		`[{"type":"marketplace","value":{"organization":"o","plugin":"p"}}]`,
+		`[{"type":"github","value":{"repo_address":1,"repo":"o/r","release":"1","packages":"p"}}]`,
+		`[{"type":"package","value":{"unique_identifier":"x","manifest":"text"}}]`,
+		`[{"type":"package","value":{"unique_identifier":"x"}}]`,
+	} {
+		if _, err := parseBundleDependencies(json.RawMessage(bad)); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
+	}
+}

@@ -506,6 +506,107 @@ func (c *difyClient) uploadPackage(ctx context.Context, pkg []byte, verify bool)
 	})
 }
 
+// bundleDependency is PluginBundleDependency (core/plugin/entities/bundle.py): type is one
+// of github, marketplace, package, and value the model of that type. Dify validates value
+// against the union of the three models; parseBundleDependencies does what that validation
+// needs.
+type bundleDependency struct {
+	Type        string
+	Github      *bundleGithub
+	Marketplace *bundleMarketplace
+	Package     *bundlePackage
+}
+
+// bundleGithub is PluginBundleDependency.Github.
+type bundleGithub struct {
+	RepoAddress string `json:"repo_address"`
+	Repo        string `json:"repo"`
+	Release     string `json:"release"`
+	Packages    string `json:"packages"`
+}
+
+// bundleMarketplace is PluginBundleDependency.Marketplace.
+type bundleMarketplace struct {
+	Organization string `json:"organization"`
+	Plugin       string `json:"plugin"`
+	Version      string `json:"version"`
+}
+
+// bundlePackage is PluginBundleDependency.Package; the manifest is a PluginDeclaration.
+type bundlePackage struct {
+	UniqueIdentifier string          `json:"unique_identifier"`
+	Manifest         json.RawMessage `json:"manifest"`
+}
+
+// uploadBundle is PluginInstaller.upload_bundle: the bundle in the multipart field
+// dify_bundle, verify_signature as a form field; the answer is [PluginBundleDependency].
+func (c *difyClient) uploadBundle(ctx context.Context, bundle []byte, verify bool) ([]bundleDependency, json.RawMessage, error) {
+	raw, err := call[json.RawMessage](ctx, c, http.MethodPost, c.p("management/install/upload/bundle"), nil, formBody{
+		files:  map[string]formFile{"dify_bundle": {name: "bundle.difybndl", data: bundle}},
+		fields: map[string]string{"verify_signature": fmt.Sprint(verify)},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	deps, err := parseBundleDependencies(raw)
+	if err != nil {
+		return nil, raw, &difyError{Class: "ValidationError", Message: err.Error(), Raw: raw}
+	}
+	return deps, raw, nil
+}
+
+// parseBundleDependencies validates the list as pydantic does: a known type, and a value
+// whose required fields are all present strings (the manifest an object).
+func parseBundleDependencies(raw json.RawMessage) ([]bundleDependency, error) {
+	var items []struct {
+		Type  string                     `json:"type"`
+		Value map[string]json.RawMessage `json:"value"`
+	}
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, fmt.Errorf("dependencies: %w", err)
+	}
+	out := make([]bundleDependency, len(items))
+	for i, it := range items {
+		need := map[string][]string{
+			"github":      {"repo_address", "repo", "release", "packages"},
+			"marketplace": {"organization", "plugin", "version"},
+			"package":     {"unique_identifier"},
+		}[it.Type]
+		if need == nil {
+			return nil, fmt.Errorf("dependencies[%d].type %q is not github, marketplace or package", i, it.Type)
+		}
+		for _, k := range need {
+			var s string
+			if err := json.Unmarshal(it.Value[k], &s); err != nil {
+				return nil, fmt.Errorf("dependencies[%d].value.%s: a string is required", i, k)
+			}
+		}
+		b, _ := json.Marshal(it.Value)
+		d := bundleDependency{Type: it.Type}
+		var err error
+		switch it.Type {
+		case "github":
+			d.Github = &bundleGithub{}
+			err = json.Unmarshal(b, d.Github)
+		case "marketplace":
+			d.Marketplace = &bundleMarketplace{}
+			err = json.Unmarshal(b, d.Marketplace)
+		default:
+			var m map[string]any
+			if json.Unmarshal(it.Value["manifest"], &m) != nil || m == nil {
+				return nil, fmt.Errorf("dependencies[%d].value.manifest: a PluginDeclaration object is required", i)
+			}
+			d.Package = &bundlePackage{}
+			err = json.Unmarshal(b, d.Package)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dependencies[%d]: %w", i, err)
+		}
+		out[i] = d
+	}
+	return out, nil
+}
+
 // installStart is PluginInstallTaskStartResponse.
 type installStart struct {
 	AllInstalled bool   `json:"all_installed"`

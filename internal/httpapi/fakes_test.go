@@ -286,6 +286,23 @@ func (f *fakeInstaller) Upload(_ context.Context, tenantID string, r io.Reader, 
 	return install.Decoded{UniqueIdentifier: toolUID, Manifest: json.RawMessage(`{"name":"echo"}`)}, nil
 }
 
+func (f *fakeInstaller) UploadBundle(_ context.Context, tenantID string, r io.Reader, verify bool) ([]install.BundleDependency, error) {
+	data, err := io.ReadAll(r)
+	f.mu.Lock()
+	f.uploaded, f.verify = data, verify
+	f.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("reading bundle: %w", err)
+	}
+	if err := f.record("upload-bundle %s %d %v", tenantID, len(data), verify); err != nil {
+		return nil, err
+	}
+	return []install.BundleDependency{
+		{Type: "package", Value: install.BundlePackage{UniqueIdentifier: toolUID, Manifest: json.RawMessage(`{"name":"echo"}`)}},
+		{Type: "marketplace", Value: map[string]string{"organization": "langgenius", "plugin": "maths", "version": "0.0.8"}},
+	}, nil
+}
+
 func (f *fakeInstaller) Decode(_ context.Context, uid string) (install.Decoded, error) {
 	if err := f.record("decode %s", uid); err != nil {
 		return install.Decoded{}, err

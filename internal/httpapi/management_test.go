@@ -21,8 +21,8 @@ func multipartBody(t testing.TB, fields ...[2]string) (string, string) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	for _, f := range fields {
-		if f[0] == "dify_pkg" {
-			fw, err := mw.CreateFormFile("dify_pkg", "plugin.difypkg")
+		if f[0] == "dify_pkg" || f[0] == "dify_bundle" {
+			fw, err := mw.CreateFormFile(f[0], "upload")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,6 +68,45 @@ func TestUpload(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUploadBundle: the bundle reaches the installer with verify_signature, whichever comes
+// first, and its dependency list is the envelope's data.
+func TestUploadBundle(t *testing.T) {
+	for _, fields := range [][][2]string{
+		{{"verify_signature", "true"}, {"dify_bundle", "BUNDLE"}},
+		{{"dify_bundle", "BUNDLE"}, {"verify_signature", "true"}},
+	} {
+		h := newHarness(t)
+		body, ct := multipartBody(t, fields...)
+		req := httptest.NewRequest("POST", "/plugin/t1/management/install/upload/bundle", strings.NewReader(body))
+		req.Header.Set("X-Api-Key", testKey)
+		req.Header.Set("Content-Type", ct)
+		rec := httptest.NewRecorder()
+		h.srv.ServeHTTP(rec, req)
+		data := expectOK(t, rec)
+		want := `[{"type":"package","value":{"manifest":{"name":"echo"},"unique_identifier":"` + toolUID + `"}},` +
+			`{"type":"marketplace","value":{"organization":"langgenius","plugin":"maths","version":"0.0.8"}}]`
+		if string(data) != want || string(h.inst.uploaded) != "BUNDLE" || !h.inst.verify {
+			t.Fatalf("data %s (want %s), installer read %q verify %v", data, want, h.inst.uploaded, h.inst.verify)
+		}
+	}
+	h := newHarness(t, func(c *Config) { c.MaxBundleSize = 10 })
+	body, ct := multipartBody(t, [2]string{"verify_signature", "false"}, [2]string{"dify_bundle", strings.Repeat("x", 11)})
+	req := httptest.NewRequest("POST", "/plugin/t1/management/install/upload/bundle", strings.NewReader(body))
+	req.Header.Set("X-Api-Key", testKey)
+	req.Header.Set("Content-Type", ct)
+	rec := httptest.NewRecorder()
+	h.srv.ServeHTTP(rec, req)
+	expectErr(t, rec, 200, -400, typeBadRequest, "bundle is larger than the limit of 10 bytes (MAX_BUNDLE_PACKAGE_SIZE)")
+	// A package in dify_pkg is not a bundle.
+	body, ct = multipartBody(t, [2]string{"dify_pkg", "x"})
+	req = httptest.NewRequest("POST", "/plugin/t1/management/install/upload/bundle", strings.NewReader(body))
+	req.Header.Set("X-Api-Key", testKey)
+	req.Header.Set("Content-Type", ct)
+	rec = httptest.NewRecorder()
+	h.srv.ServeHTTP(rec, req)
+	expectErr(t, rec, 200, -400, typeBadRequest, "field dify_bundle is missing")
 }
 
 // TestUploadTooLarge: the limit applies while reading: the installer never sees more than
@@ -194,7 +233,7 @@ func TestInstallRefusals(t *testing.T) {
 		{"decode bad body", "GET", "/plugin/t1/management/decode/from_identifier", "{", typeBadRequest, "not valid JSON"},
 		{"manifest no id", "GET", "/plugin/t1/management/fetch/manifest", "", typeIdentifier, "plugin_unique_identifier is required"},
 		{"uninstall no id", "POST", "/plugin/t1/management/uninstall", `{}`, typeBadRequest, "plugin_installation_id is required"},
-		{"bundle", "POST", "/plugin/t1/management/install/upload/bundle", "", typeBadRequest, "bundles are not supported"},
+		{"bundle not multipart", "POST", "/plugin/t1/management/install/upload/bundle", "", typeBadRequest, "bundle in field dify_bundle"},
 		{"category", "GET", "/plugin/t1/management/installation/ids?category=video", "", typeBadRequest, `category "video" is unknown`},
 		{"category list", "GET", "/plugin/t1/management/video/list", "", typeBadRequest, `category "video" is unknown`},
 		{"list language", "GET", "/plugin/t1/management/tool/list?language=xx", "", typeBadRequest, "language"},

@@ -42,6 +42,7 @@ type Store interface {
 // Installer does the package work: upload, install, upgrade, uninstall and the task records.
 type Installer interface {
 	Upload(ctx context.Context, tenantID string, r io.Reader, verify bool) (install.Decoded, error)
+	UploadBundle(ctx context.Context, tenantID string, r io.Reader, verify bool) ([]install.BundleDependency, error)
 	Decode(ctx context.Context, uid string) (install.Decoded, error)
 	Install(ctx context.Context, tenantID string, uids []string, source string, metas []json.RawMessage) (install.Started, error)
 	Upgrade(ctx context.Context, tenantID, oldUID, newUID, source string, meta json.RawMessage) (install.Started, error)
@@ -153,6 +154,8 @@ type Config struct {
 	Health func() HealthInfo
 	// MaxPackageSize bounds uploaded packages while they are read; default 50 MiB.
 	MaxPackageSize int64
+	// MaxBundleSize bounds uploaded bundles while they are read; default 600 MiB.
+	MaxBundleSize int64
 	// ExecutionTimeout bounds one plugin request (PLUGIN_MAX_EXECUTION_TIMEOUT); default 600 s.
 	ExecutionTimeout time.Duration
 	// EndpointsEnabled serves the public endpoint proxy /e/ (PLUGIN_ENDPOINT_ENABLED).
@@ -169,6 +172,7 @@ type Config struct {
 
 const (
 	defaultMaxPackageSize   = 50 << 20
+	defaultMaxBundleSize    = 600 << 20
 	defaultExecutionTimeout = 600 * time.Second
 )
 
@@ -188,6 +192,9 @@ type Server struct {
 func New(cfg Config) *Server {
 	if cfg.MaxPackageSize <= 0 {
 		cfg.MaxPackageSize = defaultMaxPackageSize
+	}
+	if cfg.MaxBundleSize <= 0 {
+		cfg.MaxBundleSize = defaultMaxBundleSize
 	}
 	if cfg.ExecutionTimeout <= 0 {
 		cfg.ExecutionTimeout = defaultExecutionTimeout

@@ -56,9 +56,11 @@ func (c *capReader) Read(p []byte) (int, error) {
 // verify_signature comes after the file (no known client does that) is it spooled to a
 // temporary file first, because the Installer needs the flag before the bytes.
 func (s *Server) uploadPackage(w http.ResponseWriter, r *http.Request) {
-	limit := s.cfg.MaxPackageSize
-	dec, err := s.readUpload(w, r, limit, func(ctx context.Context, pkg io.Reader, verify bool) (install.Decoded, error) {
-		return s.cfg.Installer.Upload(ctx, r.PathValue("tenant_id"), pkg, verify)
+	var dec install.Decoded
+	part := uploadPart{field: "dify_pkg", what: "package", limit: s.cfg.MaxPackageSize, setting: "MAX_PLUGIN_PACKAGE_SIZE"}
+	err := s.readUpload(w, r, part, func(ctx context.Context, pkg io.Reader, verify bool) (err error) {
+		dec, err = s.cfg.Installer.Upload(ctx, r.PathValue("tenant_id"), pkg, verify)
+		return err
 	})
 	if err != nil {
 		s.fail(w, r, err)
@@ -67,18 +69,45 @@ func (s *Server) uploadPackage(w http.ResponseWriter, r *http.Request) {
 	ok(w, dec)
 }
 
-type uploadFunc func(ctx context.Context, pkg io.Reader, verify bool) (install.Decoded, error)
+// uploadBundle serves install/upload/bundle: the same form with the bundle in dify_bundle.
+// The answer lists the bundle's dependencies for Dify to install: packages the bundle held
+// (now uploaded) by unique identifier, Marketplace and GitHub ones by where to fetch them.
+func (s *Server) uploadBundle(w http.ResponseWriter, r *http.Request) {
+	var deps []install.BundleDependency
+	part := uploadPart{field: "dify_bundle", what: "bundle", limit: s.cfg.MaxBundleSize, setting: "MAX_BUNDLE_PACKAGE_SIZE"}
+	err := s.readUpload(w, r, part, func(ctx context.Context, b io.Reader, verify bool) (err error) {
+		deps, err = s.cfg.Installer.UploadBundle(ctx, r.PathValue("tenant_id"), b, verify)
+		return err
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if deps == nil {
+		deps = []install.BundleDependency{}
+	}
+	ok(w, deps)
+}
 
-// readUpload parses the multipart body and calls upload with the package part.
-func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, limit int64, upload uploadFunc) (install.Decoded, error) {
-	var none install.Decoded
+// uploadPart describes the file field of an upload form.
+type uploadPart struct {
+	field   string // dify_pkg or dify_bundle
+	what    string // package or bundle, for messages
+	limit   int64
+	setting string // the setting that sets limit
+}
+
+type uploadFunc func(ctx context.Context, file io.Reader, verify bool) error
+
+// readUpload parses the multipart body and calls upload with the file part.
+func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, up uploadPart, upload uploadFunc) error {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
-		return none, badRequest("expected a multipart/form-data body with the package in field dify_pkg")
+		return badRequest("expected a multipart/form-data body with the %s in field %s", up.what, up.field)
 	}
-	body := http.MaxBytesReader(w, r.Body, limit+multipartSlack)
+	body := http.MaxBytesReader(w, r.Body, up.limit+multipartSlack)
 	mr := multipart.NewReader(body, params["boundary"])
-	tooLarge := badRequest("package is larger than the limit of %d bytes (MAX_PLUGIN_PACKAGE_SIZE)", limit)
+	tooLarge := badRequest("%s is larger than the limit of %d bytes (%s)", up.what, up.limit, up.setting)
 
 	verify, verifySeen := false, false
 	var spool *os.File
@@ -96,66 +125,60 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, limit int64,
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return none, tooLarge
+				return tooLarge
 			}
-			return none, badRequest("malformed multipart body: %v", err)
+			return badRequest("malformed multipart body: %v", err)
 		}
 		switch part.FormName() {
 		case "verify_signature":
 			v, err := io.ReadAll(io.LimitReader(part, 16))
 			if err != nil {
-				return none, badRequest("reading field verify_signature: %v", err)
+				return badRequest("reading field verify_signature: %v", err)
 			}
 			val := strings.TrimSpace(string(v))
 			if val == "" {
 				verify = false
 			} else if verify, err = strconv.ParseBool(val); err != nil {
-				return none, badRequest("field verify_signature=%q must be true or false", truncate(val, 16))
+				return badRequest("field verify_signature=%q must be true or false", truncate(val, 16))
 			}
 			verifySeen = true
-		case "dify_pkg":
+		case up.field:
 			if spool != nil {
-				return none, badRequest("field dify_pkg appears more than once")
+				return badRequest("field %s appears more than once", up.field)
 			}
-			pkg := &capReader{r: part, n: limit}
+			file := &capReader{r: part, n: up.limit}
 			if verifySeen {
-				dec, err := upload(r.Context(), pkg, verify)
-				if pkg.exceeded {
-					return none, tooLarge
+				err := upload(r.Context(), file, verify)
+				if file.exceeded {
+					return tooLarge
 				}
 				var mbe *http.MaxBytesError
 				if errors.As(err, &mbe) {
-					return none, tooLarge
+					return tooLarge
 				}
-				return dec, err
+				return err
 			}
-			if spool, err = os.CreateTemp("", "plugd-upload-*.difypkg"); err != nil {
-				return none, fmt.Errorf("spooling the upload: %w", err)
+			if spool, err = os.CreateTemp("", "plugd-upload-*"); err != nil {
+				return fmt.Errorf("spooling the upload: %w", err)
 			}
-			if _, err := io.Copy(spool, pkg); err != nil {
-				if pkg.exceeded {
-					return none, tooLarge
+			if _, err := io.Copy(spool, file); err != nil {
+				if file.exceeded {
+					return tooLarge
 				}
-				return none, badRequest("reading field dify_pkg: %v", err)
+				return badRequest("reading field %s: %v", up.field, err)
 			}
 		default:
 			// Unknown fields are skipped; the body limit bounds them.
 			if _, err := io.Copy(io.Discard, part); err != nil {
-				return none, badRequest("reading field %q: %v", truncate(part.FormName(), 64), err)
+				return badRequest("reading field %q: %v", truncate(part.FormName(), 64), err)
 			}
 		}
 	}
 	if spool == nil {
-		return none, badRequest("field dify_pkg is missing: send the package as a multipart file")
+		return badRequest("field %s is missing: send the %s as a multipart file", up.field, up.what)
 	}
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
-		return none, fmt.Errorf("spooling the upload: %w", err)
+		return fmt.Errorf("spooling the upload: %w", err)
 	}
 	return upload(r.Context(), spool, verify)
-}
-
-// uploadBundle answers install/upload/bundle. Bundles list other packages to fetch from
-// GitHub and the Marketplace; plugd does not read them yet.
-func (s *Server) uploadBundle(w http.ResponseWriter, r *http.Request) {
-	s.fail(w, r, badRequest("bundles are not supported yet; upload the packages one by one"))
 }

@@ -54,6 +54,8 @@ type Config struct {
 	TrustedKeys []signature.TrustedKey
 	// MaxPackageSize bounds an upload (MAX_PLUGIN_PACKAGE_SIZE). Default 50 MiB.
 	MaxPackageSize int64
+	// MaxBundleSize bounds an uploaded bundle (MAX_BUNDLE_PACKAGE_SIZE). Default 600 MiB.
+	MaxBundleSize int64
 	// Concurrency bounds the install jobs running at once (PLUGIN_LOCAL_LAUNCHING_CONCURRENT).
 	// Default 2.
 	Concurrency int
@@ -85,6 +87,9 @@ type Manager struct {
 func New(cfg Config) *Manager {
 	if cfg.MaxPackageSize <= 0 {
 		cfg.MaxPackageSize = 50 << 20
+	}
+	if cfg.MaxBundleSize <= 0 {
+		cfg.MaxBundleSize = 600 << 20
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 2

@@ -23,7 +23,7 @@ import (
 	"github.com/plugd/plugd/internal/store/sqlstore"
 )
 
-const vectors = "../../../shared/vectors"
+const vectors = "../../testdata/vectors"
 
 // fakePreparer stands in for the Python side: it records calls and can block or fail.
 type fakePreparer struct {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/plugd/plugd/internal/blob"
 	"github.com/plugd/plugd/internal/manifest"
@@ -29,52 +30,134 @@ func assetKey(id string) string { return "assets/" + id }
 // costs neither memory nor disk. verify asks for a valid signature even when ForceSignature
 // is off. Uploading the same package again is harmless.
 func (m *Manager) Upload(ctx context.Context, tenantID string, r io.Reader, verify bool) (Decoded, error) {
-	tmp, err := os.CreateTemp(m.cfg.TempDir, "plugd-upload-*.difypkg")
+	s, err := m.stagePackage(ctx, r, "dify_pkg", verify)
 	if err != nil {
 		return Decoded{}, err
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
+	defer s.close()
+	if _, err := m.persist(ctx, s); err != nil {
+		return Decoded{}, err
+	}
+	return s.decoded, nil
+}
+
+// staged is a package that was read into a temporary file and decoded, not yet stored.
+type staged struct {
+	file    *os.File
+	size    int64
+	decoded Decoded
+}
+
+func (s *staged) close() {
+	s.file.Close()
+	os.Remove(s.file.Name())
+}
+
+// stagePackage reads a package from r (at most MaxPackageSize bytes) into a temporary file,
+// checks it and verifies its signature. field names the input in errors.
+func (m *Manager) stagePackage(ctx context.Context, r io.Reader, field string, verify bool) (*staged, error) {
+	tmp, err := os.CreateTemp(m.cfg.TempDir, "plugd-upload-*.difypkg")
+	if err != nil {
+		return nil, err
+	}
+	s := &staged{file: tmp}
+	ok := false
+	defer func() {
+		if !ok {
+			s.close()
+		}
+	}()
 	n, err := io.Copy(tmp, io.LimitReader(r, m.cfg.MaxPackageSize+1))
 	if err != nil {
-		return Decoded{}, fmt.Errorf("reading the upload: %w", err)
+		return nil, fmt.Errorf("reading %s: %w", field, err)
 	}
 	if n > m.cfg.MaxPackageSize {
-		return Decoded{}, inputErr("dify_pkg", "package is larger than the %d-byte limit (MAX_PLUGIN_PACKAGE_SIZE)", m.cfg.MaxPackageSize)
+		return nil, inputErr(field, "package is larger than the %d-byte limit (MAX_PLUGIN_PACKAGE_SIZE)", m.cfg.MaxPackageSize)
 	}
 	lim := pkgfile.DefaultLimits()
 	lim.MaxPackageBytes = m.cfg.MaxPackageSize
 	pkg, err := pkgfile.Read(tmp, n, lim)
 	if err != nil {
-		return Decoded{}, &InputError{Field: "dify_pkg", Err: err}
+		return nil, &InputError{Field: field, Err: err}
 	}
 	d, err := m.decode(ctx, pkg, verify || m.cfg.ForceSignature)
 	if err != nil {
-		return Decoded{}, err
+		var ie *InputError
+		if errors.As(err, &ie) && ie.Field == "dify_pkg" {
+			ie.Field = field
+		}
+		return nil, err
 	}
-	id, _ := ParseIdentifier(d.UniqueIdentifier)
-	key := packageKey(id)
-	if _, err := m.cfg.Blob.Stat(ctx, key); errors.Is(err, blob.ErrNotFound) {
-		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-			return Decoded{}, err
+	s.size, s.decoded, ok = n, d, true
+	return s, nil
+}
+
+// persisted says what persist created, so that undo removes only that.
+type persisted struct {
+	uid                 string
+	key                 string
+	packageStored       bool
+	declarationRecorded bool
+}
+
+// persist stores a staged package and records its declaration; both steps keep what is
+// already there.
+func (m *Manager) persist(ctx context.Context, s *staged) (persisted, error) {
+	id, _ := ParseIdentifier(s.decoded.UniqueIdentifier)
+	p := persisted{uid: s.decoded.UniqueIdentifier, key: packageKey(id)}
+	if _, err := m.cfg.Blob.Stat(ctx, p.key); errors.Is(err, blob.ErrNotFound) {
+		if _, err := s.file.Seek(0, io.SeekStart); err != nil {
+			return p, err
 		}
-		if err := m.cfg.Blob.Put(ctx, key, tmp, n); err != nil {
-			return Decoded{}, fmt.Errorf("storing the package: %w", err)
+		if err := m.cfg.Blob.Put(ctx, p.key, s.file, s.size); err != nil {
+			return p, fmt.Errorf("storing the package: %w", err)
 		}
+		p.packageStored = true
 	} else if err != nil {
-		return Decoded{}, fmt.Errorf("storing the package: %w", err)
+		return p, fmt.Errorf("storing the package: %w", err)
 	}
+	_, err := m.cfg.Store.GetDeclaration(ctx, p.uid)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		m.undo(ctx, p)
+		return p, fmt.Errorf("recording the declaration: %w", err)
+	}
+	p.declarationRecorded = err != nil
 	ver := json.RawMessage("null")
-	if d.Verification != nil {
-		ver, _ = json.Marshal(d.Verification)
+	if s.decoded.Verification != nil {
+		ver, _ = json.Marshal(s.decoded.Verification)
 	}
 	err = m.cfg.Store.PutDeclaration(ctx, store.Declaration{
-		UniqueIdentifier: d.UniqueIdentifier, PluginID: id.PluginID(), Declaration: d.Manifest, Verification: ver,
+		UniqueIdentifier: p.uid, PluginID: id.PluginID(), Declaration: s.decoded.Manifest, Verification: ver,
 	})
 	if err != nil {
-		return Decoded{}, fmt.Errorf("recording the declaration: %w", err)
+		p.declarationRecorded = false
+		m.undo(ctx, p)
+		return p, fmt.Errorf("recording the declaration: %w", err)
 	}
-	return d, nil
+	return p, nil
+}
+
+// undo removes what persist created: the declaration it recorded (unless someone installed
+// the plugin meanwhile, which DeleteDeclaration refuses) and the package it stored (unless
+// the declaration stays). Icons are content-addressed and shared, so they stay. It runs even
+// when the request that stored them was cancelled, which is often why it runs.
+func (m *Manager) undo(ctx context.Context, p persisted) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	keepPackage := false
+	if p.declarationRecorded {
+		if err := m.cfg.Store.DeleteDeclaration(ctx, p.uid); err != nil && !errors.Is(err, store.ErrNotFound) {
+			m.log.Warn("rolling back an upload: declaration kept", "plugin", p.uid, "error", err)
+			keepPackage = true
+		}
+	} else if _, err := m.cfg.Store.GetDeclaration(ctx, p.uid); err == nil {
+		keepPackage = true // recorded before us: its package must stay
+	}
+	if p.packageStored && !keepPackage {
+		if err := m.cfg.Blob.Delete(ctx, p.key); err != nil {
+			m.log.Warn("rolling back an upload: package kept", "plugin", p.uid, "error", err)
+		}
+	}
 }
 
 // decode loads and checks a package's declaration, verifies its signature, moves its icons

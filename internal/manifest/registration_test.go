@@ -32,7 +32,7 @@ const transcript102 = `{"type":"manifest_declaration","data":{"version":"0.0.1",
 
 `
 
-const echoFixture = "../../../shared/vectors/echo-fixture"
+const echoFixture = "../../testdata/vectors/echo-fixture"
 
 // registration is what a daemon collects from a registration: the manifest declaration,
 // element [0] of each provider declaration by kind, and the assets.

@@ -10,7 +10,7 @@ import (
 // must load without any problem, strict or not.
 func TestVectorsLoadClean(t *testing.T) {
 	t.Run("echo-fixture", func(t *testing.T) {
-		p, probs := Load(os.DirFS("../../../shared/vectors/echo-fixture"))
+		p, probs := Load(os.DirFS("../../testdata/vectors/echo-fixture"))
 		if len(probs) != 0 || p == nil {
 			t.Fatalf("problems: %v", probs)
 		}
@@ -22,7 +22,7 @@ func TestVectorsLoadClean(t *testing.T) {
 		}
 	})
 	t.Run("official-agent", func(t *testing.T) {
-		zr, err := zip.OpenReader("../../../shared/vectors/official/langgenius-agent_0.0.14.difypkg")
+		zr, err := zip.OpenReader("../../testdata/vectors/official/langgenius-agent_0.0.14.difypkg")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -41,6 +41,7 @@ type yamlProblem struct {
 	line    int
 	message string
 	strict  bool
+	limit   bool // a depth or alias-expansion limit was passed
 }
 
 // parseYAML parses one YAML file and returns the content of its first document (nil for an
@@ -88,7 +89,7 @@ func parseYAML(data []byte) (*yaml.Node, []yamlProblem) {
 	if p, ok := checkTree(root); !ok {
 		// Only a warning: the loader decodes just the parts the reference decodes, and
 		// stops (with an install problem) if those expand too much.
-		p.strict = true
+		p.strict, p.limit = true, true
 		probs = append(probs, p)
 	}
 	return root, probs
@@ -682,4 +683,29 @@ func (f *yamlFile) checkKeys() {
 		}
 	}
 	walk(f.root, nil)
+}
+
+// DecodeYAML decodes one YAML document from outside input into out (as yaml.v3's Unmarshal
+// does) under the limits that protect the plugin loader: file size, UTF-8, nesting and alias
+// expansion. Other YAML files that travel with plugins, such as a bundle's manifest, go
+// through it so that they cannot cost more than a declaration file. Errors name the line.
+// An empty document leaves out untouched.
+func DecodeYAML(data []byte, out any) error {
+	root, probs := parseYAML(data)
+	for _, p := range probs {
+		if p.strict && !p.limit {
+			continue // a second document is ignored, as yaml.Unmarshal does
+		}
+		if p.line > 0 {
+			return fmt.Errorf("line %d: %s", p.line, p.message)
+		}
+		return errors.New(p.message)
+	}
+	if root == nil {
+		return nil
+	}
+	if err := root.Decode(out); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return nil
 }

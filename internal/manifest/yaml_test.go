@@ -157,3 +157,31 @@ func TestTotalSizeBudget(t *testing.T) {
 		t.Errorf("no budget problem in %v", probs)
 	}
 }
+
+func TestDecodeYAML(t *testing.T) {
+	var v struct {
+		Name string   `yaml:"name"`
+		List []string `yaml:"list"`
+	}
+	if err := DecodeYAML([]byte("name: x\nlist: [a, b]\n---\nname: y\n"), &v); err != nil || v.Name != "x" || len(v.List) != 2 {
+		t.Fatalf("%v %+v", err, v)
+	}
+	bomb := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	for c := 'b'; c <= 'h'; c++ {
+		p := "*" + string(c-1)
+		bomb += string(c) + ": &" + string(c) + " [" + strings.Repeat(p+", ", 9) + p + "]\n"
+	}
+	for in, want := range map[string]string{
+		"name: [x\n":                    "line",
+		"name: [x]\n":                   "cannot unmarshal",
+		bomb:                            "expands to more than",
+		strings.Repeat("[", 200):        "",
+		"\xff\xfe\x00":                  "",
+		"name: " + string([]byte{0xff}): "UTF-8",
+	} {
+		err := DecodeYAML([]byte(in), &v)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("DecodeYAML(%.30q) = %v, want an error containing %q", in, err, want)
+		}
+	}
+}

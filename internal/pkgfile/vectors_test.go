@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-const vectors = "../../../shared/vectors/"
+const vectors = "../../testdata/vectors/"
 
 const (
 	vec1Checksum     = "20a6b69bf49ca85b63f1f3ac3dbd0afd1a640025a9fabb4c4646f823e18d0ed5"

@@ -352,3 +352,25 @@ func copyChecked(ctx context.Context, w io.Writer, r io.Reader, name string, siz
 	}
 	return n, nil
 }
+
+// WriteFiles writes files, in the given order, as a zip with the same deterministic form as
+// a package (Deflate at archive/zip's level, zero times): the same files always give the
+// same bytes. Bundles are written with it. Names must be clean relative paths.
+func WriteFiles(ctx context.Context, w io.Writer, files []File) error {
+	srcs := make([]source, len(files))
+	seen := make(map[string]bool, len(files))
+	for i, f := range files {
+		if err := checkName(f.Name, 4096); err != nil {
+			return err
+		}
+		if seen[f.Name] {
+			return pkgErr(ErrCorrupt, f.Name, "duplicate entry", nil)
+		}
+		seen[f.Name] = true
+		data := f.Data
+		srcs[i] = source{name: f.Name, size: int64(len(data)), open: func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(data)), nil
+		}}
+	}
+	return writeZip(ctx, w, srcs, writeOptions{})
+}

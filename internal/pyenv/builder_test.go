@@ -401,7 +401,7 @@ func TestEnsureConcurrentBuildsOnce(t *testing.T) {
 }
 
 // TestOldSDKFixes builds environments pinned to early SDK releases that real official
-// packages still pin (the agent strategy in shared/vectors/official pins 0.0.1b75) and
+// packages still pin (the agent strategy in testdata/vectors/official pins 0.0.1b75) and
 // checks that each fix changes the behaviour it is for.
 func TestOldSDKFixes(t *testing.T) {
 	needTools(t)

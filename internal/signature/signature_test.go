@@ -22,7 +22,7 @@ import (
 	"github.com/plugd/plugd/internal/pkgfile"
 )
 
-const vectors = "../../../shared/vectors/"
+const vectors = "../../testdata/vectors/"
 
 func openPkg(t *testing.T, path string) *pkgfile.Package {
 	t.Helper()

@@ -15,9 +15,10 @@ import (
 	"time"
 )
 
-// echoPluginDir is the harness's echo plugin. It is copied to a temporary folder for each run
-// and never into the project.
-const echoPluginDir = "../../../shared/reference/plugin-protocol-harness/echo-plugin"
+// echoPluginDir is the echo plugin of the project's vectors (the reference harness's echo plugin
+// plus files only the packaging tests look at). It is copied to a temporary folder for each run,
+// so running it never writes into the project.
+const echoPluginDir = "../../testdata/vectors/echo-fixture"
 
 // sdkPython is the interpreter with the real dify-plugin SDK (0.7 line). A missing one fails
 // the test, so CI cannot skip it by accident; PLUGD_SKIP_PYTHON=1 skips it on purpose.
