@@ -25,7 +25,6 @@ type instance struct {
 	plog    *logFile
 	lim     *limiter
 	wait    func() string // waits for the process to end and says how it ended
-	forked  bool          // forked by a zygote rather than spawned
 	pid     int
 	conn    *wire.Conn
 	spawned time.Time
@@ -151,7 +150,7 @@ func spawn(cfg *LocalConfig, logger *slog.Logger, plog *logFile, shim bool) (*in
 	closeAll(childEnds) // the child has its copies; ours would keep the pipes from ever ending
 
 	in := &instance{
-		cfg: cfg, log: logger.With("pid", pid), plog: plog, lim: lim, wait: wait, forked: forked, pid: pid, spawned: time.Now(),
+		cfg: cfg, log: logger.With("pid", pid), plog: plog, lim: lim, wait: wait, pid: pid, spawned: time.Now(),
 		ready: make(chan struct{}), stderr: tail{max: stderrTail}, stderrDone: make(chan struct{}),
 		stopCh: make(chan error, 1), killCh: make(chan struct{}, 1), exited: make(chan struct{}),
 	}

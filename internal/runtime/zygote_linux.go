@@ -461,6 +461,16 @@ func (zs *Zygotes) Running() []int {
 	return pids
 }
 
+// Usage is the number of running zygotes and their own resident memory (not their
+// children's, which count to their plugins), for metrics.
+func (zs *Zygotes) Usage() (count int, rss int64) {
+	for _, pid := range zs.Running() {
+		count++
+		rss += vmRSS(pid)
+	}
+	return count, rss
+}
+
 // waitStatusText says a raw wait status the way os.ProcessState.String does.
 func waitStatusText(ws syscall.WaitStatus) string {
 	switch {

@@ -29,6 +29,8 @@ func (*Zygotes) Close(context.Context) error { return nil }
 
 func (*Zygotes) Running() []int { return nil }
 
+func (*Zygotes) Usage() (int, int64) { return 0, 0 }
+
 type zygoteChild struct{ pid int }
 
 func (*zygoteChild) release() error { return nil }

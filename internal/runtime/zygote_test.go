@@ -79,6 +79,9 @@ func TestZygoteForkedPluginEnvironment(t *testing.T) {
 	if st.RSS == 0 {
 		t.Errorf("no RSS for the forked plugin")
 	}
+	if n, rss := zs.Usage(); n != 1 || rss == 0 {
+		t.Errorf("zygote usage: %d running, %d bytes", n, rss)
+	}
 	b, _ := os.ReadFile(l.LogFile())
 	if !strings.Contains(string(b), "forked from a zygote") {
 		t.Errorf("plugin.log does not say the plugin was forked:\n%s", b)
