@@ -20,7 +20,7 @@ import (
 // An environment is in use, and never removed, while
 //   - a caller says so (the daemon passes the keys its installed plugins' folders name);
 //   - a process holds it (Hold: a shared flock on locks/env-<key>.use, taken by the daemon for
-//     as long as a plugin of it may run, and by `plugin run`), whatever process asks;
+//     as long as a plugin of it may run), whatever process asks;
 //   - it is being built (its build lock is held).
 // Last use is the modification time of usedFile in the environment, set by Ensure and Hold.
 
