@@ -129,7 +129,13 @@ def spawn(msg, fds, children):
             os.close(fd)
         send({"op": "failed", "id": msg.get("id"), "error": "expected 5 descriptors, got %d" % len(fds)})
         return
-    pid = _fork()
+    try:
+        pid = _fork()
+    except OSError as e:  # out of memory or pids: this start fails, the zygote and its children go on
+        for fd in fds:
+            os.close(fd)
+        send({"op": "failed", "id": msg.get("id"), "error": "fork: %s" % e})
+        return
     if pid == 0:
         child(msg, fds, list(children))
     try:
@@ -138,6 +144,7 @@ def spawn(msg, fds, children):
         pass
     for fd in fds:
         os.close(fd)
+    # Until the pidfd exists the child cannot be reaped by anyone else: it is ours.
     children[os.pidfd_open(pid)] = pid
     send({"op": "spawned", "id": msg.get("id"), "pid": pid})
 
