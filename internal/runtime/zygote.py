@@ -47,6 +47,8 @@ def preload():
     # first thing, so the children inherit exactly the state a plugin expects.
     import ctypes  # noqa: F401  (the child needs it for prctl)
 
+    os.close(os.pidfd_open(os.getpid()))  # Python 3.9+ on Linux 5.3+, or no zygote at all
+
     for name in os.environ.get("PLUGD_ZYGOTE_PRELOAD", "dify_plugin").split(","):
         if name:
             __import__(name)
