@@ -3,6 +3,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	_ "embed"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -101,6 +103,25 @@ type zygoteReply struct {
 	PID    int    `json:"pid"`
 	Status int    `json:"status"`
 	Error  string `json:"error"`
+}
+
+// parseZygoteReply reads one message of a zygote. The zygote runs the environment's packages,
+// which the plugin's author chose, so its messages are checked like any outside input.
+func parseZygoteReply(b []byte) (zygoteReply, error) {
+	var r zygoteReply
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, err
+	}
+	switch r.Op {
+	case "ready", "failed":
+	case "spawned", "exit":
+		if r.PID <= 1 {
+			return r, fmt.Errorf("zygote message %q with pid %d", r.Op, r.PID)
+		}
+	default:
+		return r, fmt.Errorf("unknown zygote message %q", r.Op)
+	}
+	return r, nil
 }
 
 // zygoteChild is a plugin process forked by a zygote. The daemon is not its parent: its exit
@@ -264,9 +285,9 @@ func (z *zygote) read(log *slog.Logger) {
 			}
 			break
 		}
-		var r zygoteReply
-		if jerr := json.Unmarshal(buf[:n], &r); jerr != nil {
-			log.Warn("zygote sent an unreadable message", "err", jerr)
+		r, perr := parseZygoteReply(buf[:n])
+		if perr != nil {
+			log.Warn("zygote sent an unreadable message", "err", perr)
 			continue
 		}
 		switch r.Op {
@@ -390,6 +411,13 @@ func (z *zygote) spawn(cfg *LocalConfig, env []string, stdin, stdout, stderr *os
 		goW.Close()
 		return nil, fmt.Errorf("zygote: fork: %s", r.Error)
 	}
+	// The daemon signals, limits and accounts this pid: it must be the zygote's own child,
+	// not a process a compromised zygote names.
+	if ppid, err := parentPID(r.PID); err != nil || ppid != z.cmd.Process.Pid {
+		goW.Close()
+		z.conn.Close()
+		return nil, fmt.Errorf("zygote: reported pid %d is not its child (parent %d, %v); zygote stopped", r.PID, ppid, err)
+	}
 	c := &zygoteChild{pid: r.PID, goPipe: goW, exited: make(chan struct{})}
 	z.mu.Lock()
 	if z.children == nil || z.pending == nil { // died meanwhile
@@ -469,6 +497,23 @@ func (zs *Zygotes) Usage() (count int, rss int64) {
 		rss += vmRSS(pid)
 	}
 	return count, rss
+}
+
+// parentPID reads the parent of pid from /proc.
+func parentPID(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("unreadable /proc stat")
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 2 {
+		return 0, errors.New("unreadable /proc stat")
+	}
+	return strconv.Atoi(string(f[1]))
 }
 
 // waitStatusText says a raw wait status the way os.ProcessState.String does.

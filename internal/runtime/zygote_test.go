@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,13 +17,27 @@ import (
 // parentOf reads the parent pid of pid from /proc.
 func parentOf(t testing.TB, pid int) int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	ppid, err := parentPID(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	ppid, _ := strconv.Atoi(f[1])
 	return ppid
+}
+
+// FuzzZygoteReply: no message of a zygote panics the parser, and an accepted one that names a
+// process names a real pid (never 0 or 1, which kill and prlimit treat specially).
+func FuzzZygoteReply(f *testing.F) {
+	for _, s := range []string{`{"op":"ready","pid":12}`, `{"op":"spawned","id":1,"pid":1234}`, `{"op":"exit","pid":1234,"status":768}`,
+		`{"op":"failed","id":0,"error":"preload: x"}`, `{"op":"spawned","pid":0}`, `{"op":"exit","pid":-1}`, `[]`, `{"op":7}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := parseZygoteReply(b)
+		if err == nil && (r.Op == "spawned" || r.Op == "exit") && r.PID <= 1 {
+			t.Fatalf("accepted %q with pid %d", b, r.PID)
+		}
+		_ = waitStatusText(syscall.WaitStatus(r.Status))
+	})
 }
 
 // A forked plugin gets exactly the environment, working directory and .env handling of a
