@@ -420,6 +420,22 @@ func rss(pid int) int64 {
 	return 0
 }
 
+// smapsPss is the proportional set size of pid in bytes: shared pages (a zygote's, inherited
+// copy-on-write) divided among the processes sharing them.
+func smapsPss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
 // children lists the descendants of pid.
 func children(pid int) []int {
 	entries, _ := os.ReadDir("/proc")
@@ -650,8 +666,8 @@ func sectionCold() {
 	d.install(uids)
 	d.stop()
 	fmt.Printf("\n### First call after a restart, %d plugins installed (one environment; load %s)\n\n", *nCold, loadavg())
-	fmt.Println("| zygote | first call p50 | p90 | max | later call p50 |")
-	fmt.Println("|---|---|---|---|---|")
+	fmt.Println("| zygote | first call p50 | p90 | max | later call p50 | processes | their PSS (RSS) |")
+	fmt.Println("|---|---|---|---|---|---|---|")
 	var reinstalls []string
 	for _, zygote := range []string{"false", "true"} {
 		d.env = map[string]string{"PLUGD_ZYGOTE": zygote}
@@ -672,7 +688,14 @@ func sectionCold() {
 			later = append(later, time.Since(t0))
 		}
 		ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) }
-		fmt.Printf("| %s | %s | %s | %s | %s |\n", zygote, ms(pct(first, 0.5)), ms(pct(first, 0.9)), ms(pct(first, 1)), ms(pct(later, 0.5)))
+		kids := children(d.cmd.Process.Pid)
+		var pss, rssSum int64
+		for _, k := range kids {
+			pss += smapsPss(k)
+			rssSum += rss(k)
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s | %d | %s (%s) |\n", zygote, ms(pct(first, 0.5)), ms(pct(first, 0.9)), ms(pct(first, 1)), ms(pct(later, 0.5)),
+			len(kids), mib(pss), mib(rssSum))
 		reinstalls = append(reinstalls, reinstall(d, pkgs[0]))
 		d.stop()
 	}
