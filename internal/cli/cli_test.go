@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/plugd/plugd/internal/marketplace/marketplacetest"
 )
 
 const vectors = "../../testdata/vectors"
@@ -120,8 +122,16 @@ func TestVerifyVectors(t *testing.T) {
 			}
 		})
 	}
-	if code, _, stderr := run(t, "plugd", "signature", "verify", filepath.Join(vectors, "vec1.signed.difypkg")); code != 2 || !strings.Contains(stderr, "no public key") {
-		t.Fatalf("verify without a key: exit %d, %q", code, stderr)
+	// Without -p the official key is used, as the reference CLI does.
+	if code, _, stderr := run(t, "plugd", "signature", "verify", filepath.Join(vectors, "vec1.signed.difypkg")); code != 1 || !strings.Contains(stderr, "official") {
+		t.Fatalf("verify of a test-signed package without a key: exit %d, %q", code, stderr)
+	}
+	official := filepath.Join(t.TempDir(), "langgenius-agent_0.0.14.difypkg")
+	if err := os.WriteFile(official, marketplacetest.AgentPackage(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := run(t, "plugd", "signature", "verify", official); code != 0 || !strings.Contains(stdout, "authorized category langgenius") {
+		t.Fatalf("verify of the official package without a key: exit %d, %q %q", code, stdout, stderr)
 	}
 	code, stdout, _ := run(t, "plugd", "signature", "verify", "--json", filepath.Join(vectors, "vec1.tampered.difypkg"), "-p", testKey)
 	var res struct {

@@ -19,13 +19,14 @@ import (
 
 	"github.com/plugd/plugd/internal/client"
 	"github.com/plugd/plugd/internal/daemon"
+	"github.com/plugd/plugd/internal/marketplace"
 	"github.com/plugd/plugd/internal/wire"
 )
 
 // daemonClientCmds are the commands that manage and call plugins of a running daemon
 // (`plugd serve` or the reference daemon) through its HTTP API.
 func daemonClientCmds(env Env) []*cobra.Command {
-	return []*cobra.Command{newInstallCmd(env), newListCmd(env), newUninstallCmd(env), newDaemonInvokeCmd(env), newDebugKeyCmd(env)}
+	return []*cobra.Command{newInstallCmd(env), newMarketplaceCmd(env), newListCmd(env), newUninstallCmd(env), newDaemonInvokeCmd(env), newDebugKeyCmd(env)}
 }
 
 // remoteFlags say which running daemon to talk to, as whom.
@@ -119,15 +120,20 @@ func pluginIDOf(uid string) string {
 func newInstallCmd(env Env) *cobra.Command {
 	var (
 		f      remoteFlags
+		m      marketplaceFlags
 		verify bool
 		poll   time.Duration
 	)
 	c := &cobra.Command{
-		Use:   "install FILE.difypkg",
-		Short: "Install a plugin package into a running daemon",
+		Use:   "install FILE.difypkg | ORG/NAME[:VERSION]",
+		Short: "Install a plugin package, or a Marketplace plugin, into a running daemon",
 		Long: "Upload the package, ask the daemon to install it for the tenant and follow the install\n" +
 			"until it ends. Exits 1 with the daemon's message when the install fails; a plugin that\n" +
-			"is already installed (in any version) is left as it is.",
+			"is already installed (in any version) is left as it is.\n\n" +
+			"An argument that is no file and reads ORG/NAME, ORG/NAME:VERSION or a full unique\n" +
+			"identifier is downloaded from the Dify Marketplace (MARKETPLACE_API_URL) first, latest\n" +
+			"version unless one is given, and kept in <data-dir>/cache/marketplace. The daemon\n" +
+			"verifies its signature under its own policy, cached or not.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -136,16 +142,24 @@ func newInstallCmd(env Env) *cobra.Command {
 				return err
 			}
 			out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
-			st, err := os.Stat(args[0])
+			path, source := args[0], "package"
+			if marketplace.IsRef(args[0]) {
+				got, err := fetchFromMarketplace(ctx, &m, env.Version, f.dataDir, args[0], errw)
+				if err != nil {
+					return err
+				}
+				path, source = got.Path, "marketplace"
+			}
+			st, err := os.Stat(path)
 			if err != nil {
 				return err
 			}
-			decoded, err := cl.UploadPackage(ctx, args[0], verify, progressPrinter(errw, "uploading", st.Size(), false))
+			decoded, err := cl.UploadPackage(ctx, path, verify, progressPrinter(errw, "uploading", st.Size(), false))
 			if err != nil {
 				return f.explain(fmt.Errorf("uploading %s: %w", args[0], err))
 			}
 			uid := decoded.UniqueIdentifier
-			all, taskID, err := cl.InstallIdentifiers(ctx, []string{uid}, "package")
+			all, taskID, err := cl.InstallIdentifiers(ctx, []string{uid}, source)
 			if err != nil {
 				return f.explain(fmt.Errorf("installing %s: %w", displayID(uid), err))
 			}
@@ -171,6 +185,7 @@ func newInstallCmd(env Env) *cobra.Command {
 		},
 	}
 	f.register(c, "print the finished install task as JSON")
+	m.register(c)
 	c.Flags().BoolVar(&verify, "verify-signature", false, "refuse the package unless it is signed by a key the daemon trusts")
 	c.Flags().DurationVar(&poll, "poll-interval", 300*time.Millisecond, "how often to ask for the task's state")
 	_ = c.Flags().MarkHidden("poll-interval")
@@ -313,9 +328,13 @@ func newListCmd(env Env) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PLUGIN ID\tVERSION\tINSTALLATION ID\tSOURCE")
+			fmt.Fprintln(tw, "PLUGIN ID\tVERSION\tINSTALLATION ID\tSOURCE\tSIGNED BY")
 			for _, it := range items {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", it.PluginID, it.Version, it.InstallationID, it.Source)
+				signer := "unverified"
+				if it.Verification != nil && it.Verification.AuthorizedCategory != "" {
+					signer = it.Verification.AuthorizedCategory
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.PluginID, it.Version, it.InstallationID, it.Source, signer)
 			}
 			return tw.Flush()
 		},

@@ -162,9 +162,9 @@ func TestDaemonClientList(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "PLUGIN ID VERSION INSTALLATION ID SOURCE" ||
-		strings.Join(strings.Fields(lines[1]), " ") != "acme/search 1.2.0 "+id1+" marketplace" ||
-		strings.Join(strings.Fields(lines[2]), " ") != "acme/weather 0.3.1 "+id2+" package" {
+	if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "PLUGIN ID VERSION INSTALLATION ID SOURCE SIGNED BY" ||
+		strings.Join(strings.Fields(lines[1]), " ") != "acme/search 1.2.0 "+id1+" marketplace unverified" ||
+		strings.Join(strings.Fields(lines[2]), " ") != "acme/weather 0.3.1 "+id2+" package unverified" {
 		t.Fatalf("table:\n%s", stdout)
 	}
 	code, stdout, _ = runRemote(t, fake, "list", "--json")

@@ -122,17 +122,17 @@ func newSignatureVerifyCmd() *cobra.Command {
 		Use:   "verify PKG",
 		Short: "Verify a package's signature against public keys; exits 1 when it does not verify",
 		Long: "Verify a package's signature. -p takes a public key file (PEM) or a folder of *.pem keys and\n" +
-			"may be repeated; the package verifies when any of them matches. No key is built in: to trust\n" +
-			"the official langgenius key, save it to a file and pass it with -p.",
+			"may be repeated; the package verifies when any of them matches. Without -p, Dify's official\n" +
+			"key (built in) is used, as the reference CLI does.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			if len(keys) == 0 {
-				return usageError{errors.New("no public key given: pass -p KEY.pem or -p FOLDER (for the official langgenius key, see the README)")}
-			}
-			trusted, err := signature.LoadTrustedKeys(keys...)
-			if err != nil {
-				return err
+			trusted := []signature.TrustedKey{signature.Official()}
+			if len(keys) > 0 {
+				var err error
+				if trusted, err = signature.LoadTrustedKeys(keys...); err != nil {
+					return err
+				}
 			}
 			pkg, err := pkgfile.Open(args[0], pkgfile.DefaultLimits())
 			if err != nil {
@@ -171,7 +171,7 @@ func newSignatureVerifyCmd() *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringArrayVarP(&keys, "public_key", "p", nil, "trusted public key (PEM file) or folder of *.pem keys; repeatable")
+	c.Flags().StringArrayVarP(&keys, "public_key", "p", nil, "trusted public key (PEM file) or folder of *.pem keys; repeatable (default: Dify's official key)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return c
 }

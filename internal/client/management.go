@@ -82,8 +82,11 @@ type PluginItem struct {
 	EndpointsActive  int             `json:"endpoints_active"`
 	Declaration      json.RawMessage `json:"declaration"`
 	Meta             json.RawMessage `json:"meta"`
-	CreatedAt        time.Time       `json:"created_at"`
-	UpdatedAt        time.Time       `json:"updated_at"`
+	// Verification is the signer's category (plugd only; nil from the reference daemon or
+	// for an unverified package).
+	Verification *Verification `json:"verification,omitempty"`
+	CreatedAt    time.Time     `json:"created_at"`
+	UpdatedAt    time.Time     `json:"updated_at"`
 }
 
 // UploadPackage sends a .difypkg to the daemon, which checks and stores it but does not

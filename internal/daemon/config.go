@@ -50,7 +50,18 @@ type Config struct {
 	ThirdPartyPublicKeys            []string
 	// TrustDir is a folder of *.pem public keys whose signatures plugd accepts besides
 	// Dify's official key; dropping a file there is easier than editing a list of paths.
+	// It is re-read when it changes, without a restart.
 	TrustDir string
+	// TrustOfficialKey trusts Dify's official key built into the binary (PLUGD_TRUST_OFFICIAL_KEY,
+	// default true, as the reference always does); off, only the trust folder and third-party
+	// keys count.
+	TrustOfficialKey bool
+	// EnforceLanggeniusSignatures: a package whose author is langgenius must be signed with
+	// the langgenius category (ENFORCE_LANGGENIUS_PLUGIN_SIGNATURES, default true).
+	EnforceLanggeniusSignatures bool
+
+	// Marketplace is where `marketplace` dependencies of bundles are downloaded from.
+	Marketplace MarketplaceConfig
 
 	EndpointEnabled   bool
 	PrometheusEnabled bool
@@ -113,6 +124,12 @@ type DBConfig struct {
 	MaxOpenConns    int
 	MaxIdleConns    int
 	ConnMaxLifetime time.Duration
+}
+
+// MarketplaceConfig is the Dify Marketplace the daemon downloads from.
+type MarketplaceConfig struct {
+	Enabled bool   // MARKETPLACE_ENABLED
+	URL     string // MARKETPLACE_API_URL
 }
 
 // DifyConfig addresses Dify's inner API.
@@ -740,6 +757,10 @@ func variables() []variable {
 		boolean("THIRD_PARTY_SIGNATURE_VERIFICATION_ENABLED", false, func(c *Config) *bool { return &c.ThirdPartySignatureVerification }),
 		list("THIRD_PARTY_SIGNATURE_VERIFICATION_PUBLIC_KEYS", func(c *Config) *[]string { return &c.ThirdPartyPublicKeys }),
 		pathVar("PLUGD_TRUST_DIR", underData("trusted-keys"), func(c *Config) *string { return &c.TrustDir }),
+		boolean("PLUGD_TRUST_OFFICIAL_KEY", true, func(c *Config) *bool { return &c.TrustOfficialKey }),
+		boolean("ENFORCE_LANGGENIUS_PLUGIN_SIGNATURES", true, func(c *Config) *bool { return &c.EnforceLanggeniusSignatures }),
+		boolean("MARKETPLACE_ENABLED", true, func(c *Config) *bool { return &c.Marketplace.Enabled }),
+		str("MARKETPLACE_API_URL", "https://marketplace.dify.ai", func(c *Config) *string { return &c.Marketplace.URL }).urlVar(),
 
 		boolean("PLUGIN_ENDPOINT_ENABLED", true, func(c *Config) *bool { return &c.EndpointEnabled }),
 		str("DIFY_INNER_API_URL", "", func(c *Config) *string { return &c.Dify.URL }).urlVar(),

@@ -74,20 +74,27 @@ func Logger(c Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// trustedKeys are the keys package signatures are checked against: the trust folder's and,
-// when enabled, the third-party key files. No key ships with plugd.
-func trustedKeys(c Config) ([]signature.TrustedKey, error) {
-	var paths []string
-	if st, err := os.Stat(c.TrustDir); err == nil && st.IsDir() {
-		paths = append(paths, c.TrustDir)
+// trustStore is what package signatures are checked against: Dify's official key (unless
+// PLUGD_TRUST_OFFICIAL_KEY=false), the third-party key files when enabled, and the trust
+// folder, which is re-read whenever it changes.
+func trustStore(c Config) (*signature.TrustStore, error) {
+	var fixed []signature.TrustedKey
+	if c.TrustOfficialKey {
+		fixed = append(fixed, signature.Official())
 	}
-	if c.ThirdPartySignatureVerification {
-		paths = append(paths, c.ThirdPartyPublicKeys...)
+	if c.ThirdPartySignatureVerification && len(c.ThirdPartyPublicKeys) > 0 {
+		keys, err := signature.LoadTrustedKeys(c.ThirdPartyPublicKeys...)
+		if err != nil {
+			return nil, fmt.Errorf("THIRD_PARTY_SIGNATURE_VERIFICATION_PUBLIC_KEYS: %w", err)
+		}
+		fixed = append(fixed, keys...)
 	}
-	if len(paths) == 0 {
-		return nil, nil
+	ts := signature.NewTrustStore(fixed, c.TrustDir)
+	// Read once now so that a broken key file stops the start with a clear error.
+	if _, err := ts.Keys(); err != nil {
+		return nil, err
 	}
-	return signature.LoadTrustedKeys(paths...)
+	return ts, nil
 }
 
 // RunOptions are what Run needs besides the settings.
@@ -126,12 +133,12 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	if err != nil {
 		return fmt.Errorf("opening the package storage: %w", err)
 	}
-	keys, err := trustedKeys(c)
+	trust, err := trustStore(c)
 	if err != nil {
 		return fmt.Errorf("loading trusted keys: %w", err)
 	}
-	if c.ForceVerifyingSignature && len(keys) == 0 {
-		log.Warn("FORCE_VERIFYING_SIGNATURE is on but no public key is trusted: every upload will be refused; put keys in the trust folder (see README) or set FORCE_VERIFYING_SIGNATURE=false", "trust_dir", c.TrustDir)
+	if keys, _ := trust.Keys(); c.ForceVerifyingSignature && len(keys) == 0 {
+		log.Warn("FORCE_VERIFYING_SIGNATURE is on but no public key is trusted (PLUGD_TRUST_OFFICIAL_KEY=false and an empty trust folder): uploads are refused until a key is added to the trust folder", "trust_dir", c.TrustDir)
 	}
 
 	ws := Workspace(c, blobs)
@@ -161,7 +168,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	metrics.Attach(disp)
 	mgr := install.New(install.Config{
 		Store: db, Blob: blobs, Workspace: ws, Runtimes: disp,
-		ForceSignature: c.ForceVerifyingSignature, TrustedKeys: keys,
+		ForceSignature: c.ForceVerifyingSignature, Keys: trust, EnforceLanggeniusSignatures: c.EnforceLanggeniusSignatures,
 		MaxPackageSize: c.MaxPackageSize, MaxBundleSize: c.MaxBundleSize, Concurrency: c.InstallConcurrency, Timeout: c.InstallTimeout,
 		TempDir: filepath.Join(c.DataDir, "tmp"), Logger: log,
 	})

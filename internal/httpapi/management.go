@@ -72,6 +72,18 @@ type pluginItem struct {
 	Source                 string          `json:"source"`
 	Checksum               string          `json:"checksum"`
 	Meta                   json.RawMessage `json:"meta"`
+	// Verification is plugd's addition: the signer's {authorized_category} (langgenius,
+	// partner, community) or null for an unverified package, as upload and decode answer it.
+	// Dify's models ignore fields they do not declare.
+	Verification json.RawMessage `json:"verification"`
+}
+
+// verificationOrNull is a stored verification, JSON null when there is none.
+func verificationOrNull(v json.RawMessage) json.RawMessage {
+	if !isObject(v) {
+		return json.RawMessage("null")
+	}
+	return v
 }
 
 func toPluginItem(in store.Installation, d *decl) pluginItem {
@@ -80,7 +92,7 @@ func toPluginItem(in store.Installation, d *decl) pluginItem {
 		PluginUniqueIdentifier: in.UniqueIdentifier, EndpointsActive: in.EndpointsActive, EndpointsSetups: in.EndpointsSetups,
 		InstallationID: in.ID, Declaration: d.raw, RuntimeType: in.RuntimeType, Version: d.plugin.Version,
 		CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt, Source: in.Source, Checksum: checksumOf(in.UniqueIdentifier),
-		Meta: metaOrEmpty(in.Meta),
+		Meta: metaOrEmpty(in.Meta), Verification: verificationOrNull(d.verification),
 	}
 }
 

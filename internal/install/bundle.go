@@ -112,22 +112,7 @@ func (m *Manager) stageBundlePackage(ctx context.Context, arc *bundle.Archive, i
 		return nil, &InputError{Field: field, Err: err}
 	}
 	defer rc.Close()
-	s, err := m.stagePackage(ctx, rc, field, verify)
-	if err != nil {
-		return nil, err
-	}
-	if err := m.admitBundlePackage(s.decoded); err != nil {
-		s.close()
-		return nil, &InputError{Field: field, Err: err}
-	}
-	return s, nil
-}
-
-// admitBundlePackage is the publisher policy applied to each package of a bundle after its
-// signature was verified and before anything is stored. The reference applies
-// ENFORCE_LANGGENIUS_PLUGIN_SIGNATURES here (and only here): a package whose author is
-// "langgenius" must carry a langgenius verification (d.Verification.AuthorizedCategory).
-// That setting belongs to the install policy; when it exists, its check is called from here.
-func (m *Manager) admitBundlePackage(d Decoded) error {
-	return nil
+	// stagePackage applies the signature policy (SignaturePolicy, with
+	// ENFORCE_LANGGENIUS_PLUGIN_SIGNATURES) exactly as a single upload does.
+	return m.stagePackage(ctx, rc, field, verify)
 }

@@ -169,6 +169,8 @@ func TestUploadBundleRejects(t *testing.T) {
 		{"bad pattern", nil, badPattern, "dependencies[0]: value.marketplace_pattern"},
 		{"not a package", nil, notPkgZip.Bytes(), "dependencies[0] (_assets/p): difypkg: not a valid zip"},
 		{"unsigned when forced", func(c *Config) { c.ForceSignature = true }, good, "not signed"},
+		{"unsigned langgenius package", func(c *Config) { c.EnforceLanggeniusSignatures = true },
+			makeBundle(t, [][]byte{a, buildPackageBy(t, "langgenius", "beta", "0.0.1")}), "only packages signed by langgenius may use that author (ENFORCE_LANGGENIUS_PLUGIN_SIGNATURES=true)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

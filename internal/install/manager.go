@@ -50,7 +50,12 @@ type Config struct {
 	// ForceSignature refuses unsigned packages whatever the caller asks
 	// (FORCE_VERIFYING_SIGNATURE).
 	ForceSignature bool
-	// TrustedKeys verify package signatures. No key ships with plugd; see the README.
+	// EnforceLanggeniusSignatures refuses packages whose author is langgenius unless signed
+	// with the langgenius category (ENFORCE_LANGGENIUS_PLUGIN_SIGNATURES); see SignaturePolicy.
+	EnforceLanggeniusSignatures bool
+	// Keys gives the keys signatures are verified with at each check (the daemon's
+	// *signature.TrustStore). When nil, TrustedKeys is used as a fixed list.
+	Keys        KeySource
 	TrustedKeys []signature.TrustedKey
 	// MaxPackageSize bounds an upload (MAX_PLUGIN_PACKAGE_SIZE). Default 50 MiB.
 	MaxPackageSize int64

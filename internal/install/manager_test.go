@@ -139,9 +139,15 @@ func (e *env) manager(t *testing.T, mod func(*Config)) *Manager {
 // buildPackage scaffolds a tool plugin and packages it; version changes the manifest's.
 func buildPackage(t *testing.T, name, version string) []byte {
 	t.Helper()
+	return buildPackageBy(t, "tester", name, version)
+}
+
+// buildPackageBy is buildPackage with the manifest's author.
+func buildPackageBy(t *testing.T, author, name, version string) []byte {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
 	err := scaffold.Generate(dir, scaffold.Options{
-		Name: name, Author: "tester", Description: "test plugin", Category: scaffold.Tool,
+		Name: name, Author: author, Description: "test plugin", Category: scaffold.Tool,
 		Permissions: scaffold.Permissions{}, CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 	})
 	if err != nil {

@@ -18,7 +18,6 @@ import (
 	"github.com/plugd/plugd/internal/blob"
 	"github.com/plugd/plugd/internal/manifest"
 	"github.com/plugd/plugd/internal/pkgfile"
-	"github.com/plugd/plugd/internal/signature"
 	"github.com/plugd/plugd/internal/store"
 )
 
@@ -80,7 +79,7 @@ func (m *Manager) stagePackage(ctx context.Context, r io.Reader, field string, v
 	if err != nil {
 		return nil, &InputError{Field: field, Err: err}
 	}
-	d, err := m.decode(ctx, pkg, verify || m.cfg.ForceSignature)
+	d, err := m.decode(ctx, pkg, m.Policy(), verify)
 	if err != nil {
 		var ie *InputError
 		if errors.As(err, &ie) && ie.Field == "dify_pkg" {
@@ -160,9 +159,10 @@ func (m *Manager) undo(ctx context.Context, p persisted) {
 	}
 }
 
-// decode loads and checks a package's declaration, verifies its signature, moves its icons
-// to blob storage and computes its unique identifier.
-func (m *Manager) decode(ctx context.Context, pkg *pkgfile.Package, requireSignature bool) (Decoded, error) {
+// decode loads and checks a package's declaration, verifies its signature under policy
+// (verify: the caller asks for a valid signature), moves its icons to blob storage and
+// computes its unique identifier.
+func (m *Manager) decode(ctx context.Context, pkg *pkgfile.Package, policy SignaturePolicy, verify bool) (Decoded, error) {
 	plugin, problems := manifest.Load(pkg)
 	if plugin == nil {
 		return Decoded{}, &InputError{Field: "dify_pkg", Err: problems.Err()}
@@ -182,21 +182,11 @@ func (m *Manager) decode(ctx context.Context, pkg *pkgfile.Package, requireSigna
 		return Decoded{}, &InputError{Field: "dify_pkg", Err: err}
 	}
 
-	var ver *Verification
-	res, err := signature.Verify(ctx, pkg, m.cfg.TrustedKeys)
-	switch {
-	case err == nil:
-		plugin.Verified = true
-		ver = &Verification{AuthorizedCategory: string(res.Category)}
-	case requireSignature && errors.Is(err, signature.ErrUnsigned):
-		return Decoded{}, &InputError{Field: "dify_pkg", Err: fmt.Errorf("%w, and this daemon only installs signed packages (FORCE_VERIFYING_SIGNATURE or verify_signature)", err)}
-	case requireSignature:
-		return Decoded{}, &InputError{Field: "dify_pkg", Err: err}
-	case errors.Is(err, signature.ErrUnsigned), errors.Is(err, signature.ErrBadSignature):
-		// Not required: the package is taken as unverified, as the reference does.
-	default:
+	ver, err := policy.Check(ctx, pkg, plugin.Author, verify)
+	if err != nil {
 		return Decoded{}, err
 	}
+	plugin.Verified = ver != nil
 
 	readAsset := func(name string) ([]byte, error) { return fs.ReadFile(pkg, "_assets/"+name) }
 	if err := m.remapIcons(ctx, readAsset, plugin); err != nil {
@@ -244,7 +234,11 @@ func (m *Manager) Decode(ctx context.Context, uid string) (Decoded, error) {
 		return Decoded{}, err
 	}
 	defer cleanup()
-	return m.decode(ctx, pkg, false)
+	// A stored package passed the policy when it was uploaded; decoding it again reports
+	// its signature as the keys stand now without refusing it for lack of one.
+	policy := m.Policy()
+	policy.Force = false
+	return m.decode(ctx, pkg, policy, false)
 }
 
 // openPackage fetches a stored package into a temporary file and opens it.
