@@ -88,69 +88,53 @@ func spawn(cfg *LocalConfig, logger *slog.Logger, plog *logFile, shim bool) (*in
 	}
 
 	lim := newLimiter(cfg, logger)
-	var (
-		pid    int
-		wait   func() string
-		forked bool
-	)
 	if cfg.Zygotes != nil {
-		c, zerr := cfg.Zygotes.fork(cfg, env, inR, outW, errW)
+		// A fork of the environment's zygote (zygote_linux.go); the plain spawn below when
+		// it fails. A confined (isolated) plugin must never take this path: see zygote.py.
+		in, zerr := forkFromZygote(cfg, logger, plog, lim, env, parentEnds, childEnds)
 		if zerr == nil {
-			pid, wait, forked = c.pid, c.wait, true
-			// The child waits on its go pipe until its limit is in place.
-			if err := lim.started(pid, false, false); err != nil {
-				logger.Warn("memory limit not applied", "pid", pid, "err", err)
-				lim.mode = ""
-			}
-			if err := c.release(); err != nil {
-				logger.Warn("zygote child did not take its go signal", "pid", pid, "err", err)
-			}
-		} else {
-			logger.Warn("cannot fork the plugin from a zygote; starting it the plain way", "err", zerr)
+			return in, nil
 		}
+		logger.Warn("cannot fork the plugin from a zygote; starting it the plain way", "err", zerr)
 	}
-	if !forked {
-		build := func() *exec.Cmd {
-			c := exec.Command(cfg.Python, "-m", cfg.Entrypoint)
-			if shim {
-				// The SDK polls getppid() and exits when it reads 1, taking it for a dead parent
-				// (plugin-protocol.md 6.3). When the daemon itself is PID 1, as in a container
-				// started without an init, every child sees 1, so the plugin runs under a shell
-				// that stays its parent; the shell also sets the rlimit, which prlimit could only
-				// set on the shell after it had already forked.
-				c = exec.Command("/bin/sh", "-c", lim.shimLimit()+`"$0" "$@"; exit $?`, cfg.Python, "-m", cfg.Entrypoint)
-			}
-			c.Dir, c.Env = cfg.Dir, env
-			c.Stdin, c.Stdout, c.Stderr = inR, outW, errW
-			c.SysProcAttr = procAttr()
-			return c
+	build := func() *exec.Cmd {
+		c := exec.Command(cfg.Python, "-m", cfg.Entrypoint)
+		if shim {
+			// The SDK polls getppid() and exits when it reads 1, taking it for a dead parent
+			// (plugin-protocol.md 6.3). When the daemon itself is PID 1, as in a container
+			// started without an init, every child sees 1, so the plugin runs under a shell
+			// that stays its parent; the shell also sets the rlimit, which prlimit could only
+			// set on the shell after it had already forked.
+			c = exec.Command("/bin/sh", "-c", lim.shimLimit()+`"$0" "$@"; exit $?`, cfg.Python, "-m", cfg.Entrypoint)
 		}
-		cmd := build()
-		inCgroup := lim.prepare(cmd.SysProcAttr)
+		c.Dir, c.Env = cfg.Dir, env
+		c.Stdin, c.Stdout, c.Stderr = inR, outW, errW
+		c.SysProcAttr = procAttr()
+		return c
+	}
+	cmd := build()
+	inCgroup := lim.prepare(cmd.SysProcAttr)
+	err = startCmd(cmd)
+	if err != nil && inCgroup {
+		// Starting inside the cgroup needs clone3 (Linux 5.7), which seccomp filters may
+		// refuse; start normally and move the process in instead.
+		cmd, inCgroup = build(), false
 		err = startCmd(cmd)
-		if err != nil && inCgroup {
-			// Starting inside the cgroup needs clone3 (Linux 5.7), which seccomp filters may
-			// refuse; start normally and move the process in instead.
-			cmd, inCgroup = build(), false
-			err = startCmd(cmd)
-		}
-		if err != nil {
-			closeAll(childEnds)
-			lim.release()
-			closeAll(parentEnds)
-			return nil, fmt.Errorf("%w %s: %w", ErrSpawn, cfg.PluginID, err)
-		}
-		pid = cmd.Process.Pid
-		wait = func() string { cmd.Wait(); return cmd.ProcessState.String() }
-		if err := lim.started(pid, inCgroup, shim); err != nil {
-			logger.Warn("memory limit not applied", "pid", pid, "err", err)
-			lim.mode = ""
-		}
 	}
 	closeAll(childEnds) // the child has its copies; ours would keep the pipes from ever ending
+	if err != nil {
+		lim.release()
+		closeAll(parentEnds)
+		return nil, fmt.Errorf("%w %s: %w", ErrSpawn, cfg.PluginID, err)
+	}
+	pid := cmd.Process.Pid
+	if err := lim.started(pid, inCgroup, shim); err != nil {
+		logger.Warn("memory limit not applied", "pid", pid, "err", err)
+		lim.mode = ""
+	}
 
 	in := &instance{
-		cfg: cfg, log: logger.With("pid", pid), plog: plog, lim: lim, wait: wait, pid: pid, spawned: time.Now(),
+		cfg: cfg, log: logger.With("pid", pid), plog: plog, lim: lim, wait: waitCmd(cmd), pid: pid, spawned: time.Now(),
 		ready: make(chan struct{}), stderr: tail{max: stderrTail}, stderrDone: make(chan struct{}),
 		stopCh: make(chan error, 1), killCh: make(chan struct{}, 1), exited: make(chan struct{}),
 	}
@@ -160,12 +144,13 @@ func spawn(cfg *LocalConfig, logger *slog.Logger, plog *logFile, shim bool) (*in
 	// 5 MiB cap killed plugins that returned a large result (user-pains.md 1.8).
 	in.conn = wire.NewConn(&activityReader{outR, &in.lastSeen}, &watchedWriter{w: inW, since: &in.writing}, wire.Options{OnEvent: in.onEvent, SessionBuffer: cfg.SessionBuffer})
 	go in.readStderr(errR)
-	how := "started"
-	if forked {
-		how = "forked from a zygote:"
-	}
-	plog.write(logger, pid, "runtime", fmt.Sprintf("%s %s -m %s in %s (memory limit: %s)", how, cfg.Python, cfg.Entrypoint, cfg.Dir, in.limitText()))
+	plog.write(logger, pid, "runtime", fmt.Sprintf("started %s -m %s in %s (memory limit: %s)", cfg.Python, cfg.Entrypoint, cfg.Dir, in.limitText()))
 	return in, nil
+}
+
+// waitCmd waits for a spawned process and says how it ended.
+func waitCmd(cmd *exec.Cmd) func() string {
+	return func() string { cmd.Wait(); return cmd.ProcessState.String() }
 }
 
 // startCmd forks from a fresh goroutine: see Pdeathsig in procAttr.

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/plugd/plugd/internal/wire"
 )
 
 // zygoteSource is the zygote's program; its comments describe the protocol and what the
@@ -147,6 +149,40 @@ func (c *zygoteChild) abandon() { c.goPipe.Close() }
 func (c *zygoteChild) wait() string {
 	<-c.exited
 	return c.status
+}
+
+// forkFromZygote starts the plugin of cfg as a fork of its environment's zygote, with the pipes
+// spawn made (parent ends: stdin writer, stdout reader, stderr reader; child ends the other
+// way), applies the memory limit before the child runs plugin code, and returns its instance.
+// On an error nothing is closed and nothing runs: the caller spawns the plain way instead.
+func forkFromZygote(cfg *LocalConfig, logger *slog.Logger, plog *logFile, lim *limiter, env []string, parentEnds, childEnds []*os.File) (*instance, error) {
+	inW, outR, errR := parentEnds[0], parentEnds[1], parentEnds[2]
+	c, err := cfg.Zygotes.fork(cfg, env, childEnds[0], childEnds[1], childEnds[2])
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range childEnds {
+		f.Close() // the child has its copies
+	}
+	// The child waits on its go pipe until its limit is in place: no plugin code runs
+	// outside it. cgroup.procs and prlimit both work on a process that is not our child.
+	if err := lim.started(c.pid, false, false); err != nil {
+		logger.Warn("memory limit not applied", "pid", c.pid, "err", err)
+		lim.mode = ""
+	}
+	if err := c.release(); err != nil {
+		logger.Warn("zygote child did not take its go signal", "pid", c.pid, "err", err)
+	}
+	in := &instance{
+		cfg: cfg, log: logger.With("pid", c.pid), plog: plog, lim: lim, wait: c.wait, pid: c.pid, spawned: time.Now(),
+		ready: make(chan struct{}), stderr: tail{max: stderrTail}, stderrDone: make(chan struct{}),
+		stopCh: make(chan error, 1), killCh: make(chan struct{}, 1), exited: make(chan struct{}),
+	}
+	in.lastSeen.Store(in.spawned.UnixNano())
+	in.conn = wire.NewConn(&activityReader{outR, &in.lastSeen}, &watchedWriter{w: inW, since: &in.writing}, wire.Options{OnEvent: in.onEvent, SessionBuffer: cfg.SessionBuffer})
+	go in.readStderr(errR)
+	plog.write(logger, c.pid, "runtime", fmt.Sprintf("forked from a zygote: %s -m %s in %s (memory limit: %s)", cfg.Python, cfg.Entrypoint, cfg.Dir, in.limitText()))
+	return in, nil
 }
 
 // zygoteKey names the zygote that can fork a plugin of cfg: same interpreter, same

@@ -31,11 +31,6 @@ func (*Zygotes) Running() []int { return nil }
 
 func (*Zygotes) Usage() (int, int64) { return 0, 0 }
 
-type zygoteChild struct{ pid int }
-
-func (*zygoteChild) release() error { return nil }
-func (*zygoteChild) wait() string   { return "" }
-
-func (*Zygotes) fork(*LocalConfig, []string, *os.File, *os.File, *os.File) (*zygoteChild, error) {
+func forkFromZygote(*LocalConfig, *slog.Logger, *logFile, *limiter, []string, []*os.File, []*os.File) (*instance, error) {
 	return nil, errors.New("zygotes need Linux")
 }
