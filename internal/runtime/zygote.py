@@ -89,6 +89,11 @@ def child(msg, fds, others):
         for kv in msg["env"]:
             k, _, v = kv.partition("=")
             os.environ[k] = v
+        # Module state computed from the zygote's environment during the preload: the
+        # temporary folder is cached by tempfile on first use.
+        import tempfile
+
+        tempfile.tempdir = None
         try:
             import gevent
 
