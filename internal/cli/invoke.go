@@ -8,10 +8,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/plugd/plugd/internal/manifest"
 	"github.com/plugd/plugd/internal/runtime"
 	"github.com/plugd/plugd/internal/wire"
 )
@@ -36,8 +38,12 @@ func newInvokeCmd(env Env) *cobra.Command {
 			"  --llm MODEL --prompt TEXT [--model-param k=v ...] [--credential k=v ...]\n" +
 			"  --validate-credentials [--credential k=v ...]\n" +
 			"  --request FILE.json   {\"type\":\"tool\",\"action\":\"invoke_tool\",\"data\":{...}} for any action\n" +
-			"Values of --param and --model-param are JSON when they parse as JSON (42, true, [1]),\n" +
-			"else strings; quote them ('\"42\"') to force a string.",
+			"Values of --param are converted by the type the tool declares for the parameter: string,\n" +
+			"secret-input and select stay strings (a select value must be one of its options), number\n" +
+			"and boolean are parsed, object/file/app-selector/model-selector take a JSON object and\n" +
+			"array/files a JSON array. A missing required parameter, an unknown tool or a value that\n" +
+			"does not fit its type is a command-line error (exit 2). Undeclared parameters and\n" +
+			"--model-param values are JSON when they parse as JSON (42, true, [1]), else strings.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -50,17 +56,23 @@ func newInvokeCmd(env Env) *cobra.Command {
 					fmt.Fprintln(cmd.ErrOrStderr(), msg)
 				}
 			}
-			h, err := startHost(ctx, args[0], &hf, status, cmd.ErrOrStderr())
+			// An action that depends on the plugin is resolved against its declaration before
+			// the environment is built, so a wrong command line fails at once.
+			resolve := func(p *manifest.Plugin) error {
+				if access != "" {
+					return nil
+				}
+				var err error
+				if access, action, data, err = f.resolve(p, cmd.ErrOrStderr()); err != nil {
+					return usageError{err}
+				}
+				return nil
+			}
+			h, err := startHost(ctx, args[0], &hf, status, cmd.ErrOrStderr(), resolve)
 			if err != nil {
 				return err
 			}
 			defer h.Close(context.WithoutCancel(ctx))
-			if access == "" { // the action depends on the plugin: resolve against its declaration
-				access, action, data, err = f.resolve(h)
-				if err != nil {
-					return usageError{err}
-				}
-			}
 			stream, err := h.Runtime.Invoke(ctx, access, action, data, runtime.InvokeContext{TenantID: cliTenant(), UserID: "plugd-cli"})
 			if err != nil {
 				return err
@@ -144,12 +156,11 @@ func (f *invokeFlags) build() (wire.AccessType, wire.Action, json.RawMessage, er
 
 // resolve builds the request for --tool, --llm and --validate-credentials from the plugin's
 // declaration: which provider, which action.
-func (f *invokeFlags) resolve(h *host) (wire.AccessType, wire.Action, json.RawMessage, error) {
+func (f *invokeFlags) resolve(p *manifest.Plugin, warn io.Writer) (wire.AccessType, wire.Action, json.RawMessage, error) {
 	creds, err := keyValues(f.credentials, false)
 	if err != nil {
 		return "", "", nil, fmt.Errorf("--credential: %w", err)
 	}
-	p := h.Plugin
 	switch {
 	case f.tool != "":
 		if p.Tool == nil {
@@ -159,9 +170,17 @@ func (f *invokeFlags) resolve(h *host) (wire.AccessType, wire.Action, json.RawMe
 		if provider == "" {
 			provider = p.Tool.Identity.Name
 		}
-		params, err := keyValues(f.params, true)
+		i := slices.IndexFunc(p.Tool.Tools, func(t manifest.Tool) bool { return t.Identity.Name == f.tool })
+		if i < 0 {
+			var names []string
+			for _, t := range p.Tool.Tools {
+				names = append(names, t.Identity.Name)
+			}
+			return "", "", nil, fmt.Errorf("%s has no tool %q; its tools: %s", p.Identity(), f.tool, strings.Join(names, ", "))
+		}
+		params, err := toolParams(&p.Tool.Tools[i], f.params, warn)
 		if err != nil {
-			return "", "", nil, fmt.Errorf("--param: %w", err)
+			return "", "", nil, err
 		}
 		data, err := json.Marshal(wire.InvokeTool{Provider: provider, Tool: f.tool, Credentials: wire.Object(creds), ToolParameters: wire.Object(params)})
 		return wire.AccessTool, wire.ActionInvokeTool, data, err

@@ -22,7 +22,12 @@
 // types, forms, scopes, select options, required identity fields, duplicate names, Python
 // sources and the entry point present, README.md present, requirements.txt or
 // pyproject.toml present, unknown permissions). `plugd plugin validate` and `package` fail on
-// them; a daemon only logs them.
+// them; a daemon only logs them. Of these, the ones that are Advisory (README.md missing,
+// unknown permission keys, a malformed meta.minimum_dify_version, duplicate names, a select
+// without options: each tried with the real SDK, which starts and answers) leave a plugin that
+// installs and works, and the reference packager
+// does not make them: the developer kit only warns about them unless --strict, so that every
+// folder the reference packages is packaged too.
 //
 // The 262 plugins of langgenius/dify-official-plugins load without any install problem and,
 // but for a handful with genuine defects, without any problem at all; their JSON is the

@@ -303,6 +303,16 @@ func (c node) problem(strict bool, format string, args ...any) {
 // strictf records a problem the reference daemon would not refuse an install for.
 func (c node) strictf(format string, args ...any) { c.problem(true, format, args...) }
 
+// advisoryf records a problem that only the developer kit reports, as a warning (see
+// Problem.Advisory).
+func (c node) advisoryf(format string, args ...any) {
+	n := len(c.f.l.problems)
+	c.problem(true, format, args...)
+	if len(c.f.l.problems) > n {
+		c.f.l.problems[n].Advisory = true
+	}
+}
+
 // shapef records a problem about the shape of a value: fatal to the reference's decoder when
 // it decodes this value into a typed field.
 func (c node) shapef(format string, args ...any) { c.problem(!c.ref, format, args...) }

@@ -324,7 +324,7 @@ func TestEnvironmentIsAllowListed(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	want := []string{"HEARTBEAT_INTERVAL", "HOME", "HTTPS_PROXY", "INSTALL_METHOD", "LANG", "PATH", "TMPDIR"}
+	want := []string{"HEARTBEAT_INTERVAL", "HOME", "HTTPS_PROXY", "INSTALL_METHOD", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "TMPDIR"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("plugin environment has %v, want exactly %v", keys, want)
 	}
@@ -346,6 +346,13 @@ func TestEnvironmentIsAllowListed(t *testing.T) {
 	if got.JSON.Cwd != cfg.Dir || got.JSON.PPID != os.Getpid() {
 		t.Errorf("cwd %s, ppid %d; want %s, %d", got.JSON.Cwd, got.JSON.PPID, cfg.Dir, os.Getpid())
 	}
+	// The plugin imported its modules from cfg.Dir: no bytecode may have been written there.
+	filepath.WalkDir(cfg.Dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && (d.Name() == "__pycache__" || strings.HasSuffix(p, ".pyc")) {
+			t.Errorf("running the plugin wrote %s", p)
+		}
+		return nil
+	})
 }
 
 func TestLazyStartAndIdleStop(t *testing.T) {
