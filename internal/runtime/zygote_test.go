@@ -71,7 +71,7 @@ func TestZygoteForkedPluginEnvironment(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	want := []string{"HEARTBEAT_INTERVAL", "HOME", "HTTPS_PROXY", "INSTALL_METHOD", "LANG", "PATH", "TMPDIR"}
+	want := []string{"HEARTBEAT_INTERVAL", "HOME", "HTTPS_PROXY", "INSTALL_METHOD", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "TMPDIR"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("forked plugin environment has %v, want exactly %v", keys, want)
 	}
