@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -367,21 +368,41 @@ func humanToolMessage(tm wire.ToolMessage) string {
 }
 
 // saveBlob writes a blob under the output folder, named after meta.filename when it is a
-// plain file name, and returns its path.
+// plain file name, else after its id, and returns its path. Both names come from the plugin,
+// so the write is confined to the folder with os.Root: neither "../x" nor a symlink planted
+// in the folder can make it land elsewhere.
 func (p *resultPrinter) saveBlob(id string, data []byte, meta json.RawMessage) (string, error) {
 	var m struct {
 		Filename string `json:"filename"`
 	}
 	_ = json.Unmarshal(meta, &m)
-	name := filepath.Base(m.Filename)
-	if m.Filename == "" || name != m.Filename || name == "." || name == ".." {
+	name := m.Filename
+	if !plainFileName(name) {
 		name = id + ".bin"
+	}
+	if !plainFileName(name) {
+		sum := sha256.Sum256([]byte(id))
+		name = fmt.Sprintf("blob-%x.bin", sum[:6])
 	}
 	if err := os.MkdirAll(p.outDir, 0o755); err != nil {
 		return "", err
 	}
+	root, err := os.OpenRoot(p.outDir)
+	if err != nil {
+		return "", err
+	}
+	defer root.Close()
 	path := filepath.Join(p.outDir, name)
-	return path, os.WriteFile(path, data, 0o644)
+	if err := root.WriteFile(name, data, 0o644); err != nil {
+		return "", fmt.Errorf("saving blob %q: %w", name, err)
+	}
+	return path, nil
+}
+
+// plainFileName reports whether name is one file name: no separator, not . or .., no NUL.
+func plainFileName(name string) bool {
+	return name != "" && name != "." && name != ".." && filepath.IsLocal(name) &&
+		!strings.ContainsAny(name, "/\\\x00") && len(name) <= 255
 }
 
 // cliTenant is the tenant the developer commands act for: $PLUGD_TENANT, else "default", as

@@ -30,6 +30,13 @@ func newValidateCmd(env Env) *cobra.Command {
 				return err
 			}
 			defer s.Close()
+			if s.pkg != nil {
+				// Every entry read to its end, as checksum and the daemon's upload do: a CRC
+				// or size that lies fails here with the message the daemon gives.
+				if err := s.pkg.Verify(cmd.Context()); err != nil {
+					return err
+				}
+			}
 			v := validate(s, strict)
 			out := cmd.OutOrStdout()
 			if !asJSON {

@@ -95,6 +95,13 @@ type Config struct {
 	// every EnvGCInterval by serve (0: never) and on demand by `plugd gc`.
 	EnvGC         pyenv.Policy
 	EnvGCInterval time.Duration
+	// MaxMessage bounds one message (line) from a plugin; a longer one ends the plugin with
+	// an error naming the setting. PluginBuffer and DaemonBuffer bound the bytes of results
+	// read from plugins and not yet taken by callers, per plugin connection and in all: past
+	// them the daemon stops reading (the plugin is slowed), it drops nothing.
+	MaxMessage   int64
+	PluginBuffer int64
+	DaemonBuffer int64
 
 	LogLevel  string // DEBUG, INFO, WARN or ERROR
 	LogFormat string // text or json
@@ -785,6 +792,9 @@ func variables() []variable {
 		duration("PLUGD_ENV_MAX_UNUSED_AGE", 7*24*time.Hour, time.Hour, 0, func(c *Config) *time.Duration { return &c.EnvGC.MaxUnusedAge }),
 		size("PLUGD_ENV_CACHE_MAX_SIZE", 20<<30, func(c *Config) *int64 { return &c.EnvGC.MaxSize }),
 		duration("PLUGD_ENV_GC_INTERVAL", time.Hour, time.Second, 0, func(c *Config) *time.Duration { return &c.EnvGCInterval }),
+		size("PLUGD_MAX_MESSAGE_SIZE", 64<<20, func(c *Config) *int64 { return &c.MaxMessage }),
+		size("PLUGD_PLUGIN_BUFFER", 256<<20, func(c *Config) *int64 { return &c.PluginBuffer }),
+		size("PLUGD_DAEMON_BUFFER", 1<<30, func(c *Config) *int64 { return &c.DaemonBuffer }),
 
 		oneOf("LOG_LEVEL", "INFO", map[string]string{"debug": "DEBUG", "info": "INFO", "warn": "WARN", "warning": "WARN", "error": "ERROR"},
 			func(c *Config) *string { return &c.LogLevel }).withFlag("log-level", "DEBUG, INFO, WARN or ERROR"),

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/plugd/plugd/internal/backwards"
 	"github.com/plugd/plugd/internal/blob"
@@ -28,6 +29,7 @@ import (
 	"github.com/plugd/plugd/internal/runtime"
 	"github.com/plugd/plugd/internal/signature"
 	"github.com/plugd/plugd/internal/store/sqlstore"
+	"github.com/plugd/plugd/internal/wire"
 )
 
 // OpenStore opens the configured database without migrating it.
@@ -155,9 +157,18 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 		zygotes = runtime.NewZygotes(runtime.ZygoteConfig{DataDir: filepath.Join(c.DataDir, "plugins", ".zygotes"),
 			IdleStop: c.IdleStop, Logger: log})
 	}
+	// What plugins send is bounded: one message, what waits for slow callers per plugin and
+	// in all (backpressure past that), and outsized messages give their memory back after.
+	reclaimer := newMemoryReclaimer(2*time.Second, 10*time.Second)
+	defer reclaimer.stop()
+	bounds := wire.Bounds{
+		MaxLine: int(c.MaxMessage), ConnBuffer: c.PluginBuffer, Shared: wire.NewBudget(c.DaemonBuffer),
+		LargeLine: reclaimLine, OnLargeLine: reclaimer.large,
+	}
 	disp := dispatch.New(dispatch.Config{
 		Plugins: db, Workspace: ws, Zygotes: zygotes,
 		Backwards:    back,
+		Bounds:       bounds,
 		DataDir:      filepath.Join(c.DataDir, "plugins"),
 		IdleStop:     c.IdleStop,
 		MaxInstances: c.MaxInstances,
@@ -200,27 +211,38 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	} else if n > 0 {
 		log.Info("removed stale remote-debugging installations", "count", n)
 	}
+	// Every goroutine started here is joined before Run returns: runCtx ends them, and the
+	// group waits for them after the HTTP server has shut down.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var g errgroup.Group
 	if c.Debug.Enabled {
-		dbg := debugServer(c, db, mgr, disp, back, log)
+		dbg := debugServer(c, db, mgr, disp, back, bounds, log)
 		ln, err := net.Listen("tcp", debugAddr(c))
 		if err != nil {
 			return fmt.Errorf("remote debugging on %s (PLUGIN_REMOTE_INSTALLING_HOST, PLUGIN_REMOTE_INSTALLING_PORT): %w", debugAddr(c), err)
 		}
-		go func() {
-			if err := dbg.Serve(ctx, ln); err != nil && ctx.Err() == nil {
+		g.Go(func() error {
+			if err := dbg.Serve(runCtx, ln); err != nil && runCtx.Err() == nil {
 				log.Error("remote-debugging server stopped", "err", err)
 			}
-		}()
+			return nil
+		})
 		log.Info("remote debugging enabled", "addr", ln.Addr().String())
 	}
 	addr := net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		stop()
+		_ = g.Wait()
 		return fmt.Errorf("listening on %s (SERVER_HOST, SERVER_PORT): %w", addr, err)
 	}
 	srv := httpapi.NewHTTPServer(addr, api)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	g.Go(func() error {
+		serveErr <- srv.Serve(ln)
+		return nil
+	})
 	log.Info("plugd serving", "addr", ln.Addr().String(), "data_dir", c.DataDir, "db", c.DB.Type, "storage", c.Storage.Type)
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
@@ -228,40 +250,48 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 
 	// Boot reconciliation: unfinished tasks resume, installed plugins are prepared (not
 	// started) so the first request after a restart does not pay for it.
-	go func() {
-		if n, err := mgr.Resume(ctx); err != nil {
+	g.Go(func() error {
+		if n, err := mgr.Resume(runCtx); err != nil {
 			log.Warn("resuming install tasks", "err", err)
 		} else if n > 0 {
 			log.Info("resumed install tasks", "count", n)
 		}
 		start := time.Now()
-		if err := disp.Reconcile(ctx); err == nil {
+		if err := disp.Reconcile(runCtx); err == nil {
 			log.Info("installed plugins prepared", "took", time.Since(start).Round(time.Millisecond))
 		}
 		reconciled.Store(true)
 		if c.WarmOnStart > 0 {
-			n := disp.WarmRecent(ctx, c.WarmOnStart)
+			n := disp.WarmRecent(runCtx, c.WarmOnStart)
 			log.Info("recently used plugins started", "count", n, "took", time.Since(start).Round(time.Millisecond))
 		}
-	}()
+		return nil
+	})
 	if c.EnvGCInterval > 0 {
-		go collectEnvsEvery(ctx, ws, c, log)
+		g.Go(func() error {
+			collectEnvsEvery(runCtx, ws, c, log)
+			return nil
+		})
 	}
 
+	var runErr error
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:
 		if !errors.Is(err, http.ErrServerClosed) {
-			return err
+			runErr = err
 		}
 	}
 	log.Info("shutting down")
+	stop()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
 	mgr.Close()
+	// Close cancels preparations in progress, so the reconciliation above ends too.
 	_ = disp.Close(shutdownCtx)
-	return nil
+	_ = g.Wait()
+	return runErr
 }
 
 // Workspace is where installed plugins are extracted and their environments built: the

@@ -143,7 +143,7 @@ func TestLazyStartInvokeAndMetrics(t *testing.T) {
 	}
 }
 
-func TestNotInstalledAndRetry(t *testing.T) {
+func TestNotInstalledAndWarm(t *testing.T) {
 	d, fx, _ := newTest(t, false)
 	ctx := context.Background()
 	if _, err := d.Invoke(ctx, uid, wire.AccessTool, wire.ActionInvokeTool, []byte(`{}`), runtime.InvokeContext{}); !errors.Is(err, ErrNotInstalled) {
@@ -152,20 +152,19 @@ func TestNotInstalledAndRetry(t *testing.T) {
 	if fx.calls.Load() != 0 {
 		t.Error("an uninstalled plugin was prepared")
 	}
-	// Warm (an install job) may start it before it is recorded; a failed preparation is
-	// reported, then tried again.
-	fx.fail.Store(true)
-	if err := d.Warm(ctx, uid); err == nil || !strings.Contains(err.Error(), "index unreachable") {
-		t.Fatalf("warm with failing preparation: %v", err)
-	}
-	if st := d.Readiness(); len(st) != 1 || st[0].State != "failed" {
-		t.Errorf("readiness after failure: %+v", st)
-	}
-	fx.fail.Store(false)
-	if err := d.Warm(ctx, uid); err != nil {
+	// Warm (an install job) starts it before it is recorded, with the plugin the job
+	// prepared: the dispatcher does not prepare it again.
+	p, err := fx.Prepare(ctx, uid, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if st := d.Readiness(); st[0].State != "ready" {
+	if err := d.Warm(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if fx.calls.Load() != 1 {
+		t.Errorf("prepared %d times, want once (by the install job)", fx.calls.Load())
+	}
+	if st := d.Readiness(); len(st) != 1 || st[0].State != "ready" {
 		t.Errorf("readiness after warm: %+v", st)
 	}
 }

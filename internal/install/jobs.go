@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -231,11 +232,7 @@ func (m *Manager) startJob(tenantID, taskID string, item store.TaskPlugin) {
 		cancel()
 		return
 	}
-	m.jobs[key] = j
-	m.mu.Unlock()
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
+	started := m.goTrackedLocked(func() {
 		defer close(j.done)
 		defer cancel()
 		defer func() {
@@ -244,7 +241,13 @@ func (m *Manager) startJob(tenantID, taskID string, item store.TaskPlugin) {
 			m.mu.Unlock()
 		}()
 		m.runJob(ctx, tenantID, taskID, item)
-	}()
+	})
+	if started {
+		m.jobs[key] = j
+	} else {
+		cancel() // closing: the task stays unfinished and the next Resume takes it up
+	}
+	m.mu.Unlock()
 }
 
 // runJob installs (or upgrades to) one plugin and records the outcome on its task.
@@ -282,21 +285,22 @@ func (m *Manager) runJob(ctx context.Context, tenantID, taskID string, item stor
 			t.Phase, t.Progress = string(p.Phase), truncateMiddle(p.Line, 200)
 		})
 	}
-	if _, err := m.cfg.Workspace.Prepare(ctx, item.UniqueIdentifier, progress); err != nil {
+	prepared, err := m.cfg.Workspace.Prepare(ctx, item.UniqueIdentifier, progress)
+	if err != nil {
+		m.discardIfUnused(ctx, item.UniqueIdentifier)
 		m.finishItem(taskID, item.UniqueIdentifier, m.jobError(ctx, err))
 		return
 	}
 	m.updateItem(taskID, item.UniqueIdentifier, func(t *store.TaskPlugin) { t.Phase, t.Progress = "starting", "" })
 	if m.cfg.Runtimes != nil {
-		if err := m.cfg.Runtimes.Warm(ctx, item.UniqueIdentifier); err != nil {
-			m.releaseIfUnused(item.UniqueIdentifier)
+		if err := m.cfg.Runtimes.Warm(ctx, prepared); err != nil {
+			m.discardIfUnused(ctx, item.UniqueIdentifier)
 			m.finishItem(taskID, item.UniqueIdentifier, m.jobError(ctx, fmt.Errorf("the plugin did not start: %w", err)))
 			return
 		}
 	}
 	id, _ := ParseIdentifier(item.UniqueIdentifier)
 	plugin := store.Plugin{UniqueIdentifier: item.UniqueIdentifier, PluginID: id.PluginID(), InstallType: "local", Source: item.Source}
-	var err error
 	if item.Upgrade != "" {
 		err = m.switchVersion(ctx, tenantID, item.Upgrade, plugin, item.Source, item.Meta)
 	} else {
@@ -316,21 +320,51 @@ func (m *Manager) runJob(ctx context.Context, tenantID, taskID string, item stor
 		}
 	}
 	if err != nil {
-		m.releaseIfUnused(item.UniqueIdentifier)
+		m.discardIfUnused(ctx, item.UniqueIdentifier)
 		m.finishItem(taskID, item.UniqueIdentifier, m.jobError(ctx, err))
 		return
 	}
 	m.finishItem(taskID, item.UniqueIdentifier, nil)
 }
 
-// releaseIfUnused stops a plugin a failed job started, unless some tenant has it installed.
-func (m *Manager) releaseIfUnused(uid string) {
-	if m.cfg.Runtimes == nil {
+// discardIfUnused undoes what a failed job made on this machine, unless some tenant has the
+// plugin installed: its processes and its extracted folder. Its environment stays, as at
+// uninstall, for the environment collection (pyenv.Builder.Collect). The uploaded package and its declaration stay: they are the upload's, and
+// installing again needs them. A job cut short by shutdown keeps everything: the next start
+// resumes it.
+func (m *Manager) discardIfUnused(ctx context.Context, uid string) {
+	if m.ctx.Err() != nil || m.jobsFor(uid) > 1 {
+		return // shutting down, or another task is installing the same package now
+	}
+	ctx = context.WithoutCancel(ctx)
+	if _, err := m.cfg.Store.GetPlugin(ctx, uid); !errors.Is(err, store.ErrNotFound) {
 		return
 	}
-	if _, err := m.cfg.Store.GetPlugin(context.Background(), uid); errors.Is(err, store.ErrNotFound) {
-		_ = m.cfg.Runtimes.Release(context.Background(), uid)
+	if m.cfg.Runtimes != nil {
+		if err := m.cfg.Runtimes.Release(ctx, uid); err != nil {
+			m.log.Warn("stopping a plugin whose install failed", "plugin", uid, "err", err)
+		}
 	}
+	id, err := ParseIdentifier(uid)
+	if err != nil {
+		return
+	}
+	if err := m.cfg.Workspace.Remove(id); err != nil {
+		m.log.Warn("removing the folder of a plugin whose install failed", "plugin", uid, "err", err)
+	}
+}
+
+// jobsFor counts the running jobs of uid, in every task.
+func (m *Manager) jobsFor(uid string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for key := range m.jobs {
+		if strings.HasSuffix(key, "\x00"+uid) {
+			n++
+		}
+	}
+	return n
 }
 
 // jobError explains why a job ended: its own error, or the timeout or shutdown that ended it.
@@ -426,15 +460,13 @@ func (m *Manager) finishItem(taskID, uid string, jobErr error) {
 // forgetLater deletes a succeeded task after KeepSucceeded, as the reference does, so the
 // list Dify polls holds what still needs attention.
 func (m *Manager) forgetLater(t store.Task) {
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
+	m.goTracked(func() {
 		select {
 		case <-time.After(m.cfg.KeepSucceeded):
 			_ = m.cfg.Store.DeleteTask(context.Background(), t.TenantID, t.ID)
 		case <-m.ctx.Done():
 		}
-	}()
+	})
 }
 
 // DeleteTask cancels the task's running work and deletes it.

@@ -85,10 +85,10 @@ type fakeRuntimes struct {
 	warmErr  error
 }
 
-func (f *fakeRuntimes) Warm(ctx context.Context, uid string) error {
+func (f *fakeRuntimes) Warm(ctx context.Context, p *Prepared) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.warmed = append(f.warmed, uid)
+	f.warmed = append(f.warmed, p.ID.String())
 	return f.warmErr
 }
 
@@ -417,8 +417,17 @@ func TestInstallFailureIsRecorded(t *testing.T) {
 	if task.Status != store.TaskFailed || !strings.Contains(task.Plugins[0].Message, "did not start: no heartbeat") {
 		t.Fatalf("task: %+v", task)
 	}
-	if len(e.rt.released) != 1 {
-		t.Errorf("a plugin that failed to start was not released: %v", e.rt.released)
+	// Each failed job stopped the plugin and removed its folder; its environment stays for
+	// the environment collection, as at uninstall. The package stays: it is the upload's, and
+	// installing again needs it.
+	if len(e.rt.released) != 2 {
+		t.Errorf("a plugin whose install failed was not released: %v", e.rt.released)
+	}
+	if len(e.prep.removed) != 2 {
+		t.Errorf("failed installs left their folder (removed %v)", e.prep.removed)
+	}
+	if _, err := e.store.GetDeclaration(ctx, d.UniqueIdentifier); err != nil {
+		t.Errorf("the uploaded declaration went with the failed install: %v", err)
 	}
 }
 

@@ -9,7 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/plugd/plugd/internal/blob"
 	"github.com/plugd/plugd/internal/manifest"
@@ -41,19 +42,12 @@ type Workspace struct {
 	envs *pyenv.Builder
 	dir  string
 
-	mu      sync.Mutex
-	flights map[string]*flight
-}
-
-type flight struct {
-	done chan struct{}
-	p    *Prepared
-	err  error
+	flights singleflight.Group // by unique identifier
 }
 
 // NewWorkspace keeps extracted plugins under dir and builds environments with envs.
 func NewWorkspace(b blob.Store, envs *pyenv.Builder, dir string) *Workspace {
-	return &Workspace{blob: b, envs: envs, dir: dir, flights: map[string]*flight{}}
+	return &Workspace{blob: b, envs: envs, dir: dir}
 }
 
 // Dir is the folder a plugin is extracted into.
@@ -69,26 +63,16 @@ func (w *Workspace) Prepare(ctx context.Context, uid string, progress func(pyenv
 	if err != nil {
 		return nil, err
 	}
-	w.mu.Lock()
-	if f, ok := w.flights[uid]; ok {
-		w.mu.Unlock()
-		select {
-		case <-f.done:
-			return f.p, f.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	ch := w.flights.DoChan(uid, func() (any, error) { return w.prepare(ctx, id, progress) })
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
 		}
+		return r.Val.(*Prepared), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	f := &flight{done: make(chan struct{})}
-	w.flights[uid] = f
-	w.mu.Unlock()
-
-	f.p, f.err = w.prepare(ctx, id, progress)
-	w.mu.Lock()
-	delete(w.flights, uid)
-	w.mu.Unlock()
-	close(f.done)
-	return f.p, f.err
 }
 
 func (w *Workspace) prepare(ctx context.Context, id Identifier, progress func(pyenv.Progress)) (*Prepared, error) {

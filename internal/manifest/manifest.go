@@ -3,6 +3,7 @@ package manifest
 import (
 	"io/fs"
 	"net/url"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -659,6 +660,11 @@ func (l *loader) subFiles(list node, what, plural string, decode func(n node)) (
 func (l *loader) assets(c node, p *Plugin) {
 	check := func(c node, icon string) {
 		if icon == "" {
+			return
+		}
+		if clean := path.Clean(icon); path.IsAbs(icon) || strings.HasPrefix(icon, `\`) || clean == ".." || strings.HasPrefix(clean, "../") {
+			// Hostile rather than sloppy: refused at install too (not strict).
+			c.problem(false, "icon %q points outside _assets/", icon)
 			return
 		}
 		if !fs.ValidPath(icon) {

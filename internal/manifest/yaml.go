@@ -87,9 +87,9 @@ func parseYAML(data []byte) (*yaml.Node, []yamlProblem) {
 		return nil, probs // "~" decodes like an empty file
 	}
 	if p, ok := checkTree(root); !ok {
-		// Only a warning: the loader decodes just the parts the reference decodes, and
-		// stops (with an install problem) if those expand too much.
-		p.strict, p.limit = true, true
+		// An alias bomb or a document nested past the limit is refused, at install too,
+		// wherever it is in the file: it is an attack on the parser, not a mistake.
+		p.limit = true
 		probs = append(probs, p)
 	}
 	return root, probs

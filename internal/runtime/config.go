@@ -71,6 +71,9 @@ type LocalConfig struct {
 
 	// SessionBuffer bounds what one request may hold unread (wire.Options.SessionBuffer).
 	SessionBuffer int
+	// Bounds bound the memory the plugin's messages take: the longest line, the bytes queued
+	// for callers per process and across the daemon (wire.Bounds). Zero: only SessionBuffer.
+	Bounds wire.Bounds
 }
 
 // MinMemoryLimit is the smallest limit FromManifest sets. The reference never enforced

@@ -55,7 +55,9 @@
 //
 // Backpressure: results wait in the session's queue (wire.Options.SessionBuffer, 64 MiB by
 // default) until the caller reads them; a caller that falls further behind fails alone with
-// wire.ErrSessionOverrun, and other requests of the plugin are not slowed. At most 16 backwards
+// wire.ErrSessionOverrun, and other requests of the plugin are not slowed. LocalConfig.Bounds
+// adds a budget per process and one shared across the daemon; past them the plugin is held
+// back (its stdout is not read) rather than anything being dropped. At most 16 backwards
 // invocations of one request run at once; beyond that the reading of its results waits.
 //
 // # Isolation

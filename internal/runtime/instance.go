@@ -140,9 +140,10 @@ func spawn(cfg *LocalConfig, logger *slog.Logger, plog *logFile, shim bool) (*in
 	}
 	in.lastSeen.Store(in.spawned.UnixNano())
 	// The Conn writes only whole JSON lines, never a blank one: SDKs before 0.2.2 answer a
-	// blank line with an error event. It reads lines of any length, where the reference's
-	// 5 MiB cap killed plugins that returned a large result (user-pains.md 1.8).
-	in.conn = wire.NewConn(&activityReader{outR, &in.lastSeen}, &watchedWriter{w: inW, since: &in.writing}, wire.Options{OnEvent: in.onEvent, SessionBuffer: cfg.SessionBuffer})
+	// blank line with an error event. It reads lines up to cfg.Bounds.MaxLine (64 MiB in the
+	// daemon), where the reference's 5 MiB cap killed plugins that returned a large result
+	// (user-pains.md 1.8).
+	in.conn = wire.NewConn(&activityReader{outR, &in.lastSeen}, &watchedWriter{w: inW, since: &in.writing}, wire.Options{OnEvent: in.onEvent, SessionBuffer: cfg.SessionBuffer, Bounds: cfg.Bounds})
 	go in.readStderr(errR)
 	plog.write(logger, pid, "runtime", fmt.Sprintf("started %s -m %s in %s (memory limit: %s)", cfg.Python, cfg.Entrypoint, cfg.Dir, in.limitText()))
 	return in, nil
@@ -340,6 +341,11 @@ loop:
 				kill(fmt.Errorf("%w (%s)", ErrStartTimeout, in.cfg.StartTimeout))
 			}
 		case <-tick.C:
+			if in.conn.Backpressured() {
+				// Held back by callers slower than it (wire.Bounds): not reading its stdout
+				// is the daemon's doing, so its silence proves nothing.
+				in.lastSeen.Store(time.Now().UnixNano())
+			}
 			if in.isReady() && time.Since(time.Unix(0, in.lastSeen.Load())) > in.cfg.HeartbeatTimeout {
 				kill(fmt.Errorf("%w (%s)", ErrHeartbeatTimeout, in.cfg.HeartbeatTimeout))
 			}
@@ -350,6 +356,9 @@ loop:
 			// Nothing more can come from a plugin whose stdout ended, nor go to one whose stdin
 			// broke. Don't wait for it to notice.
 			connDone = nil
+			if err := in.conn.Err(); errors.Is(err, wire.ErrLineTooLong) && reason == nil {
+				reason = err // the daemon ended it: say why, with the limit
+			}
 			signalGroup(in.pid, syscall.SIGKILL)
 		case why := <-in.stopCh:
 			if reason == nil {

@@ -56,6 +56,11 @@ type Local struct {
 	idle     *time.Timer
 	retry    *time.Timer
 	closed   bool
+	// spawnGen numbers starts; a spawn whose number is no longer current when it ends
+	// (the runtime was stopped meanwhile) ends its process. spawned is closed when the
+	// latest spawn has been settled either way.
+	spawnGen uint64
+	spawned  chan struct{}
 }
 
 // NewLocal returns a stopped runtime; nothing runs until the first request or Start.
@@ -188,6 +193,7 @@ func (l *Local) broadcastLocked() {
 // detachLocked makes the current process no longer the plugin's, without waiting for it:
 // a new request starts a fresh one at once.
 func (l *Local) detachLocked(to State) {
+	l.spawnGen++ // a spawn in progress is no longer wanted
 	l.inst = nil
 	l.state = to
 	for _, t := range []**time.Timer{&l.idle, &l.retry} {
@@ -199,19 +205,44 @@ func (l *Local) detachLocked(to State) {
 	l.broadcastLocked()
 }
 
+// startLocked starts a process. The spawn itself (fork, exec, cgroup set-up: milliseconds)
+// runs without l.mu, which every request, status read and the Pool's picks take; the state is
+// StateStarting meanwhile, so requests wait for it as for the first heartbeat.
 func (l *Local) startLocked() {
-	inst, err := spawn(&l.cfg, l.log, l.plog, l.shim)
-	if err != nil {
-		// No interpreter, no folder: starting again cannot help, so fail now.
-		l.lastErr = err
-		l.state = StateFailed
-		l.log.Error("cannot start plugin", "err", err)
-		l.broadcastLocked()
-		return
-	}
-	l.inst, l.state = inst, StateStarting
+	l.spawnGen++
+	gen := l.spawnGen
+	done := make(chan struct{})
+	l.spawned = done
+	l.state = StateStarting
 	l.broadcastLocked()
-	go l.supervise(inst)
+	go func() {
+		inst, err := spawn(&l.cfg, l.log, l.plog, l.shim)
+		l.mu.Lock()
+		if l.spawnGen != gen {
+			// Stopped (or stopped and started again) while spawning: this process is nobody's.
+			l.mu.Unlock()
+			if inst != nil {
+				inst.stop(ErrStopped)
+				inst.watch(func() {})
+			}
+			close(done)
+			return
+		}
+		defer close(done) // settled: l.inst is set or the runtime failed
+		if err != nil {
+			// No interpreter, no folder: starting again cannot help, so fail now.
+			l.lastErr = err
+			l.state = StateFailed
+			l.log.Error("cannot start plugin", "err", err)
+			l.broadcastLocked()
+			l.mu.Unlock()
+			return
+		}
+		l.inst = inst
+		l.broadcastLocked()
+		l.mu.Unlock()
+		go l.supervise(inst)
+	}()
 }
 
 // supervise follows one process and decides what happens after it ends.
@@ -270,13 +301,22 @@ func (l *Local) supervise(inst *instance) {
 // the next request starts the plugin again. A failed runtime stays failed.
 func (l *Local) Stop(ctx context.Context) error {
 	l.mu.Lock()
-	inst := l.inst
+	inst, spawning := l.inst, l.state == StateStarting && l.inst == nil
+	spawned := l.spawned
 	to := StateStopped
 	if l.state == StateFailed {
 		to = StateFailed
 	}
 	l.detachLocked(to)
 	l.mu.Unlock()
+	if spawning && spawned != nil {
+		// The spawner sees it is no longer wanted and ends its process; wait for that.
+		select {
+		case <-spawned:
+		case <-ctx.Done():
+			return fmt.Errorf("plugin %s: stop: %w", l.cfg.PluginID, context.Cause(ctx))
+		}
+	}
 	if inst == nil {
 		return nil
 	}
