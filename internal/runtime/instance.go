@@ -138,15 +138,21 @@ func spawn(cfg *LocalConfig, logger *slog.Logger, plog *logFile, shim bool) (*in
 		ready: make(chan struct{}), stderr: tail{max: stderrTail}, stderrDone: make(chan struct{}),
 		stopCh: make(chan error, 1), killCh: make(chan struct{}, 1), exited: make(chan struct{}),
 	}
+	in.connect(inW, outR, errR)
+	plog.write(logger, pid, "runtime", fmt.Sprintf("started %s -m %s in %s (memory limit: %s)", cfg.Python, cfg.Entrypoint, cfg.Dir, in.limitText()))
+	return in, nil
+}
+
+// connect starts the protocol on the process's stdin and stdout and the reading of its
+// stderr; spawn and forkFromZygote share it.
+func (in *instance) connect(inW, outR, errR *os.File) {
 	in.lastSeen.Store(in.spawned.UnixNano())
 	// The Conn writes only whole JSON lines, never a blank one: SDKs before 0.2.2 answer a
 	// blank line with an error event. It reads lines up to cfg.Bounds.MaxLine (64 MiB in the
 	// daemon), where the reference's 5 MiB cap killed plugins that returned a large result
 	// (user-pains.md 1.8).
-	in.conn = wire.NewConn(&activityReader{outR, &in.lastSeen}, &watchedWriter{w: inW, since: &in.writing}, wire.Options{OnEvent: in.onEvent, SessionBuffer: cfg.SessionBuffer, Bounds: cfg.Bounds})
+	in.conn = wire.NewConn(&activityReader{outR, &in.lastSeen}, &watchedWriter{w: inW, since: &in.writing}, wire.Options{OnEvent: in.onEvent, SessionBuffer: in.cfg.SessionBuffer, Bounds: in.cfg.Bounds})
 	go in.readStderr(errR)
-	plog.write(logger, pid, "runtime", fmt.Sprintf("started %s -m %s in %s (memory limit: %s)", cfg.Python, cfg.Entrypoint, cfg.Dir, in.limitText()))
-	return in, nil
 }
 
 // waitCmd waits for a spawned process and says how it ended.

@@ -22,8 +22,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/plugd/plugd/internal/wire"
 )
 
 // zygoteSource is the zygote's program; its comments describe the protocol and what the
@@ -178,9 +176,7 @@ func forkFromZygote(cfg *LocalConfig, logger *slog.Logger, plog *logFile, lim *l
 		ready: make(chan struct{}), stderr: tail{max: stderrTail}, stderrDone: make(chan struct{}),
 		stopCh: make(chan error, 1), killCh: make(chan struct{}, 1), exited: make(chan struct{}),
 	}
-	in.lastSeen.Store(in.spawned.UnixNano())
-	in.conn = wire.NewConn(&activityReader{outR, &in.lastSeen}, &watchedWriter{w: inW, since: &in.writing}, wire.Options{OnEvent: in.onEvent, SessionBuffer: cfg.SessionBuffer})
-	go in.readStderr(errR)
+	in.connect(inW, outR, errR)
 	plog.write(logger, c.pid, "runtime", fmt.Sprintf("forked from a zygote: %s -m %s in %s (memory limit: %s)", cfg.Python, cfg.Entrypoint, cfg.Dir, in.limitText()))
 	return in, nil
 }
