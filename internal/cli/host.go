@@ -18,6 +18,7 @@ import (
 	"github.com/plugd/plugd/internal/pkgfile"
 	"github.com/plugd/plugd/internal/pyenv"
 	"github.com/plugd/plugd/internal/runtime"
+	"github.com/plugd/plugd/internal/sandbox"
 )
 
 // hostFlags are the settings shared by the commands that run a plugin on this machine
@@ -185,6 +186,17 @@ func startHost(ctx context.Context, path string, f *hostFlags, status func(strin
 		return fail(err)
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
+	// The developer kit runs the author's own code as the author: unconfined unless asked
+	// (PLUGD_ISOLATION=auto|required|uid|userns), to try a plugin under the daemon's sandbox.
+	if setting := os.Getenv("PLUGD_ISOLATION"); setting != "" && setting != "off" {
+		iso, how := runtime.ChooseIsolation(setting, runtime.Isolation{
+			UIDs:   sandbox.NewAllocator(filepath.Join(dataDir, "sandbox-uids.json"), 200000, 65536),
+			Limits: sandbox.Limits{Processes: 256, OpenFiles: 4096},
+			Root:   filepath.Join(dataDir, "sandbox-root"),
+		})
+		status("isolation: " + how)
+		cfg.Isolation = iso
+	}
 	h.Runtime = runtime.NewLocal(cfg)
 	status("starting " + h.Plugin.Identity())
 	if err := h.Runtime.Start(ctx); err != nil {

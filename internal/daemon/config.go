@@ -103,6 +103,25 @@ type Config struct {
 	PluginBuffer int64
 	DaemonBuffer int64
 
+	// Isolation is how plugin processes are confined (PLUGD_ISOLATION, docs/runtime.md):
+	// required (the default: the best confinement this host allows, uid as root and userns
+	// otherwise, and no plugin starts where none works), auto (the same, but plugins run
+	// unconfined where none works), uid, userns, or off.
+	Isolation string
+	// SandboxUIDBase and SandboxUIDCount are the uids (and gids) given to plugins, one per
+	// plugin, when the daemon runs as root.
+	SandboxUIDBase, SandboxUIDCount int
+	// Per plugin: tasks of its uid (RLIMIT_NPROC), open files (RLIMIT_NOFILE) and CPU
+	// seconds in all per process (RLIMIT_CPU, 0 for none).
+	PluginMaxProcesses, PluginMaxOpenFiles, PluginMaxCPUSeconds int
+	// PluginCPUPercent is a CPU quota per plugin in percent of one core, through a cgroup;
+	// 0 for none.
+	PluginCPUPercent int
+	// RestartBackoff is the first delay before a crashed plugin is started again (doubling,
+	// up to 30 s); CrashLoopBackoff the first pause of a crash-looping plugin (5 crashes in
+	// 60 s), doubling for each loop in a row up to CrashLoopBackoffMax.
+	RestartBackoff, CrashLoopBackoff, CrashLoopBackoffMax time.Duration
+
 	LogLevel  string // DEBUG, INFO, WARN or ERROR
 	LogFormat string // text or json
 
@@ -795,6 +814,17 @@ func variables() []variable {
 		size("PLUGD_MAX_MESSAGE_SIZE", 64<<20, func(c *Config) *int64 { return &c.MaxMessage }),
 		size("PLUGD_PLUGIN_BUFFER", 256<<20, func(c *Config) *int64 { return &c.PluginBuffer }),
 		size("PLUGD_DAEMON_BUFFER", 1<<30, func(c *Config) *int64 { return &c.DaemonBuffer }),
+		oneOf("PLUGD_ISOLATION", "required", map[string]string{"required": "required", "auto": "auto", "uid": "uid", "userns": "userns", "off": "off", "none": "off"},
+			func(c *Config) *string { return &c.Isolation }).withFlag("isolation", "plugin confinement: required, auto, uid, userns or off"),
+		integer("PLUGD_SANDBOX_UID_BASE", 200000, 1000, 1<<31-1<<17, func(c *Config) *int { return &c.SandboxUIDBase }),
+		integer("PLUGD_SANDBOX_UID_COUNT", 65536, 1, 1<<20, func(c *Config) *int { return &c.SandboxUIDCount }),
+		integer("PLUGD_PLUGIN_MAX_PROCESSES", 256, 16, 1<<22, func(c *Config) *int { return &c.PluginMaxProcesses }),
+		integer("PLUGD_PLUGIN_MAX_OPEN_FILES", 4096, 64, 1<<20, func(c *Config) *int { return &c.PluginMaxOpenFiles }),
+		integer("PLUGD_PLUGIN_MAX_CPU_SECONDS", 0, 0, 1<<30, func(c *Config) *int { return &c.PluginMaxCPUSeconds }),
+		integer("PLUGD_PLUGIN_CPU_PERCENT", 0, 0, 100*1024, func(c *Config) *int { return &c.PluginCPUPercent }),
+		duration("PLUGD_RESTART_BACKOFF", time.Second, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.RestartBackoff }),
+		duration("PLUGD_CRASH_LOOP_BACKOFF", time.Minute, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.CrashLoopBackoff }),
+		duration("PLUGD_CRASH_LOOP_BACKOFF_MAX", 30*time.Minute, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.CrashLoopBackoffMax }),
 
 		oneOf("LOG_LEVEL", "INFO", map[string]string{"debug": "DEBUG", "info": "INFO", "warn": "WARN", "warning": "WARN", "error": "ERROR"},
 			func(c *Config) *string { return &c.LogLevel }).withFlag("log-level", "DEBUG, INFO, WARN or ERROR"),

@@ -27,6 +27,7 @@ import (
 	"github.com/plugd/plugd/internal/install"
 	"github.com/plugd/plugd/internal/pyenv"
 	"github.com/plugd/plugd/internal/runtime"
+	"github.com/plugd/plugd/internal/sandbox"
 	"github.com/plugd/plugd/internal/signature"
 	"github.com/plugd/plugd/internal/store/sqlstore"
 	"github.com/plugd/plugd/internal/wire"
@@ -152,8 +153,25 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	if err != nil {
 		return err
 	}
+	iso, how := runtime.ChooseIsolation(c.Isolation, runtime.Isolation{
+		UIDs: sandbox.NewAllocator(filepath.Join(c.DataDir, "sandbox-uids.json"), c.SandboxUIDBase, c.SandboxUIDCount),
+		Limits: sandbox.Limits{
+			Processes: uint64(c.PluginMaxProcesses), OpenFiles: uint64(c.PluginMaxOpenFiles), CPU: uint64(c.PluginMaxCPUSeconds),
+		},
+		CPUPercent: c.PluginCPUPercent,
+		Root:       filepath.Join(c.DataDir, "sandbox-root"),
+	})
+	if iso.Refused != nil {
+		log.Error("plugin isolation: " + how)
+	} else {
+		log.Info("plugin isolation: " + how)
+	}
+	// Zygotes fork plugins without confinement, so they are off while plugins are isolated
+	// (the runtime also never forks a confined plugin from one).
 	var zygotes *runtime.Zygotes
-	if c.Zygote {
+	if c.Zygote && iso.Confines() {
+		log.Info("zygotes off: plugins are isolated, and a forked plugin would not be (PLUGD_ZYGOTE ignored)")
+	} else if c.Zygote {
 		zygotes = runtime.NewZygotes(runtime.ZygoteConfig{DataDir: filepath.Join(c.DataDir, "plugins", ".zygotes"),
 			IdleStop: c.IdleStop, Logger: log})
 	}
@@ -167,14 +185,16 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	}
 	disp := dispatch.New(dispatch.Config{
 		Plugins: db, Workspace: ws, Zygotes: zygotes,
-		Backwards:    back,
-		Bounds:       bounds,
-		DataDir:      filepath.Join(c.DataDir, "plugins"),
-		IdleStop:     c.IdleStop,
-		MaxInstances: c.MaxInstances,
-		StartTimeout: c.PythonEnvInitTimeout,
-		Metrics:      metrics,
-		Logger:       log,
+		Backwards:      back,
+		Bounds:         bounds,
+		DataDir:        filepath.Join(c.DataDir, "plugins"),
+		IdleStop:       c.IdleStop,
+		MaxInstances:   c.MaxInstances,
+		StartTimeout:   c.PythonEnvInitTimeout,
+		Isolation:      iso,
+		RestartBackoff: c.RestartBackoff, CrashLoopBackoff: c.CrashLoopBackoff, CrashLoopBackoffMax: c.CrashLoopBackoffMax,
+		Metrics: metrics,
+		Logger:  log,
 	})
 	metrics.Attach(disp)
 	mgr := install.New(install.Config{
@@ -195,7 +215,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	apiCfg := httpapi.Config{
 		ServerKey: c.ServerKey, Store: db, Installer: mgr, Dispatcher: httpapi.NewDispatcher(disp.Invoke, readiness(disp)),
 		Metrics: metricsHandler, MaxPackageSize: c.MaxPackageSize, MaxBundleSize: c.MaxBundleSize, ExecutionTimeout: c.MaxExecutionTimeout,
-		EndpointsEnabled: c.EndpointEnabled, Logger: log, Version: o.Version,
+		EndpointsEnabled: c.EndpointEnabled, Logger: log, Version: o.Version, Reset: disp.Reset,
 		Health: func() httpapi.HealthInfo { return httpapi.HealthInfo{Ready: reconciled.Load()} },
 	}
 	if c.Debug.Enabled {

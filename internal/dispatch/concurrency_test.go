@@ -75,6 +75,8 @@ func (r *fakeRuntime) Status() []runtime.Status {
 	return []runtime.Status{{State: runtime.StateReady, PID: 1, InFlight: 0}}
 }
 
+func (r *fakeRuntime) Reset() {}
+
 func (r *fakeRuntime) Close(ctx context.Context) error {
 	r.closed.Store(true)
 	return nil

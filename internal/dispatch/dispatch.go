@@ -61,6 +61,10 @@ type Config struct {
 	// Zygotes, when set, forks plugins from per-environment zygotes (runtime.Zygotes); Close
 	// closes it.
 	Zygotes *runtime.Zygotes
+	// Isolation confines every plugin process (runtime.Isolation); nil: none.
+	Isolation *runtime.Isolation
+	// Restart and crash-loop back-offs (runtime.LocalConfig); 0: the runtime's defaults.
+	RestartBackoff, CrashLoopBackoff, CrashLoopBackoffMax time.Duration
 	// PrepareConcurrency bounds the plugins prepared at once by Reconcile. Default 2.
 	PrepareConcurrency int
 	// Bounds bound the memory of every plugin connection (wire.Bounds): line length and the
@@ -80,6 +84,8 @@ type Runtime interface {
 	// Start starts a process if none runs and waits until one is ready.
 	Start(ctx context.Context) error
 	Status() []runtime.Status
+	// Reset ends a crash loop's back-off at once (plugd reset).
+	Reset()
 	Close(ctx context.Context) error
 }
 
@@ -219,6 +225,8 @@ func (d *Dispatcher) build(ctx context.Context, uid string, p *install.Prepared)
 	if d.cfg.StartTimeout > 0 {
 		lc.StartTimeout = d.cfg.StartTimeout
 	}
+	lc.Isolation = d.cfg.Isolation
+	lc.RestartBackoff, lc.CrashLoopBackoff, lc.CrashLoopBackoffMax = d.cfg.RestartBackoff, d.cfg.CrashLoopBackoff, d.cfg.CrashLoopBackoffMax
 	return d.cfg.NewRuntime(runtime.PoolConfig{LocalConfig: lc, MaxInstances: d.cfg.MaxInstances}), hold, nil
 }
 
@@ -286,6 +294,24 @@ func (e *entry) release() {
 	if e.hold != nil {
 		e.hold()
 	}
+}
+
+// Reset clears uid's failed state at once: a crash loop's back-off, or a preparation that
+// failed. The next request starts the plugin again. It reports whether uid was known.
+func (d *Dispatcher) Reset(uid string) bool {
+	d.mu.Lock()
+	e, ok := d.entries[uid]
+	if ok && isDone(e.ready) && e.err != nil {
+		delete(d.entries, uid) // prepared again on the next request
+	}
+	d.mu.Unlock()
+	if !ok {
+		return false
+	}
+	if isDone(e.ready) && e.rt != nil {
+		e.rt.Reset()
+	}
+	return true
 }
 
 // Reconcile prepares every installed plugin (extracting packages and building environments

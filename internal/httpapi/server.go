@@ -166,6 +166,9 @@ type Config struct {
 	// Secrets encrypts endpoint settings of type secret-input through Dify; nil stores them as
 	// given.
 	Secrets EndpointSecrets
+	// Reset clears a plugin's failed state (a crash loop's back-off) at once, by unique
+	// identifier, reporting whether the daemon knew it; nil leaves the reset route unserved.
+	Reset   func(uid string) bool
 	Logger  *slog.Logger
 	Version string
 }
@@ -310,6 +313,9 @@ func (s *Server) routes() {
 		m.HandleFunc(pattern, s.auth(h))
 	}
 
+	if s.cfg.Reset != nil {
+		m.HandleFunc("POST "+M+"/reset", s.auth(s.resetPlugin))
+	}
 	if s.cfg.DebugKeys != nil {
 		m.HandleFunc("POST "+P+"/debugging/key", s.auth(s.debuggingKey))
 	}

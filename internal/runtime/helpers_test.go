@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/plugd/plugd/internal/manifest"
+	"github.com/plugd/plugd/internal/sandbox"
 	"github.com/plugd/plugd/internal/wire"
 )
 
@@ -19,6 +20,7 @@ import (
 const testSecret = "PLUGD_TEST_SECRET"
 
 func TestMain(m *testing.M) {
+	sandbox.MaybeRunInit() // the isolated tests start this binary as the sandbox init
 	os.Setenv(testSecret, "hunter2")
 	os.Exit(m.Run())
 }

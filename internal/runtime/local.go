@@ -19,7 +19,7 @@ const (
 	StateStarting   State = "starting"   // spawned, waiting for the first heartbeat
 	StateReady      State = "ready"      // serving requests
 	StateRestarting State = "restarting" // crashed; waiting out the back-off before the next start
-	StateFailed     State = "failed"     // crash-looping; requests fail at once until Reset
+	StateFailed     State = "failed"     // crash-looping: requests fail at once until the crash-loop back-off ends or Reset
 )
 
 // Status is a snapshot of a Local, for health checks and metrics.
@@ -55,6 +55,9 @@ type Local struct {
 	inflight int
 	idle     *time.Timer
 	retry    *time.Timer
+	loops    int         // crash loops in a row: the exponent of the crash-loop back-off
+	recover  *time.Timer // ends the failed state of a crash loop; not stopped by Stop
+	retryAt  time.Time   // when recover fires
 	closed   bool
 	// spawnGen numbers starts; a spawn whose number is no longer current when it ends
 	// (the runtime was stopped meanwhile) ends its process. spawned is closed when the
@@ -153,8 +156,8 @@ func (l *Local) failedErr() error {
 	if errors.Is(l.lastErr, ErrSpawn) {
 		return l.lastErr
 	}
-	return fmt.Errorf("plugin %s: %w (%d crashes within %s; Reset to try again): %w",
-		l.cfg.PluginID, ErrCrashLoop, len(l.crashes), l.cfg.CrashLoopWindow, l.lastErr)
+	return fmt.Errorf("plugin %s: %w (%d crashes within %s; it may start again in %s, or at once when reset): %w",
+		l.cfg.PluginID, ErrCrashLoop, len(l.crashes), l.cfg.CrashLoopWindow, max(time.Until(l.retryAt), 0).Round(time.Second), l.lastErr)
 }
 
 // release ends one request's hold and arms the idle timer when none is left.
@@ -272,9 +275,30 @@ func (l *Local) supervise(inst *instance) {
 		}
 	}
 	l.crashes = append(recent, now)
+	if at := inst.readyAt.Load(); at != 0 && now.Sub(time.Unix(0, at)) >= l.cfg.CrashLoopWindow {
+		l.loops = 0 // it ran well for a while: a new loop starts the back-off afresh
+	}
 	if len(l.crashes) >= l.cfg.CrashLoopCount {
-		l.state = StateFailed
-		l.log.Error("plugin is crash-looping; requests fail until Reset", "crashes", len(l.crashes), "window", l.cfg.CrashLoopWindow)
+		l.loops++
+		delay := l.cfg.CrashLoopBackoff << min(l.loops-1, 30)
+		if delay > l.cfg.CrashLoopBackoffMax || delay <= 0 {
+			delay = l.cfg.CrashLoopBackoffMax
+		}
+		l.state, l.retryAt = StateFailed, now.Add(delay)
+		l.log.Error("plugin is crash-looping; requests fail until the back-off ends or it is reset",
+			"crashes", len(l.crashes), "window", l.cfg.CrashLoopWindow, "backoff", delay, "loops", l.loops)
+		l.recover = time.AfterFunc(delay, func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if l.state == StateFailed && !l.closed {
+				// The next request starts it again; its crashes count afresh, the loop
+				// count stays, so another loop waits twice as long.
+				l.crashes, l.recover = nil, nil
+				l.state = StateStopped
+				l.log.Info("crash-loop back-off over; the next request starts the plugin")
+				l.broadcastLocked()
+			}
+		})
 		l.broadcastLocked()
 		return
 	}
@@ -335,17 +359,26 @@ func (l *Local) Stop(ctx context.Context) error {
 func (l *Local) Close(ctx context.Context) error {
 	l.mu.Lock()
 	l.closed = true
+	if l.recover != nil {
+		l.recover.Stop()
+		l.recover = nil
+	}
 	l.mu.Unlock()
 	err := l.Stop(ctx)
 	l.plog.close()
 	return err
 }
 
-// Reset clears a failed runtime and its crash history; the next request starts the plugin.
+// Reset clears a failed runtime, its crash history and its crash-loop back-off; the next
+// request starts the plugin.
 func (l *Local) Reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.crashes = nil
+	l.crashes, l.loops = nil, 0
+	if l.recover != nil {
+		l.recover.Stop()
+		l.recover = nil
+	}
 	if l.state == StateFailed {
 		l.state = StateStopped
 		l.broadcastLocked()

@@ -163,7 +163,7 @@ func (p *Pool) scaleUpLocked() {
 	}
 	if m == nil {
 		if len(p.members) >= p.cfg.MaxInstances {
-			return // the others have failed; Reset brings them back
+			return // the others have failed; their back-off or Reset brings them back
 		}
 		n = len(p.members)
 		cfg := p.cfg.LocalConfig

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/plugd/plugd/internal/sandbox"
 )
 
 // parentOf reads the parent pid of pid from /proc.
@@ -200,5 +202,34 @@ func TestZygoteMemoryLimit(t *testing.T) {
 	_, err := callTool(t, ctx, l, "allocate", map[string]any{"mib": 1024})
 	if !errors.Is(err, ErrMemoryLimit) {
 		t.Fatalf("1 GiB under a 256 MiB limit: %v", err)
+	}
+}
+
+// A confined plugin is never forked from a zygote: a fork would have the zygote's
+// credentials and view, not the sandbox's.
+func TestZygoteNotUsedWhenIsolated(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "sandbox")
+	zs := withZygotes(t, &cfg, "")
+	tmp := t.TempDir()
+	iso, how := ChooseIsolation("required", Isolation{
+		UIDs:   sandbox.NewAllocator(filepath.Join(tmp, "uids.json"), 300000, 1000),
+		Limits: sandbox.Limits{Processes: 64, OpenFiles: 256},
+		Root:   filepath.Join(tmp, "root"),
+	})
+	if iso.Refused != nil {
+		t.Skipf("no sandbox here: %s", how)
+	}
+	cfg.Isolation = iso
+	l := start(t, cfg)
+	if err := l.Start(testCtx(t, 60*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := zs.Usage(); n != 0 {
+		t.Fatalf("a zygote started for an isolated plugin")
+	}
+	b, _ := os.ReadFile(l.LogFile())
+	if strings.Contains(string(b), "forked from a zygote") || !strings.Contains(string(b), "isolation: "+string(iso.Mode)) {
+		t.Fatalf("isolated plugin's start:\n%s", b)
 	}
 }
