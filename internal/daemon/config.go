@@ -122,6 +122,9 @@ type Config struct {
 	// 60 s), doubling for each loop in a row up to CrashLoopBackoffMax.
 	RestartBackoff, CrashLoopBackoff, CrashLoopBackoffMax time.Duration
 
+	// Tools orders and filters the tool catalog (docs/tools.md).
+	Tools ToolsConfig
+
 	LogLevel  string // DEBUG, INFO, WARN or ERROR
 	LogFormat string // text or json
 
@@ -131,6 +134,18 @@ type Config struct {
 
 	sources map[string]string // variable name -> where its value came from
 	python  map[string]string // raw values of the variables pyenv reads
+}
+
+// ToolsConfig is the tool catalog's ordering: Dify's six POSITION_* settings, with Dify's
+// names and meaning, and a position file giving the base order.
+type ToolsConfig struct {
+	PositionFile     string   // PLUGD_TOOL_POSITION_FILE: YAML list of providers, or {providers, tools}
+	ProviderPins     []string // POSITION_PROVIDER_PINS
+	ProviderIncludes []string // POSITION_PROVIDER_INCLUDES
+	ProviderExcludes []string // POSITION_PROVIDER_EXCLUDES
+	ToolPins         []string // POSITION_TOOL_PINS
+	ToolIncludes     []string // POSITION_TOOL_INCLUDES
+	ToolExcludes     []string // POSITION_TOOL_EXCLUDES
 }
 
 // DBConfig selects and tunes the database.
@@ -825,6 +840,13 @@ func variables() []variable {
 		duration("PLUGD_RESTART_BACKOFF", time.Second, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.RestartBackoff }),
 		duration("PLUGD_CRASH_LOOP_BACKOFF", time.Minute, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.CrashLoopBackoff }),
 		duration("PLUGD_CRASH_LOOP_BACKOFF_MAX", 30*time.Minute, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.CrashLoopBackoffMax }),
+		str("PLUGD_TOOL_POSITION_FILE", "", func(c *Config) *string { return &c.Tools.PositionFile }),
+		list("POSITION_PROVIDER_PINS", func(c *Config) *[]string { return &c.Tools.ProviderPins }),
+		list("POSITION_PROVIDER_INCLUDES", func(c *Config) *[]string { return &c.Tools.ProviderIncludes }),
+		list("POSITION_PROVIDER_EXCLUDES", func(c *Config) *[]string { return &c.Tools.ProviderExcludes }),
+		list("POSITION_TOOL_PINS", func(c *Config) *[]string { return &c.Tools.ToolPins }),
+		list("POSITION_TOOL_INCLUDES", func(c *Config) *[]string { return &c.Tools.ToolIncludes }),
+		list("POSITION_TOOL_EXCLUDES", func(c *Config) *[]string { return &c.Tools.ToolExcludes }),
 
 		oneOf("LOG_LEVEL", "INFO", map[string]string{"debug": "DEBUG", "info": "INFO", "warn": "WARN", "warning": "WARN", "error": "ERROR"},
 			func(c *Config) *string { return &c.LogLevel }).withFlag("log-level", "DEBUG, INFO, WARN or ERROR"),

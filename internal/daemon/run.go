@@ -23,6 +23,7 @@ import (
 	"github.com/plugd/plugd/internal/blob"
 	"github.com/plugd/plugd/internal/difyapi"
 	"github.com/plugd/plugd/internal/dispatch"
+	"github.com/plugd/plugd/internal/egress"
 	"github.com/plugd/plugd/internal/httpapi"
 	"github.com/plugd/plugd/internal/install"
 	"github.com/plugd/plugd/internal/pyenv"
@@ -30,6 +31,7 @@ import (
 	"github.com/plugd/plugd/internal/sandbox"
 	"github.com/plugd/plugd/internal/signature"
 	"github.com/plugd/plugd/internal/store/sqlstore"
+	"github.com/plugd/plugd/internal/vault"
 	"github.com/plugd/plugd/internal/wire"
 )
 
@@ -224,6 +226,25 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	if secrets != nil {
 		apiCfg.Secrets = secrets
 	}
+	// Tool credentials are sealed under the master key (PLUGD_MASTER_KEY, else DATA_DIR/master.key,
+	// made on first start); tools reach out through the guarded egress client.
+	ring, err := vault.LoadKeyring(os.LookupEnv, c.DataDir, o.Stdout)
+	if err != nil {
+		return fmt.Errorf("loading the master key: %w", err)
+	}
+	secretsVault, err := vault.New(db, ring)
+	if err != nil {
+		return err
+	}
+	egressSettings, err := egress.SettingsFromEnv(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	tools, importers, err := toolCatalog(c, db, disp, secretsVault, egress.New(egressSettings))
+	if err != nil {
+		return err
+	}
+	apiCfg.Tools, apiCfg.ToolImporters = tools, importers
 	api := httpapi.New(apiCfg)
 	// Plugins attached for remote debugging left with the daemon that served them.
 	if n, err := mgr.DetachAll(ctx); err != nil {

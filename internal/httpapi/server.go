@@ -168,9 +168,12 @@ type Config struct {
 	Secrets EndpointSecrets
 	// Reset clears a plugin's failed state (a crash loop's back-off) at once, by unique
 	// identifier, reporting whether the daemon knew it; nil leaves the reset route unserved.
-	Reset   func(uid string) bool
-	Logger  *slog.Logger
-	Version string
+	Reset func(uid string) bool
+	// Tools serves the tool catalog's REST API under /tools/ (tools.go); nil leaves it off.
+	Tools         ToolCatalog
+	ToolImporters ToolImporters
+	Logger        *slog.Logger
+	Version       string
 }
 
 const (
@@ -316,6 +319,7 @@ func (s *Server) routes() {
 	if s.cfg.Reset != nil {
 		m.HandleFunc("POST "+M+"/reset", s.auth(s.resetPlugin))
 	}
+	s.toolRoutes()
 	if s.cfg.DebugKeys != nil {
 		m.HandleFunc("POST "+P+"/debugging/key", s.auth(s.debuggingKey))
 	}

@@ -47,6 +47,9 @@ func runConformance(t *testing.T, open storeFactory) {
 		{"StorageFullValue", testStorageFullValue},
 		{"StorageConcurrent", testStorageConcurrent},
 		{"StorageServe", testStorageServe},
+		{"ToolProviders", testToolProviders},
+		{"ToolPreferences", testToolPreferences},
+		{"ToolChangeLog", testToolChangeLog},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,84 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/plugd/plugd/internal/apitools"
+	"github.com/plugd/plugd/internal/catalog"
+	"github.com/plugd/plugd/internal/dispatch"
+	"github.com/plugd/plugd/internal/egress"
+	"github.com/plugd/plugd/internal/httpapi"
+	"github.com/plugd/plugd/internal/plugintools"
+	"github.com/plugd/plugd/internal/runtime"
+	"github.com/plugd/plugd/internal/store/sqlstore"
+	"github.com/plugd/plugd/internal/wire"
+	"github.com/plugd/plugd/internal/workflow"
+)
+
+// toolCatalog wires the tool catalog of `plugd serve`: plugin providers derived from the
+// store's installations and called through the dispatcher, OpenAPI operations and workflow apps
+// called through outbound (the egress client: address guard, timeouts, size cap), credentials
+// sealed by secrets (the vault), ordering from the POSITION_* settings.
+func toolCatalog(c Config, db *sqlstore.DB, disp *dispatch.Dispatcher, secrets catalog.Secrets, outbound *egress.Client) (*catalog.Catalog, httpapi.ToolImporters, error) {
+	order, err := toolOrdering(c.Tools)
+	if err != nil {
+		return nil, httpapi.ToolImporters{}, err
+	}
+	invoke := func(ctx context.Context, uid string, access wire.AccessType, action wire.Action, data json.RawMessage, ic runtime.InvokeContext) (plugintools.WireStream, error) {
+		st, err := disp.Invoke(ctx, uid, access, action, data, ic)
+		if err != nil {
+			return nil, err // not a typed nil inside the interface
+		}
+		return st, nil
+	}
+	wf := &workflow.Client{HTTP: outbound}
+	cat := catalog.New(catalog.Config{
+		Store: db, Plugins: plugintools.NewSource(db), Secrets: secrets, Ordering: order,
+		Callers: map[catalog.Kind]catalog.Caller{
+			catalog.KindPlugin:   plugintools.NewCaller(invoke),
+			catalog.KindWorkflow: workflow.Caller{Client: wf},
+			catalog.KindAPI:      apitools.Caller{Client: outbound},
+		},
+	})
+	api := apitools.Importer{Client: outbound}
+	imp := httpapi.ToolImporters{
+		OpenAPI: func(ctx context.Context, req httpapi.OpenAPIImport) (catalog.NewProvider, error) {
+			var auth apitools.Auth
+			if len(req.Auth) > 0 && string(req.Auth) != "null" {
+				if err := json.Unmarshal(req.Auth, &auth); err != nil {
+					return catalog.NewProvider{}, fmt.Errorf("auth: want {\"type\": ..., \"name\": ...}: %v: %w", err, catalog.ErrInvalid)
+				}
+			}
+			return api.NewProvider(ctx, apitools.Import{Name: req.Name, Label: req.Label, Description: req.Description,
+				Schema: req.Schema, URL: req.URL, ServerURL: req.ServerURL, Auth: auth, Credentials: req.Credentials, Reimport: req.ProviderID != ""})
+		},
+		Workflow: func(ctx context.Context, req httpapi.WorkflowImport) (catalog.NewProvider, error) {
+			return wf.NewProvider(ctx, req.Name, req.Label, req.Description,
+				workflow.Config{BaseURL: req.BaseURL, ResponseMode: req.ResponseMode}, req.APIKey)
+		},
+	}
+	return cat, imp, nil
+}
+
+// toolOrdering reads the ordering settings and the position file.
+func toolOrdering(t ToolsConfig) (catalog.Ordering, error) {
+	o := catalog.Ordering{
+		ProviderPins: t.ProviderPins, ProviderIncludes: t.ProviderIncludes, ProviderExcludes: t.ProviderExcludes,
+		ToolPins: t.ToolPins, ToolIncludes: t.ToolIncludes, ToolExcludes: t.ToolExcludes,
+	}
+	if t.PositionFile == "" {
+		return o, nil
+	}
+	data, err := os.ReadFile(t.PositionFile)
+	if err != nil {
+		return o, fmt.Errorf("PLUGD_TOOL_POSITION_FILE: %w", err)
+	}
+	o.ProviderPositions, o.ToolPositions, err = catalog.ParsePositionFile(data)
+	if err != nil {
+		return o, fmt.Errorf("PLUGD_TOOL_POSITION_FILE %s: %w", t.PositionFile, err)
+	}
+	return o, nil
+}
