@@ -106,7 +106,7 @@ func newRoot(env Env) *cobra.Command {
 	root.AddCommand(daemonClientCmds(env)...)
 	root.AddCommand(newToolsCmd(env), newKeysCmd(env))
 	root.AddCommand(newMCPCmd(env))
-	root.AddCommand(newServeCmd(env), newMigrateCmd(env))
+	root.AddCommand(newServeCmd(env), newMigrateCmd(env), newGCCmd(env))
 	return root
 }
 

@@ -83,6 +83,18 @@ type Config struct {
 	IdleStop time.Duration
 	// MaxInstances caps the processes of one busy plugin; 0 leaves it to the runtime.
 	MaxInstances int
+	// Zygote forks plugins from a per-environment Python process that has already imported
+	// the SDK (docs/runtime.md), so a cold start costs a fork instead of an interpreter start
+	// and the SDK's imports. On by default; a zygote that fails falls back to the plain spawn.
+	Zygote bool
+	// WarmOnStart starts the N most recently used installed plugins at boot (0: none). Each
+	// costs a process (about 60 MiB) until it idles out; with zygotes a cold start is a fork,
+	// so the default is 0.
+	WarmOnStart int
+	// EnvGC is the policy that removes unused Python environments (uninstall keeps them), run
+	// every EnvGCInterval by serve (0: never) and on demand by `plugd gc`.
+	EnvGC         pyenv.Policy
+	EnvGCInterval time.Duration
 	// MaxMessage bounds one message (line) from a plugin; a longer one ends the plugin with
 	// an error naming the setting. PluginBuffer and DaemonBuffer bound the bytes of results
 	// read from plugins and not yet taken by callers, per plugin connection and in all: past
@@ -675,7 +687,7 @@ func duration(name string, def, unit, minimum time.Duration, field func(*Config)
 }
 
 func parseDuration(raw string, unit time.Duration) (time.Duration, error) {
-	unitName := map[time.Duration]string{time.Second: "seconds", time.Minute: "minutes"}[unit]
+	unitName := map[time.Duration]string{time.Second: "seconds", time.Minute: "minutes", time.Hour: "hours"}[unit]
 	if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
 		if n > int64(1<<62)/int64(unit) || n < -int64(1<<62)/int64(unit) {
 			return 0, errors.New("duration too large")
@@ -820,6 +832,11 @@ func variables() []variable {
 			withFlag("idle-stop", "stop a plugin process idle for this long, 0 never"),
 		integer("PLUGD_MAX_INSTANCES", 0, 0, 1024, func(c *Config) *int { return &c.MaxInstances }).
 			withFlag("max-instances", "processes per busy plugin, 0 for the runtime's default"),
+		boolean("PLUGD_ZYGOTE", true, func(c *Config) *bool { return &c.Zygote }),
+		integer("PLUGD_WARM_ON_START", 0, 0, 1<<16, func(c *Config) *int { return &c.WarmOnStart }),
+		duration("PLUGD_ENV_MAX_UNUSED_AGE", 7*24*time.Hour, time.Hour, 0, func(c *Config) *time.Duration { return &c.EnvGC.MaxUnusedAge }),
+		size("PLUGD_ENV_CACHE_MAX_SIZE", 20<<30, func(c *Config) *int64 { return &c.EnvGC.MaxSize }),
+		duration("PLUGD_ENV_GC_INTERVAL", time.Hour, time.Second, 0, func(c *Config) *time.Duration { return &c.EnvGCInterval }),
 		size("PLUGD_MAX_MESSAGE_SIZE", 64<<20, func(c *Config) *int64 { return &c.MaxMessage }),
 		size("PLUGD_PLUGIN_BUFFER", 256<<20, func(c *Config) *int64 { return &c.PluginBuffer }),
 		size("PLUGD_DAEMON_BUFFER", 1<<30, func(c *Config) *int64 { return &c.DaemonBuffer }),

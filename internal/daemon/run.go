@@ -146,8 +146,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 		log.Warn("FORCE_VERIFYING_SIGNATURE is on but no public key is trusted (PLUGD_TRUST_OFFICIAL_KEY=false and an empty trust folder): uploads are refused until a key is added to the trust folder", "trust_dir", c.TrustDir)
 	}
 
-	envs := pyenv.NewBuilder(filepath.Join(c.DataDir, "python"), c.Python)
-	ws := install.NewWorkspace(blobs, envs, c.WorkingPath)
+	ws := Workspace(c, blobs)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := dispatch.NewMetrics(reg)
@@ -169,6 +168,15 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	} else {
 		log.Info("plugin isolation: " + how)
 	}
+	// Zygotes fork plugins without confinement, so they are off while plugins are isolated
+	// (the runtime also never forks a confined plugin from one).
+	var zygotes *runtime.Zygotes
+	if c.Zygote && iso.Confines() {
+		log.Info("zygotes off: plugins are isolated, and a forked plugin would not be (PLUGD_ZYGOTE ignored)")
+	} else if c.Zygote {
+		zygotes = runtime.NewZygotes(runtime.ZygoteConfig{DataDir: filepath.Join(c.DataDir, "plugins", ".zygotes"),
+			IdleStop: c.IdleStop, Logger: log})
+	}
 	// What plugins send is bounded: one message, what waits for slow callers per plugin and
 	// in all (backpressure past that), and outsized messages give their memory back after.
 	reclaimer := newMemoryReclaimer(2*time.Second, 10*time.Second)
@@ -178,7 +186,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 		LargeLine: reclaimLine, OnLargeLine: reclaimer.large,
 	}
 	disp := dispatch.New(dispatch.Config{
-		Plugins: db, Workspace: ws,
+		Plugins: db, Workspace: ws, Zygotes: zygotes,
 		Backwards:      back,
 		Bounds:         bounds,
 		DataDir:        filepath.Join(c.DataDir, "plugins"),
@@ -299,8 +307,18 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 			log.Info("installed plugins prepared", "took", time.Since(start).Round(time.Millisecond))
 		}
 		reconciled.Store(true)
+		if c.WarmOnStart > 0 {
+			n := disp.WarmRecent(runCtx, c.WarmOnStart)
+			log.Info("recently used plugins started", "count", n, "took", time.Since(start).Round(time.Millisecond))
+		}
 		return nil
 	})
+	if c.EnvGCInterval > 0 {
+		g.Go(func() error {
+			collectEnvsEvery(runCtx, ws, c, log)
+			return nil
+		})
+	}
 
 	var runErr error
 	select {
@@ -320,6 +338,40 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	_ = disp.Close(shutdownCtx)
 	_ = g.Wait()
 	return runErr
+}
+
+// Workspace is where installed plugins are extracted and their environments built: the
+// data folder's python/ and PLUGIN_WORKING_PATH.
+func Workspace(c Config, blobs blob.Store) *install.Workspace {
+	return install.NewWorkspace(blobs, pyenv.NewBuilder(filepath.Join(c.DataDir, "python"), c.Python), c.WorkingPath)
+}
+
+// collectEnvsEvery removes unused environments by c.EnvGC, a first time a minute after the
+// start (not to slow the boot) and then every c.EnvGCInterval.
+func collectEnvsEvery(ctx context.Context, ws *install.Workspace, c Config, log *slog.Logger) {
+	wait := min(time.Minute, c.EnvGCInterval)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = c.EnvGCInterval
+		rep, err := ws.CollectEnvs(ctx, c.EnvGC, false)
+		if err != nil {
+			log.Warn("collecting unused environments", "err", err)
+			continue
+		}
+		var removed []string
+		for _, e := range rep.Envs {
+			if e.Removed {
+				removed = append(removed, e.Key[:12]+" ("+e.Reason+")")
+			}
+		}
+		if len(removed) > 0 || len(rep.Errors) > 0 {
+			log.Info("unused environments collected", "removed", removed, "freed_bytes", rep.Freed, "total_bytes", rep.Total, "errors", rep.Errors)
+		}
+	}
 }
 
 // readiness reports the dispatcher's plugins in the HTTP layer's terms.

@@ -34,6 +34,8 @@ type fakeWorkspace struct {
 	gate  chan struct{}
 }
 
+func (f *fakeWorkspace) Hold(string) (func(), error) { return func() {}, nil }
+
 func (f *fakeWorkspace) Prepare(ctx context.Context, id string, progress func(pyenv.Progress)) (*install.Prepared, error) {
 	f.calls.Add(1)
 	if f.gate != nil {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -31,6 +32,8 @@ var ErrNotInstalled = fmt.Errorf("plugin is not installed: %w", store.ErrNotFoun
 // Preparer makes an installed plugin runnable on this machine; *install.Workspace is one.
 type Preparer interface {
 	Prepare(ctx context.Context, uid string, progress func(pyenv.Progress)) (*install.Prepared, error)
+	// Hold keeps the environment key from garbage collection until release is called.
+	Hold(key string) (release func(), err error)
 }
 
 // Plugins tells which unique identifiers are installed; store.Store is one.
@@ -55,6 +58,9 @@ type Config struct {
 	MaxInstances int
 	// StartTimeout bounds spawn to first heartbeat (PYTHON_ENV_INIT_TIMEOUT); 0: default.
 	StartTimeout time.Duration
+	// Zygotes, when set, forks plugins from per-environment zygotes (runtime.Zygotes); Close
+	// closes it.
+	Zygotes *runtime.Zygotes
 	// Isolation confines every plugin process (runtime.Isolation); nil: none.
 	Isolation *runtime.Isolation
 	// Restart and crash-loop back-offs (runtime.LocalConfig); 0: the runtime's defaults.
@@ -121,7 +127,8 @@ type entry struct {
 	uid   string
 	ready chan struct{} // closed when rt or err is set; read neither before
 	rt    Runtime
-	err   error // preparing failed
+	err   error  // preparing failed
+	hold  func() // releases the environment's hold; nil when none
 	since time.Time
 }
 
@@ -160,7 +167,7 @@ func (d *Dispatcher) runtimeFor(ctx context.Context, uid string, prepared *insta
 		e = &entry{uid: uid, ready: make(chan struct{}), since: time.Now()}
 		d.entries[uid] = e
 		d.mu.Unlock()
-		e.rt, e.err = d.build(ctx, uid, prepared)
+		e.rt, e.hold, e.err = d.build(ctx, uid, prepared)
 		close(e.ready)
 	} else {
 		d.mu.Unlock()
@@ -185,19 +192,26 @@ func isDone(c chan struct{}) bool {
 	}
 }
 
-func (d *Dispatcher) build(ctx context.Context, uid string, p *install.Prepared) (Runtime, error) {
+// build makes the runtime of uid, preparing it unless p is the plugin already prepared. The
+// plugin's environment is held (kept from garbage collection) for as long as the entry
+// exists; hold releases it.
+func (d *Dispatcher) build(ctx context.Context, uid string, p *install.Prepared) (rt Runtime, hold func(), err error) {
 	if p == nil {
 		if pl, err := d.cfg.Plugins.GetPlugin(ctx, uid); err == nil && pl.InstallType == "remote" {
-			return nil, fmt.Errorf("%s is a remote-debugging plugin that is not connected now: %w", uid, ErrNotInstalled)
+			return nil, nil, fmt.Errorf("%s is a remote-debugging plugin that is not connected now: %w", uid, ErrNotInstalled)
 		} else if errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("%s: %w", uid, ErrNotInstalled)
+			return nil, nil, fmt.Errorf("%s: %w", uid, ErrNotInstalled)
 		} else if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		// Preparing must not die with the first caller's request: others wait on it.
-		var err error
 		if p, err = d.cfg.Workspace.Prepare(d.life, uid, nil); err != nil {
-			return nil, fmt.Errorf("preparing %s: %w", uid, err)
+			return nil, nil, fmt.Errorf("preparing %s: %w", uid, err)
+		}
+	}
+	if p.EnvKey != "" {
+		if hold, err = d.cfg.Workspace.Hold(p.EnvKey); err != nil {
+			d.log.Warn("cannot hold the plugin's environment; garbage collection may remove it", "plugin", uid, "err", err)
 		}
 	}
 	lc := runtime.FromManifest(p.Plugin, p.Dir, p.Python)
@@ -207,12 +221,13 @@ func (d *Dispatcher) build(ctx context.Context, uid string, p *install.Prepared)
 	lc.Backwards = d.cfg.Backwards
 	lc.Bounds = d.cfg.Bounds
 	lc.Logger = d.log.With("plugin", uid)
+	lc.Zygotes = d.cfg.Zygotes
 	if d.cfg.StartTimeout > 0 {
 		lc.StartTimeout = d.cfg.StartTimeout
 	}
 	lc.Isolation = d.cfg.Isolation
 	lc.RestartBackoff, lc.CrashLoopBackoff, lc.CrashLoopBackoffMax = d.cfg.RestartBackoff, d.cfg.CrashLoopBackoff, d.cfg.CrashLoopBackoffMax
-	return d.cfg.NewRuntime(runtime.PoolConfig{LocalConfig: lc, MaxInstances: d.cfg.MaxInstances}), nil
+	return d.cfg.NewRuntime(runtime.PoolConfig{LocalConfig: lc, MaxInstances: d.cfg.MaxInstances}), hold, nil
 }
 
 // Invoke sends one request to the plugin uid and returns its result stream. The stream is
@@ -267,10 +282,18 @@ func (d *Dispatcher) Release(ctx context.Context, uid string) error {
 	}
 	<-e.ready
 	d.cfg.Metrics.forget(uid)
+	defer e.release()
 	if e.rt != nil {
 		return e.rt.Close(ctx)
 	}
 	return nil
+}
+
+// release lets go of the entry's environment.
+func (e *entry) release() {
+	if e.hold != nil {
+		e.hold()
+	}
 }
 
 // Reset clears uid's failed state at once: a crash loop's back-off, or a preparation that
@@ -314,6 +337,50 @@ func (d *Dispatcher) Reconcile(ctx context.Context) error {
 	}
 	_ = g.Wait()
 	return ctx.Err()
+}
+
+// WarmRecent starts the n installed plugins used most recently, as told by the modification
+// time of their plugin.log (written at every start, stop and log line), one at a time, and
+// returns how many started. Plugins never run on this machine are not started.
+func (d *Dispatcher) WarmRecent(ctx context.Context, n int) int {
+	plugins, err := d.cfg.Plugins.ListPlugins(ctx)
+	if err != nil {
+		d.log.Warn("listing plugins to warm", "err", err)
+		return 0
+	}
+	type recent struct {
+		uid  string
+		used time.Time
+	}
+	var rs []recent
+	for _, p := range plugins {
+		if p.InstallType != "" && p.InstallType != "local" {
+			continue
+		}
+		id, err := install.ParseIdentifier(p.UniqueIdentifier)
+		if err != nil {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(d.cfg.DataDir, filepath.FromSlash(id.PluginID()), "logs", "plugin.log"))
+		if err != nil {
+			continue
+		}
+		rs = append(rs, recent{p.UniqueIdentifier, fi.ModTime()})
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].used.After(rs[j].used) })
+	started := 0
+	for _, r := range rs[:min(n, len(rs))] {
+		rt, err := d.runtimeFor(ctx, r.uid, nil)
+		if err == nil {
+			err = rt.Start(ctx)
+		}
+		if err != nil {
+			d.log.Warn("warming a recently used plugin", "plugin", r.uid, "err", err)
+			continue
+		}
+		started++
+	}
+	return started
 }
 
 // State is one plugin's state for the readiness route.
@@ -403,6 +470,10 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 		if e.rt != nil {
 			errs = append(errs, e.rt.Close(ctx))
 		}
+		e.release()
+	}
+	if d.cfg.Zygotes != nil {
+		errs = append(errs, d.cfg.Zygotes.Close(ctx))
 	}
 	return errors.Join(errs...)
 }

@@ -179,8 +179,10 @@ func (m *Manager) Uninstall(ctx context.Context, tenantID, installationID string
 }
 
 // collect frees what an identifier no installation uses any more held: its processes, its
-// folder, its environment when no other installed plugin uses it, its package and its
-// declaration. Failures are logged: the uninstall itself has happened.
+// folder, its package and its declaration. Its Python environment stays: reinstalling the
+// plugin, or another with the same dependencies, then needs no build; unused environments are
+// removed by age and size (pyenv.Builder.Collect, `plugd gc`). Failures are logged: the
+// uninstall itself has happened.
 func (m *Manager) collect(ctx context.Context, uid string) {
 	ctx = context.WithoutCancel(ctx)
 	id, err := ParseIdentifier(uid)
@@ -192,15 +194,8 @@ func (m *Manager) collect(ctx context.Context, uid string) {
 			m.log.Warn("stopping an uninstalled plugin", "plugin", uid, "err", err)
 		}
 	}
-	envKey, err := m.cfg.Workspace.Remove(id)
-	if err != nil {
+	if err := m.cfg.Workspace.Remove(id); err != nil {
 		m.log.Warn("removing an uninstalled plugin's folder", "plugin", uid, "err", err)
-	}
-	envUnused := envKey != "" && !m.envInUse(ctx, envKey)
-	if envUnused {
-		if err := m.cfg.Workspace.RemoveEnv(ctx, envKey); err != nil {
-			m.log.Warn("removing an unused environment", "env", envKey, "err", err)
-		}
 	}
 	// Another tenant may have installed the same package meanwhile; the store keeps a
 	// declaration that a plugin row uses, and then the package must stay as well.
@@ -214,20 +209,7 @@ func (m *Manager) collect(ctx context.Context, uid string) {
 	if err := m.cfg.Blob.Delete(ctx, packageKey(id)); err != nil {
 		m.log.Warn("removing a package", "plugin", uid, "err", err)
 	}
-	m.log.Info("plugin removed", "plugin", uid, "env_removed", envUnused)
-}
-
-func (m *Manager) envInUse(ctx context.Context, key string) bool {
-	plugins, err := m.cfg.Store.ListPlugins(ctx)
-	if err != nil {
-		return true // when in doubt, keep it
-	}
-	for _, p := range plugins {
-		if id, err := ParseIdentifier(p.UniqueIdentifier); err == nil && m.cfg.Workspace.EnvKey(id) == key {
-			return true
-		}
-	}
-	return false
+	m.log.Info("plugin removed", "plugin", uid)
 }
 
 // startTask runs a job for every unfinished plugin of the task.
@@ -346,8 +328,8 @@ func (m *Manager) runJob(ctx context.Context, tenantID, taskID string, item stor
 }
 
 // discardIfUnused undoes what a failed job made on this machine, unless some tenant has the
-// plugin installed: its processes, its extracted folder and its environment when no installed
-// plugin uses it. The uploaded package and its declaration stay: they are the upload's, and
+// plugin installed: its processes and its extracted folder. Its environment stays, as at
+// uninstall, for the environment collection (pyenv.Builder.Collect). The uploaded package and its declaration stay: they are the upload's, and
 // installing again needs them. A job cut short by shutdown keeps everything: the next start
 // resumes it.
 func (m *Manager) discardIfUnused(ctx context.Context, uid string) {
@@ -367,14 +349,8 @@ func (m *Manager) discardIfUnused(ctx context.Context, uid string) {
 	if err != nil {
 		return
 	}
-	envKey, err := m.cfg.Workspace.Remove(id)
-	if err != nil {
+	if err := m.cfg.Workspace.Remove(id); err != nil {
 		m.log.Warn("removing the folder of a plugin whose install failed", "plugin", uid, "err", err)
-	}
-	if envKey != "" && !m.envInUse(ctx, envKey) {
-		if err := m.cfg.Workspace.RemoveEnv(ctx, envKey); err != nil {
-			m.log.Warn("removing an unused environment", "env", envKey, "err", err)
-		}
 	}
 }
 

@@ -8,7 +8,8 @@
 // the installation, so a tenant never sees a plugin that cannot start. Upgrade does the same
 // for the new version and switches the installation in one transaction: requests go to the
 // old version until then. Uninstall drops the reference; the last reference frees the
-// process, the extracted folder, the environment when no other plugin uses it, and the package.
+// process, the extracted folder and the package. Environments outlive their plugins and are
+// collected by age and size (Workspace.CollectEnvs).
 package install
 
 import (
@@ -37,11 +38,8 @@ type Runtimes interface {
 // *Workspace is the real one.
 type Preparer interface {
 	Prepare(ctx context.Context, uid string, progress func(pyenv.Progress)) (*Prepared, error)
-	// Remove deletes the plugin's folder and returns the environment key it used.
-	Remove(id Identifier) (envKey string, err error)
-	// EnvKey is the environment a prepared plugin uses, "" if unknown.
-	EnvKey(id Identifier) string
-	RemoveEnv(ctx context.Context, key string) error
+	// Remove deletes the plugin's folder; its environment stays.
+	Remove(id Identifier) error
 }
 
 // Config wires a Manager.

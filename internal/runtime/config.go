@@ -46,6 +46,10 @@ type LocalConfig struct {
 	// the limit is an rlimit (see docs/runtime.md).
 	CgroupParent string
 
+	// Zygotes, when set, forks the plugin from a zygote of its environment that has already
+	// imported the SDK, instead of starting a new interpreter (see zygote.py and
+	// docs/runtime.md); any failure there falls back to the plain spawn, logged.
+	Zygotes *Zygotes
 	// Isolation confines each process (see Isolation); nil runs it as the daemon's user,
 	// seeing what the daemon sees.
 	Isolation *Isolation

@@ -26,7 +26,7 @@ type instance struct {
 	log     *slog.Logger
 	plog    *logFile
 	lim     *limiter
-	cmd     *exec.Cmd
+	wait    func() string // waits for the process to end and says how it ended
 	pid     int
 	conn    *wire.Conn
 	spawned time.Time
@@ -102,6 +102,16 @@ func spawn(cfg *LocalConfig, logger *slog.Logger, plog *logFile, shim bool) (*in
 		closeAll(parentEnds)
 		closeAll(childEnds)
 		return nil, fmt.Errorf("%w %s: %w", ErrSpawn, cfg.PluginID, iso.Refused)
+	}
+	if cfg.Zygotes != nil && !confined {
+		// A fork of the environment's zygote (zygote_linux.go); the plain spawn below when
+		// it fails. A confined (isolated) plugin never takes this path: a fork would have
+		// the zygote's credentials and view (see zygote.py).
+		in, zerr := forkFromZygote(cfg, logger, plog, lim, env, parentEnds, childEnds)
+		if zerr == nil {
+			return in, nil
+		}
+		logger.Warn("cannot fork the plugin from a zygote; starting it the plain way", "err", zerr)
 	}
 	var spec sandbox.Spec
 	if confined {
@@ -182,18 +192,12 @@ func spawn(cfg *LocalConfig, logger *slog.Logger, plog *logFile, shim bool) (*in
 	}
 
 	in := &instance{
-		cfg: cfg, log: logger.With("pid", pid), plog: plog, lim: lim, cmd: cmd, pid: pid, spawned: time.Now(),
+		cfg: cfg, log: logger.With("pid", pid), plog: plog, lim: lim, wait: waitCmd(cmd), pid: pid, spawned: time.Now(),
 		ready: make(chan struct{}), stderr: tail{max: stderrTail}, stderrDone: make(chan struct{}),
 		stopCh: make(chan error, 1), killCh: make(chan struct{}, 1), exited: make(chan struct{}),
 		pidOne: confined, cg: cg,
 	}
-	in.lastSeen.Store(in.spawned.UnixNano())
-	// The Conn writes only whole JSON lines, never a blank one: SDKs before 0.2.2 answer a
-	// blank line with an error event. It reads lines up to cfg.Bounds.MaxLine (64 MiB in the
-	// daemon), where the reference's 5 MiB cap killed plugins that returned a large result
-	// (user-pains.md 1.8).
-	in.conn = wire.NewConn(&activityReader{outR, &in.lastSeen}, &watchedWriter{w: inW, since: &in.writing}, wire.Options{OnEvent: in.onEvent, SessionBuffer: cfg.SessionBuffer, Bounds: cfg.Bounds})
-	go in.readStderr(errR)
+	in.connect(inW, outR, errR)
 	isolation := "none"
 	if confined {
 		isolation = isolationText(spec)
@@ -203,6 +207,23 @@ func spawn(cfg *LocalConfig, logger *slog.Logger, plog *logFile, shim bool) (*in
 	}
 	plog.write(logger, pid, "runtime", fmt.Sprintf("started %s -m %s in %s (memory limit: %s; isolation: %s)", cfg.Python, cfg.Entrypoint, cfg.Dir, in.limitText(), isolation))
 	return in, nil
+}
+
+// connect starts the protocol on the process's stdin and stdout and the reading of its
+// stderr; spawn and forkFromZygote share it.
+func (in *instance) connect(inW, outR, errR *os.File) {
+	in.lastSeen.Store(in.spawned.UnixNano())
+	// The Conn writes only whole JSON lines, never a blank one: SDKs before 0.2.2 answer a
+	// blank line with an error event. It reads lines up to cfg.Bounds.MaxLine (64 MiB in the
+	// daemon), where the reference's 5 MiB cap killed plugins that returned a large result
+	// (user-pains.md 1.8).
+	in.conn = wire.NewConn(&activityReader{outR, &in.lastSeen}, &watchedWriter{w: inW, since: &in.writing}, wire.Options{OnEvent: in.onEvent, SessionBuffer: in.cfg.SessionBuffer, Bounds: in.cfg.Bounds})
+	go in.readStderr(errR)
+}
+
+// waitCmd waits for a spawned process and says how it ended.
+func waitCmd(cmd *exec.Cmd) func() string {
+	return func() string { cmd.Wait(); return cmd.ProcessState.String() }
 }
 
 // startCmd forks from a fresh goroutine: see Pdeathsig in procAttr.
@@ -355,8 +376,9 @@ func (in *instance) kill() {
 // still in flight.
 func (in *instance) watch(onReady func()) {
 	waited := make(chan struct{})
+	var status string
 	go func() {
-		in.cmd.Wait()
+		status = in.wait()
 		close(waited)
 	}()
 	startTimer := time.NewTimer(in.cfg.StartTimeout)
@@ -436,7 +458,7 @@ loop:
 	case <-time.After(time.Second): // a grandchild outside the group may hold stderr open
 	}
 	e := &ExitError{
-		Plugin: in.cfg.PluginID, PID: in.pid, Status: in.cmd.ProcessState.String(), Reason: reason,
+		Plugin: in.cfg.PluginID, PID: in.pid, Status: status, Reason: reason,
 		Ready: in.isReady(), MemoryLimit: in.lim.bytes, Enforcement: in.lim.mode, Stderr: in.stderr.String(),
 	}
 	// The kernel's word is final; a MemoryError in stderr is a strong hint only when the
@@ -448,7 +470,7 @@ loop:
 	in.cg.release()
 	in.exitErr = e
 	in.conn.Close() // fails any session still open, and closes stdin now that nobody reads it
-	in.plog.write(in.log, in.pid, "runtime", "ended: "+in.cmd.ProcessState.String())
+	in.plog.write(in.log, in.pid, "runtime", "ended: "+status)
 	if errors.Is(reason, ErrStopped) {
 		in.log.Info("plugin stopped", "status", e.Status)
 	} else {

@@ -36,6 +36,9 @@ type Isolation struct {
 	Refused error
 }
 
+// Confines reports whether processes run confined (a sandbox mode in force, not refused).
+func (iso *Isolation) Confines() bool { return iso.confines() }
+
 func (iso *Isolation) confines() bool {
 	return iso != nil && iso.Refused == nil && iso.Mode != "" && iso.Mode != sandbox.ModeNone
 }

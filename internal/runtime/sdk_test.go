@@ -328,6 +328,7 @@ func TestStorage(t *testing.T) {
 func TestEnvironmentIsAllowListed(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, "sandbox")
+	cfg.Zygotes = nil // the plain spawn; TestZygoteForkedPluginEnvironment checks a fork
 	cfg.Env = []string{"HTTPS_PROXY=http://proxy.invalid:3128", "install_method=remote"}
 	// Authors ship .env files from debugging; INSTALL_METHOD=local must win over this one.
 	if err := os.WriteFile(filepath.Join(cfg.Dir, ".env"), []byte("INSTALL_METHOD=remote\nREMOTE_INSTALL_KEY=x\n"), 0o600); err != nil {
@@ -626,7 +627,9 @@ func TestPID1Child(t *testing.T) {
 	if os.Getpid() != 1 {
 		t.Fatalf("pid %d, want 1", os.Getpid())
 	}
-	l := start(t, testConfig(t, "sandbox"))
+	cfg := testConfig(t, "sandbox")
+	cfg.Zygotes = nil // the shim is what this checks; a forked plugin's parent is its zygote
+	l := start(t, cfg)
 	ctx := testCtx(t, 30*time.Second)
 	items, err := callTool(t, ctx, l, "environ", nil)
 	if err != nil {
