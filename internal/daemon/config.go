@@ -145,6 +145,8 @@ type MCPConfig struct {
 	MemoryLimit int64
 	// IdleStop stops an MCP session (and a stdio server's process) unused this long.
 	IdleStop time.Duration
+	// Stdio allows stdio servers: commands the key's holders choose, run (confined) here.
+	Stdio bool
 }
 
 // ToolsConfig is the tool catalog's ordering: Dify's six POSITION_* settings, with Dify's
@@ -852,6 +854,7 @@ func variables() []variable {
 		duration("PLUGD_CRASH_LOOP_BACKOFF", time.Minute, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.CrashLoopBackoff }),
 		duration("PLUGD_CRASH_LOOP_BACKOFF_MAX", 30*time.Minute, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.CrashLoopBackoffMax }),
 		size("PLUGD_MCP_MEMORY_LIMIT", 1<<30, func(c *Config) *int64 { return &c.MCP.MemoryLimit }),
+		boolean("PLUGD_MCP_STDIO", true, func(c *Config) *bool { return &c.MCP.Stdio }),
 		duration("PLUGD_MCP_IDLE_STOP", 10*time.Minute, time.Second, time.Second, func(c *Config) *time.Duration { return &c.MCP.IdleStop }),
 		str("PLUGD_TOOL_POSITION_FILE", "", func(c *Config) *string { return &c.Tools.PositionFile }),
 		list("POSITION_PROVIDER_PINS", func(c *Config) *[]string { return &c.Tools.ProviderPins }),

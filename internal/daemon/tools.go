@@ -89,7 +89,7 @@ func mcpPool(c Config, iso *runtime.Isolation, log *slog.Logger) (*mcpclient.Poo
 	}
 	return mcpclient.NewPool(mcpclient.Options{
 		Egress: eg, DataDir: c.DataDir, IdleStop: c.MCP.IdleStop, MemoryLimit: c.MCP.MemoryLimit, Logger: log,
-		Confine: mcpclient.SandboxConfiner(iso),
+		Confine: mcpclient.SandboxConfiner(iso), NoStdio: !c.MCP.Stdio,
 	}), nil
 }
 

@@ -40,6 +40,9 @@ type Options struct {
 	CrashWindow time.Duration
 	// Confine runs stdio servers in a sandbox; nil: unconfined.
 	Confine Confiner
+	// NoStdio refuses stdio servers (adding and starting them): an operator who does not want
+	// holders of the daemon key to run commands on its host, even confined.
+	NoStdio bool
 	Logger  *slog.Logger
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
@@ -138,6 +141,9 @@ func (p *Pool) acquire(ctx context.Context, tenant string, prov catalog.Provider
 	cfg, err := ParseConfig(prov.Config)
 	if err != nil {
 		return nil, nil, err
+	}
+	if !cfg.Remote() && p.opts.NoStdio {
+		return nil, nil, fmt.Errorf("stdio MCP servers are turned off on this daemon (PLUGD_MCP_STDIO=false): %w", catalog.ErrInvalid)
 	}
 	k := key{tenant: tenant, provider: prov.ID, hash: hash(cfg, creds)}
 	p.mu.Lock()

@@ -223,6 +223,11 @@ func TestServerChecks(t *testing.T) {
 			t.Errorf("%+v: %v, want an invalid error naming %q", tc.s, err, tc.want)
 		}
 	}
+	off := newEnv(t, mcpclient.Options{NoStdio: true})
+	if _, err := off.pool.NewProvider(t.Context(), "t1", mcpclient.Server{Name: "a", Command: "true"}); err == nil ||
+		!strings.Contains(err.Error(), "PLUGD_MCP_STDIO=false") {
+		t.Errorf("a stdio server with stdio turned off: %v", err)
+	}
 }
 
 // FuzzParseConfig: a stored config, whatever it holds, is read or refused, never a panic.
