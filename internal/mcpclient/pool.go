@@ -536,17 +536,24 @@ func (p *Pool) httpClient(k key, cfg Config, creds map[string]string) *http.Clie
 	for _, h := range cfg.Headers {
 		headers.Set(h, creds[headerPrefix+h])
 	}
+	limit := s.MaxResponseBytes
+	if limit == 0 {
+		limit = egress.DefaultMaxResponseBytes
+	}
 	c := *base
-	c.Transport = &headerTransport{base: base.Transport, headers: headers, tokens: p.opts.Tokens, tenant: k.tenant, provider: k.provider}
+	c.Transport = &headerTransport{base: base.Transport, headers: headers, tokens: p.opts.Tokens, tenant: k.tenant, provider: k.provider, limit: limit}
 	return &c
 }
 
-// headerTransport adds the provider's headers and, per request, its token.
+// headerTransport adds the provider's headers and, per request, its token, and caps a JSON
+// answer's body at the egress limit. An event stream is left uncapped as a whole (it may run
+// for hours); the SDK bounds each of its events (MaxEventSize).
 type headerTransport struct {
 	base             http.RoundTripper
 	headers          http.Header
 	tokens           TokenSource
 	tenant, provider string
+	limit            int64 // < 0: no cap
 }
 
 func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -563,7 +570,14 @@ func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			req.Header.Set("Authorization", tok)
 		}
 	}
-	return t.base.RoundTrip(req)
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || t.limit < 0 {
+		return resp, err
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "text/event-stream") {
+		resp.Body = egress.LimitBody(resp.Body, t.limit, req.URL.Redacted())
+	}
+	return resp, nil
 }
 
 // connectRemote connects over cfg.Transport, or when it is not known, over the transport the

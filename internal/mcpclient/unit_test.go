@@ -36,7 +36,11 @@ func (s *sdkServer) seen(name string) []string {
 	return out
 }
 
-func newSDKServer(t testing.TB) *sdkServer {
+func newSDKServer(t testing.TB) *sdkServer { return newSDKServerWith(t, nil) }
+
+// newSDKServerWith is newSDKServer with the handler's options (JSON answers instead of event
+// streams, say), and a tool "big" answering kib KiB of text.
+func newSDKServerWith(t testing.TB, opts *mcp.StreamableHTTPOptions) *sdkServer {
 	srv := mcp.NewServer(&mcp.Implementation{Name: "sdk-upstream", Version: "1.0.0"}, nil)
 	type in struct {
 		Text string `json:"text"`
@@ -45,8 +49,15 @@ func newSDKServer(t testing.TB) *sdkServer {
 		func(_ context.Context, _ *mcp.CallToolRequest, a in) (*mcp.CallToolResult, any, error) {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.ToUpper(a.Text)}}}, nil, nil
 		})
+	type bigIn struct {
+		KiB int `json:"kib"`
+	}
+	mcp.AddTool(srv, &mcp.Tool{Name: "big", Description: "Answers kib KiB of text"},
+		func(_ context.Context, _ *mcp.CallToolRequest, a bigIn) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.Repeat("x", a.KiB<<10)}}}, nil, nil
+		})
 	s := &sdkServer{}
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, opts)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.headers = append(s.headers, r.Header.Clone())
@@ -265,4 +276,22 @@ func FuzzMessages(f *testing.F) {
 			t.Fatalf("%d contents mapped to %d messages", len(res.Content), len(msgs))
 		}
 	})
+}
+
+// TestResponseCap: a JSON answer larger than the egress cap fails the call instead of being
+// read into memory; a smaller one passes.
+func TestResponseCap(t *testing.T) {
+	up := newSDKServerWith(t, &mcp.StreamableHTTPOptions{JSONResponse: true})
+	eg := loopbackAllowed(t)
+	eg.MaxResponseBytes = 256 << 10
+	e := newEnv(t, mcpclient.Options{Egress: eg})
+	p := e.add(t, "t1", mcpclient.Server{Name: "sdk", URL: up.url})
+	if got := text(t, e.mustCall(t, "t1", p.ID, "big", map[string]any{"kib": 100})); len(got) != 100<<10 {
+		t.Fatalf("100 KiB answer: %d bytes", len(got))
+	}
+	_, err := e.call(t.Context(), "t1", p.ID, "big", map[string]any{"kib": 1024})
+	if err == nil || !errors.Is(err, catalog.ErrCallFailed) {
+		t.Fatalf("a 1 MiB answer under a 256 KiB cap: %v", err)
+	}
+	t.Log(err)
 }
