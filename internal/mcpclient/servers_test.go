@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -592,4 +593,37 @@ func processWith(arg string) bool {
 		}
 	}
 	return false
+}
+
+// TestStartedOnce: twenty callers arriving together at a server nobody started share one
+// process and one session.
+func TestStartedOnce(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnv(t, mcpclient.Options{DataDir: dir})
+	p := e.add(t, "t1", pyServer(t))
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		wg.Go(func() {
+			msgs, err := e.call(t.Context(), "t1", p.ID, "add", map[string]any{"a": i, "b": 1})
+			if err == nil && text(t, msgs) != fmt.Sprint(i+1) {
+				err = fmt.Errorf("add(%d, 1) = %q", i, text(t, msgs))
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "mcp", "t1", p.ID, "stderr.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "pyserver starting"); n != 1 || e.pool.Live() != 1 {
+		t.Fatalf("%d starts, %d live sessions: want one of each", n, e.pool.Live())
+	}
 }
