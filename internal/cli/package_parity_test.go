@@ -56,7 +56,7 @@ func TestPackageWithoutReadme(t *testing.T) {
 
 	strictOut := filepath.Join(t.TempDir(), "strict.difypkg")
 	code, _, stderr = run(t, "plugd", "plugin", "package", "--strict", plugin, "-o", strictOut)
-	if code != 1 || !strings.Contains(stderr, "README.md: README.md does not exist") || !strings.Contains(stderr, "nothing was written") {
+	if code != 1 || !strings.Contains(stderr, "README.md: README.md does not exist") || !strings.Contains(stderr, "\n1 problem found; nothing was written") {
 		t.Fatalf("package --strict: exit %d\n%s", code, stderr)
 	}
 	if _, err := os.Stat(strictOut); !os.IsNotExist(err) {

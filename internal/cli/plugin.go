@@ -50,7 +50,7 @@ func newValidateCmd(env Env) *cobra.Command {
 				fmt.Fprintf(out, "ok: %s (%s), %d files\n", v.Identity, v.Category, v.Files)
 			} else {
 				printProblems(out, v.Problems)
-				fmt.Fprintf(out, "%d problems found in %s\n", len(v.Problems), args[0])
+				fmt.Fprintf(out, "%s found in %s\n", problemCount(len(v.Problems)), args[0])
 			}
 			if !v.Valid {
 				return silentError{errInvalid}
@@ -113,7 +113,7 @@ func newPackageCmd(env Env) *cobra.Command {
 					}
 				} else {
 					printProblems(cmd.ErrOrStderr(), v.Problems)
-					fmt.Fprintf(cmd.ErrOrStderr(), "%d problems found; nothing was written\n", len(v.Problems))
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s found; nothing was written\n", problemCount(len(v.Problems)))
 				}
 				return silentError{errInvalid}
 			}
@@ -268,4 +268,12 @@ func humanBytes(n int64) string {
 	default:
 		return fmt.Sprintf("%d B", n)
 	}
+}
+
+// problemCount is "1 problem" or "N problems", for the summary line after the problems.
+func problemCount(n int) string {
+	if n == 1 {
+		return "1 problem"
+	}
+	return fmt.Sprintf("%d problems", n)
 }
