@@ -125,15 +125,20 @@ func newInstallCmd(env Env) *cobra.Command {
 		poll   time.Duration
 	)
 	c := &cobra.Command{
-		Use:   "install FILE.difypkg | ORG/NAME[:VERSION]",
-		Short: "Install a plugin package, or a Marketplace plugin, into a running daemon",
+		Use:   "install FILE.difypkg | ORG/NAME[:VERSION] | BUNDLE.difybndl",
+		Short: "Install a plugin package, a Marketplace plugin or a bundle into a running daemon",
 		Long: "Upload the package, ask the daemon to install it for the tenant and follow the install\n" +
 			"until it ends. Exits 1 with the daemon's message when the install fails; a plugin that\n" +
 			"is already installed (in any version) is left as it is.\n\n" +
 			"An argument that is no file and reads ORG/NAME, ORG/NAME:VERSION or a full unique\n" +
 			"identifier is downloaded from the Dify Marketplace (MARKETPLACE_API_URL) first, latest\n" +
 			"version unless one is given, and kept in <data-dir>/cache/marketplace. The daemon\n" +
-			"verifies its signature under its own policy, cached or not.",
+			"verifies its signature under its own policy, cached or not.\n\n" +
+			"A .difybndl bundle is uploaded, then each of its dependencies installed: the packages\n" +
+			"it holds, and Marketplace plugins (the newest version its pattern admits, downloaded as\n" +
+			"above). GitHub dependencies are not downloaded: the summary says which file to fetch.\n" +
+			"Exits 1, naming each, when a dependency was not installed; already installed ones are\n" +
+			"not failures.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -142,9 +147,24 @@ func newInstallCmd(env Env) *cobra.Command {
 				return err
 			}
 			out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if isBundleFile(args[0]) {
+				b := &bundleInstall{cl: cl, remote: &f, market: &m, version: env.Version, verify: verify, poll: poll, errw: errw}
+				report, err := b.run(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if err := report.print(out, f.asJSON); err != nil {
+					return err
+				}
+				return report.err()
+			}
 			path, source := args[0], "package"
 			if marketplace.IsRef(args[0]) {
-				got, err := fetchFromMarketplace(ctx, &m, env.Version, f.dataDir, args[0], errw)
+				mc, err := m.client(env.Version)
+				if err != nil {
+					return err
+				}
+				got, err := fetchFromMarketplace(ctx, mc, f.dataDir, args[0], errw)
 				if err != nil {
 					return err
 				}
@@ -184,9 +204,9 @@ func newInstallCmd(env Env) *cobra.Command {
 			return nil
 		},
 	}
-	f.register(c, "print the finished install task as JSON")
+	f.register(c, "print the finished install task (for a bundle: every dependency's outcome) as JSON")
 	m.register(c)
-	c.Flags().BoolVar(&verify, "verify-signature", false, "refuse the package unless it is signed by a key the daemon trusts")
+	c.Flags().BoolVar(&verify, "verify-signature", false, "refuse the package (for a bundle: each package) unless it is signed by a key the daemon trusts")
 	c.Flags().DurationVar(&poll, "poll-interval", 300*time.Millisecond, "how often to ask for the task's state")
 	_ = c.Flags().MarkHidden("poll-interval")
 	return c
@@ -218,46 +238,79 @@ func alreadyInstalled(ctx context.Context, cl *client.Client, uid string, out io
 	return nil
 }
 
-// waitTask polls an install task until it ends, keeping one progress line on w. A few
-// failed polls in a row are tolerated (a daemon restarting resumes its tasks).
+// waitTask polls an install task until it ends, keeping one progress line on w.
 func waitTask(ctx context.Context, cl *client.Client, id string, every time.Duration, w io.Writer) (client.Task, error) {
+	tasks, errs := waitTasks(ctx, cl, []string{id}, every, w)
+	return tasks[0], errs[0]
+}
+
+// waitTasks polls install tasks until each has ended, keeping one progress line on w for
+// all of them. A few failed polls in a row of a task are tolerated (a daemon restarting
+// resumes its tasks); errs[i] says why tasks[i] could not be followed to its end.
+func waitTasks(ctx context.Context, cl *client.Client, ids []string, every time.Duration, w io.Writer) (tasks []client.Task, errs []error) {
 	tty := isTerminal(w)
+	tasks, errs = make([]client.Task, len(ids)), make([]error, len(ids))
+	failures := make([]int, len(ids))
+	done := make([]bool, len(ids))
 	var last string
-	failures := 0
 	ticker := time.NewTicker(max(every, time.Millisecond))
 	defer ticker.Stop()
+	stopped := func() ([]client.Task, []error) {
+		if tty && last != "" {
+			fmt.Fprintln(w)
+		}
+		for i := range ids {
+			if !done[i] {
+				errs[i] = fmt.Errorf("stopped waiting; the daemon goes on with install task %s", ids[i])
+			}
+		}
+		return tasks, errs
+	}
 	for {
-		task, err := cl.Task(ctx, id)
-		switch {
-		case err == nil:
-			failures = 0
-			if line := taskLine(task); line != last {
-				last = line
-				if tty {
-					fmt.Fprintf(w, "\r\033[K%s", line)
-				} else {
-					fmt.Fprintln(w, line)
+		pending := 0
+		for i, id := range ids {
+			if done[i] {
+				continue
+			}
+			task, err := cl.Task(ctx, id)
+			switch {
+			case err == nil:
+				failures[i], tasks[i] = 0, task
+				done[i] = task.Done()
+			case ctx.Err() != nil:
+				return stopped()
+			default:
+				if failures[i]++; failures[i] >= 3 {
+					errs[i], done[i] = fmt.Errorf("following install task %s: %w", id, err), true
 				}
 			}
-			if task.Done() {
-				if tty {
-					fmt.Fprintln(w)
-				}
-				return task, nil
+			if !done[i] {
+				pending++
 			}
-		case ctx.Err() != nil:
-			return client.Task{}, fmt.Errorf("stopped waiting; the daemon goes on with install task %s", id)
-		default:
-			if failures++; failures >= 3 {
-				return client.Task{}, fmt.Errorf("following install task %s: %w", id, err)
+		}
+		var parts []string
+		for i := range ids {
+			if tasks[i].ID != "" {
+				parts = append(parts, taskLine(tasks[i]))
 			}
+		}
+		if line := shorten(strings.Join(parts, "; "), 160); line != "" && line != last {
+			last = line
+			if tty {
+				fmt.Fprintf(w, "\r\033[K%s", line)
+			} else {
+				fmt.Fprintln(w, line)
+			}
+		}
+		if pending == 0 {
+			if tty && last != "" {
+				fmt.Fprintln(w)
+			}
+			return tasks, errs
 		}
 		select {
 		case <-ctx.Done():
-			if tty {
-				fmt.Fprintln(w)
-			}
-			return client.Task{}, fmt.Errorf("stopped waiting; the daemon goes on with install task %s", id)
+			return stopped()
 		case <-ticker.C:
 		}
 	}
@@ -280,9 +333,13 @@ func taskLine(t client.Task) string {
 		}
 		parts = append(parts, s)
 	}
-	line := strings.Join(parts, "; ")
-	if r := []rune(line); len(r) > 160 {
-		line = string(r[:159]) + "…"
+	return strings.Join(parts, "; ")
+}
+
+// shorten cuts a progress line to n characters.
+func shorten(line string, n int) string {
+	if r := []rune(line); len(r) > n {
+		line = string(r[:n-1]) + "…"
 	}
 	return line
 }

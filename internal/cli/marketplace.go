@@ -58,11 +58,7 @@ func marketplaceCache(dataDir string) (string, error) {
 
 // fetchFromMarketplace resolves and downloads ref into the cache, with progress on errw.
 // The daemon verifies the package's signature under its own policy when it is uploaded.
-func fetchFromMarketplace(ctx context.Context, m *marketplaceFlags, version, dataDir, ref string, errw io.Writer) (marketplace.Fetched, error) {
-	c, err := m.client(version)
-	if err != nil {
-		return marketplace.Fetched{}, err
-	}
+func fetchFromMarketplace(ctx context.Context, c *marketplace.Client, dataDir, ref string, errw io.Writer) (marketplace.Fetched, error) {
 	dir, err := marketplaceCache(dataDir)
 	if err != nil {
 		return marketplace.Fetched{}, err

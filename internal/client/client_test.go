@@ -147,7 +147,7 @@ func TestClientErrors(t *testing.T) {
 
 func TestClientUploadNotAFile(t *testing.T) {
 	c := client.New("http://127.0.0.1:1", testKey, "t", nil)
-	if _, err := c.UploadPackage(context.Background(), t.TempDir(), false, nil); err == nil || !strings.Contains(err.Error(), "not a package file") {
+	if _, err := c.UploadPackage(context.Background(), t.TempDir(), false, nil); err == nil || !strings.Contains(err.Error(), "is not a file") {
 		t.Fatalf("error %v", err)
 	}
 	if _, err := c.UploadPackage(context.Background(), filepath.Join(t.TempDir(), "missing.difypkg"), false, nil); !errors.Is(err, os.ErrNotExist) {

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/plugd/plugd/internal/bundle"
 )
 
 // Decoded is what the daemon read from an uploaded package.
@@ -94,34 +96,104 @@ type PluginItem struct {
 // bytes of the file go out. verify asks the daemon to refuse an unsigned package even when
 // it does not force verification itself.
 func (c *Client) UploadPackage(ctx context.Context, path string, verify bool, progress func(sent, total int64)) (Decoded, error) {
+	var d Decoded
+	if err := c.uploadFile(ctx, "management/install/upload/package", "dify_pkg", path, verify, progress, &d); err != nil {
+		return Decoded{}, err
+	}
+	if d.UniqueIdentifier == "" {
+		return Decoded{}, fmt.Errorf("uploading %s: the daemon answered without a unique identifier", path)
+	}
+	return d, nil
+}
+
+// BundleDependency is one dependency of an uploaded bundle as the daemon answers it
+// ({type, value}): exactly one of Github, Marketplace and Package is set, by Type. A type
+// this client does not know leaves all three nil.
+type BundleDependency struct {
+	Type        string                 `json:"type"`
+	Github      *bundle.GithubRef      `json:"-"`
+	Marketplace *bundle.MarketplaceRef `json:"-"`
+	// Package is a package the bundle held, now uploaded: install it by its identifier.
+	Package *Decoded `json:"-"`
+}
+
+// UnmarshalJSON reads {type, value} into the field Type names.
+func (d *BundleDependency) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Type  string          `json:"type"`
+		Value json.RawMessage `json:"value"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*d = BundleDependency{Type: raw.Type}
+	var target any
+	switch bundle.DependencyType(raw.Type) {
+	case bundle.Github:
+		d.Github = &bundle.GithubRef{}
+		target = d.Github
+	case bundle.Marketplace:
+		d.Marketplace = &bundle.MarketplaceRef{}
+		target = d.Marketplace
+	case bundle.Package:
+		d.Package = &Decoded{}
+		target = d.Package
+	default:
+		return nil
+	}
+	if err := json.Unmarshal(raw.Value, target); err != nil {
+		return fmt.Errorf("%s dependency: %w", raw.Type, err)
+	}
+	return nil
+}
+
+// UploadBundle sends a .difybndl to the daemon (install/upload/bundle), which stores the
+// packages it holds and answers every dependency, in the bundle's order. Nothing is
+// installed yet. verify and progress are as for UploadPackage.
+func (c *Client) UploadBundle(ctx context.Context, path string, verify bool, progress func(sent, total int64)) ([]BundleDependency, error) {
+	var deps []BundleDependency
+	if err := c.uploadFile(ctx, "management/install/upload/bundle", "dify_bundle", path, verify, progress, &deps); err != nil {
+		return nil, err
+	}
+	for i, d := range deps {
+		if d.Package != nil && d.Package.UniqueIdentifier == "" {
+			return nil, fmt.Errorf("uploading %s: the daemon answered dependencies[%d] without a unique identifier", path, i)
+		}
+	}
+	return deps, nil
+}
+
+// uploadFile posts the file at path as the multipart field, with verify_signature, to a
+// tenant route and decodes the answer into out. The file is streamed, never held in memory.
+func (c *Client) uploadFile(ctx context.Context, route, field, path string, verify bool, progress func(sent, total int64), out any) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return Decoded{}, err
+		return err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return Decoded{}, err
+		return err
 	}
 	if !st.Mode().IsRegular() {
-		return Decoded{}, fmt.Errorf("%s is not a package file", path)
+		return fmt.Errorf("%s is not a file", path)
 	}
 
 	// The form is a fixed head (the verify_signature field and the file part's header), the
 	// file, and a fixed tail; knowing all three lengths lets the request carry a
-	// Content-Length, so the daemon can refuse an oversized package before reading it.
+	// Content-Length, so the daemon can refuse an oversized upload before reading it.
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	if err := mw.WriteField("verify_signature", strconv.FormatBool(verify)); err != nil {
-		return Decoded{}, err
+		return err
 	}
-	if _, err := mw.CreateFormFile("dify_pkg", filepath.Base(path)); err != nil {
-		return Decoded{}, err
+	if _, err := mw.CreateFormFile(field, filepath.Base(path)); err != nil {
+		return err
 	}
 	head := bytes.Clone(buf.Bytes())
 	buf.Reset()
 	if err := mw.Close(); err != nil {
-		return Decoded{}, err
+		return err
 	}
 	tail := bytes.Clone(buf.Bytes())
 
@@ -130,20 +202,13 @@ func (c *Client) UploadPackage(ctx context.Context, path string, verify bool, pr
 		file = &progressReader{r: f, total: st.Size(), progress: progress}
 	}
 	body := io.MultiReader(bytes.NewReader(head), file, bytes.NewReader(tail))
-	req, err := c.newRequest(ctx, http.MethodPost, c.tenantURL("management/install/upload/package", nil), body)
+	req, err := c.newRequest(ctx, http.MethodPost, c.tenantURL(route, nil), body)
 	if err != nil {
-		return Decoded{}, err
+		return err
 	}
 	req.ContentLength = int64(len(head)) + st.Size() + int64(len(tail))
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	var d Decoded
-	if err := c.call(req, &d); err != nil {
-		return Decoded{}, err
-	}
-	if d.UniqueIdentifier == "" {
-		return Decoded{}, fmt.Errorf("uploading %s: the daemon answered without a unique identifier", path)
-	}
-	return d, nil
+	return c.call(req, out)
 }
 
 type progressReader struct {

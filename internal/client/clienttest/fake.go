@@ -39,6 +39,16 @@ type Daemon struct {
 	nextID     int
 	dispatches []Dispatched
 	uploads    []Upload
+	bundle     []json.RawMessage
+}
+
+// SetBundle sets what install/upload/bundle answers for any bundle: its dependencies as
+// the reference's {type, value} objects. The unique identifiers of package entries count
+// as uploaded once a bundle is.
+func (d *Daemon) SetBundle(deps ...json.RawMessage) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.bundle = deps
 }
 
 // Upload is one package upload the fake received.
@@ -74,6 +84,7 @@ func New(t testing.TB, key string) *Daemon {
 	mux := http.NewServeMux()
 	M := "/plugin/{tenant}/management/"
 	mux.HandleFunc("POST "+M+"install/upload/package", d.auth(d.upload))
+	mux.HandleFunc("POST "+M+"install/upload/bundle", d.auth(d.uploadBundle))
 	mux.HandleFunc("POST "+M+"install/identifiers", d.auth(d.install))
 	mux.HandleFunc("GET "+M+"install/tasks/{id}", d.auth(d.task))
 	mux.HandleFunc("GET "+M+"list", d.auth(d.list))
@@ -228,6 +239,57 @@ func (d *Daemon) upload(w http.ResponseWriter, r *http.Request) {
 		"manifest":          declaration(uid),
 		"verification":      nil,
 	}))
+}
+
+// uploadBundle takes a dify_bundle form like upload and answers d.Bundle.
+func (d *Daemon) uploadBundle(w http.ResponseWriter, r *http.Request) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		writeJSON(w, http.StatusOK, failure(-400, "PluginDaemonBadRequestError", err.Error()))
+		return
+	}
+	up := Upload{ContentLength: r.ContentLength}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			writeJSON(w, http.StatusOK, failure(-400, "PluginDaemonBadRequestError", err.Error()))
+			return
+		}
+		switch part.FormName() {
+		case "verify_signature":
+			b, _ := io.ReadAll(part)
+			up.VerifySignature = string(b)
+		case "dify_bundle":
+			n, _ := io.Copy(io.Discard, part)
+			up.Filename, up.ContentType, up.Size = part.FileName(), part.Header.Get("Content-Type"), n
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.uploads = append(d.uploads, up)
+	if up.Filename == "" {
+		writeJSON(w, http.StatusOK, failure(-400, "PluginDaemonBadRequestError", "no dify_bundle file in the form"))
+		return
+	}
+	for _, raw := range d.bundle {
+		var dep struct {
+			Type  string `json:"type"`
+			Value struct {
+				UniqueIdentifier string `json:"unique_identifier"`
+			} `json:"value"`
+		}
+		if json.Unmarshal(raw, &dep) == nil && dep.Type == "package" {
+			d.packages[dep.Value.UniqueIdentifier] = 0
+		}
+	}
+	answer := d.bundle
+	if answer == nil {
+		answer = []json.RawMessage{}
+	}
+	writeJSON(w, http.StatusOK, success(answer))
 }
 
 // declaration is the fake's PluginDeclaration of a plugin: one tool provider named after the
