@@ -104,6 +104,7 @@ func newRoot(env Env) *cobra.Command {
 	root.AddCommand(newVersionCmd(env), newPluginCmd(env), newSignatureCmd(env), newBundleCmd(env))
 	root.AddCommand(daemonClientCmds(env)...)
 	root.AddCommand(newToolsCmd(env))
+	root.AddCommand(newMCPCmd(env))
 	root.AddCommand(newServeCmd(env), newMigrateCmd(env))
 	return root
 }
