@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -37,19 +38,26 @@ func (r Relay) Serve(ctx context.Context, local mcp.Transport) error {
 
 	var (
 		mu       sync.Mutex
-		progress = map[any]*mcp.ServerSession{} // progress token -> the session that asked
-		have     = map[string]string{}          // tool name -> checksum of its definition
+		progress = map[string]pending{} // the relay's progress token -> who asked, with what token
+		seq      int
+		have     = map[string]string{} // tool name -> checksum of its definition
 		up       *mcp.ClientSession
 		syncMu   sync.Mutex
 	)
 	forward := func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		params := &mcp.CallToolParams{Name: req.Params.Name, Arguments: req.Params.Arguments}
 		if tok := req.Params.GetProgressToken(); tok != nil {
-			params.SetProgressToken(tok)
+			// The local token may be any JSON number or string; upstream gets one of the
+			// relay's own, mapped back when progress arrives.
 			mu.Lock()
-			progress[tok] = req.Session
+			seq++
+			own := fmt.Sprintf("relay-%d", seq)
+			progress[own] = pending{req.Session, tok}
 			mu.Unlock()
-			defer func() { mu.Lock(); delete(progress, tok); mu.Unlock() }()
+			params.SetProgressToken(own)
+			// Notifications are handled apart from responses, so the last ones may arrive
+			// after the call returned: the mapping outlives the call a little.
+			defer time.AfterFunc(10*time.Second, func() { mu.Lock(); delete(progress, own); mu.Unlock() })
 		}
 		return up.CallTool(ctx, params)
 	}
@@ -89,11 +97,14 @@ func (r Relay) Serve(ctx context.Context, local mcp.Transport) error {
 			go mirror(context.WithoutCancel(ctx))
 		},
 		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
+			own, _ := req.Params.ProgressToken.(string)
 			mu.Lock()
-			ss := progress[req.Params.ProgressToken]
+			p, ok := progress[own]
 			mu.Unlock()
-			if ss != nil {
-				_ = ss.NotifyProgress(ctx, req.Params)
+			if ok {
+				fwd := *req.Params
+				fwd.ProgressToken = p.token
+				_ = p.session.NotifyProgress(ctx, &fwd)
 			}
 		},
 	})
@@ -107,6 +118,12 @@ func (r Relay) Serve(ctx context.Context, local mcp.Transport) error {
 		return err
 	}
 	return down.Run(ctx, local)
+}
+
+// pending is a relayed call that asked for progress.
+type pending struct {
+	session *mcp.ServerSession
+	token   any
 }
 
 // bearer adds the token to every request.
