@@ -1,0 +1,217 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// TestMCPServer drives the MCP server of a real `plugd serve` with MCP clients no one here
+// wrote — the official Go SDK's client (streamable HTTP, and stdio through `plugd mcp serve`)
+// and the official Python SDK's client from PyPI (streamable HTTP and SSE) — around a real SDK
+// plugin: a request without a token is refused; a client connected to an empty tenant hears
+// notifications/tools/list_changed when the plugin is installed; the plugin's tool is listed
+// and called, with progress and structured content.
+func TestMCPServer(t *testing.T) {
+	pk := packages(t)
+	d := startDaemon(t, daemonOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), installDeadline)
+	defer cancel()
+	tenant := newTenant()
+	const mcpTool = providerName + "__" + toolName
+
+	plugd := func(args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, binary(t), append(args, "--url", d.base, "--key", d.key, "--tenant", tenant)...)
+		cmd.Dir = d.home
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("plugd %v: %v\n%s", args, err, e.String())
+		}
+		return o.String()
+	}
+	var created struct {
+		ID    string `json:"id"`
+		Token string `json:"token"`
+		URL   string `json:"url"`
+	}
+	if err := json.Unmarshal([]byte(plugd("mcp", "token", "create", "--name", "e2e", "--json")), &created); err != nil ||
+		!strings.HasPrefix(created.Token, "plugd_mcp_") || created.URL != d.base+"/mcp/"+tenant {
+		t.Fatalf("plugd mcp token create: %+v %v", created, err)
+	}
+
+	// Without a token: 401 pointing at the protected-resource metadata, which names the URL.
+	status, hdr, _ := d.rawRequest(t, http.MethodPost, "/mcp/"+tenant, map[string]string{"Content-Type": "application/json"},
+		[]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+	wantMeta := d.base + "/.well-known/oauth-protected-resource/mcp/" + tenant
+	if status != http.StatusUnauthorized || !strings.Contains(hdr.Get("WWW-Authenticate"), `resource_metadata="`+wantMeta+`"`) {
+		t.Fatalf("no token: %d %q", status, hdr.Get("WWW-Authenticate"))
+	}
+	status, _, body := d.rawRequest(t, http.MethodGet, "/.well-known/oauth-protected-resource/mcp/"+tenant, nil, nil)
+	if status != http.StatusOK || !strings.Contains(string(body), `"resource":"`+d.base+"/mcp/"+tenant+`"`) {
+		t.Fatalf("protected-resource metadata: %d %s", status, body)
+	}
+
+	// Connect to the empty tenant, then install: list_changed must arrive.
+	var (
+		mu       sync.Mutex
+		changes  []time.Time
+		progress []string
+	)
+	changed := make(chan struct{}, 16)
+	hc := &http.Client{Transport: bearerRT{created.Token}}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e-go", Version: "1"}, &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
+			mu.Lock()
+			changes = append(changes, time.Now())
+			mu.Unlock()
+			changed <- struct{}{}
+		},
+		ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+			mu.Lock()
+			progress = append(progress, r.Params.Message)
+			mu.Unlock()
+		},
+	}).Connect(ctx, &mcp.StreamableClientTransport{Endpoint: created.URL, HTTPClient: hc}, nil)
+	if err != nil {
+		t.Fatalf("Go SDK client: %v", err)
+	}
+	defer cs.Close()
+	if got := mcpToolNames(ctx, t, cs); len(got) != 0 {
+		t.Fatalf("tools of an empty tenant: %v", got)
+	}
+	installAndWait(ctx, t, d.client(tenant), pk.V1)
+	installed := time.Now()
+	select {
+	case <-changed:
+	case <-ctx.Done():
+		t.Fatal("no notifications/tools/list_changed after the install")
+	}
+	mu.Lock()
+	lag := changes[0].Sub(installed)
+	mu.Unlock()
+	// Measured, not asserted (no timed pass/fail): installAndWait polls the task, so the
+	// notification may even come first (a negative lag).
+	t.Logf("list_changed arrived %v after the install task was seen finished", lag.Round(time.Millisecond))
+	if got := mcpToolNames(ctx, t, cs); !slices.Equal(got, []string{mcpTool}) {
+		t.Fatalf("tools after the install: %v", got)
+	}
+
+	params := &mcp.CallToolParams{Name: mcpTool, Arguments: map[string]any{"text": "hello over mcp", "mode": "text"}}
+	params.SetProgressToken("e2e")
+	r, err := cs.CallTool(ctx, params)
+	if err != nil || r.IsError || len(r.Content) != 1 || r.Content[0].(*mcp.TextContent).Text != "hello over mcp" {
+		t.Fatalf("call (Go SDK): %v %+v", err, r)
+	}
+	r, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: mcpTool, Arguments: map[string]any{"text": "abc", "mode": "json"}})
+	if sc, _ := json.Marshal(r.StructuredContent); err != nil || r.IsError || string(sc) != `{"length":3,"text":"abc"}` {
+		t.Fatalf("json call (Go SDK): %v %+v %s", err, r, sc)
+	}
+	r, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: mcpTool, Arguments: map[string]any{"text": "x", "mode": "error"}})
+	if err != nil || !r.IsError || !strings.Contains(r.Content[0].(*mcp.TextContent).Text, "boom") {
+		t.Fatalf("a failing plugin tool: %v %+v", err, r)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := slices.Contains(progress, "hello over mcp")
+		mu.Unlock()
+		if n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress notification for the call: %q", progress)
+		}
+	}
+
+	// The official Python SDK's client, over streamable HTTP and the older SSE transport.
+	python := os.Getenv("PLUGD_TEST_MCP_PYTHON")
+	if python == "" {
+		if os.Getenv("PLUGD_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("PLUGD_TEST_MCP_PYTHON is not set: run scripts/test-deps.sh")
+		}
+		t.Log("PLUGD_TEST_MCP_PYTHON not set: the Python client is not tried")
+	} else {
+		for transport, url := range map[string]string{"streamable": created.URL, "sse": d.base + "/sse/" + tenant} {
+			cmd := exec.CommandContext(ctx, python, "testdata/mcp_client.py", transport, url, created.Token, mcpTool, `{"text":"from python","mode":"text"}`)
+			var o, e bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &o, &e
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("python mcp client over %s: %v\n%s", transport, err, e.String())
+			}
+			var got struct {
+				Tools  []string `json:"tools"`
+				Result struct {
+					Content []struct {
+						Type string `json:"type"`
+						Text string `json:"text"`
+					} `json:"content"`
+					IsError bool `json:"isError"`
+				} `json:"result"`
+			}
+			if err := json.Unmarshal(o.Bytes(), &got); err != nil || !slices.Equal(got.Tools, []string{mcpTool}) || got.Result.IsError ||
+				len(got.Result.Content) != 1 || got.Result.Content[0].Text != "from python" {
+				t.Fatalf("python mcp client over %s: %v\n%s", transport, err, o.String())
+			}
+		}
+		cmd := exec.CommandContext(ctx, python, "testdata/mcp_client.py", "streamable", created.URL, "plugd_mcp_wrong", mcpTool, `{}`)
+		if out, err := cmd.CombinedOutput(); err == nil {
+			t.Fatalf("python client with a wrong token succeeded:\n%s", out)
+		}
+	}
+
+	// stdio for desktop clients: `plugd mcp serve` started as a command by the Go SDK.
+	serve := exec.CommandContext(ctx, binary(t), "mcp", "serve", "--url", d.base, "--tenant", tenant)
+	serve.Env = append(os.Environ(), "PLUGD_MCP_TOKEN="+created.Token)
+	serve.Stderr = os.Stderr
+	stdio, err := mcp.NewClient(&mcp.Implementation{Name: "e2e-stdio", Version: "1"}, nil).Connect(ctx, &mcp.CommandTransport{Command: serve}, nil)
+	if err != nil {
+		t.Fatalf("plugd mcp serve: %v", err)
+	}
+	if got := mcpToolNames(ctx, t, stdio); !slices.Equal(got, []string{mcpTool}) {
+		t.Fatalf("tools over stdio: %v", got)
+	}
+	r, err = stdio.CallTool(ctx, &mcp.CallToolParams{Name: mcpTool, Arguments: map[string]any{"text": "over stdio", "mode": "text"}})
+	if err != nil || r.IsError || r.Content[0].(*mcp.TextContent).Text != "over stdio" {
+		t.Fatalf("call over stdio: %v %+v", err, r)
+	}
+	stdio.Close()
+
+	// Revoked: the next connection is refused.
+	plugd("mcp", "token", "revoke", created.ID)
+	if _, err := mcp.NewClient(&mcp.Implementation{Name: "late"}, nil).Connect(ctx, &mcp.StreamableClientTransport{Endpoint: created.URL, HTTPClient: hc, MaxRetries: -1}, nil); err == nil {
+		t.Fatal("a revoked token still connects")
+	}
+}
+
+func mcpToolNames(ctx context.Context, t *testing.T, cs *mcp.ClientSession) []string {
+	t.Helper()
+	var names []string
+	for tl, err := range cs.Tools(ctx, nil) {
+		if err != nil {
+			t.Fatalf("tools/list: %v", err)
+		}
+		names = append(names, tl.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+type bearerRT struct{ token string }
+
+func (b bearerRT) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
