@@ -44,13 +44,13 @@ func (k Kind) Valid() bool {
 // Error kinds. Every error the catalog returns wraps one of these, so that the HTTP API maps
 // them to statuses and the CLI to messages without reading text.
 var (
-	ErrNotFound   = errors.New("not found")      // no such provider or tool for this tenant
-	ErrConflict   = errors.New("conflict")       // a provider of that kind and name exists
-	ErrInvalid    = errors.New("invalid")        // the request itself is wrong (names what)
-	ErrReadOnly   = errors.New("read-only")      // plugin providers follow installs, not edits
-	ErrNoCaller   = errors.New("not callable")   // no adapter for this kind is configured
+	ErrNotFound   = errors.New("not found")       // no such provider or tool for this tenant
+	ErrConflict   = errors.New("conflict")        // a provider of that kind and name exists
+	ErrInvalid    = errors.New("invalid")         // the request itself is wrong (names what)
+	ErrReadOnly   = errors.New("read-only")       // plugin providers follow installs, not edits
+	ErrNoCaller   = errors.New("not callable")    // no adapter for this kind is configured
 	ErrNoSecrets  = errors.New("no secret store") // secrets given but nowhere safe to keep them
-	ErrCallFailed = errors.New("call failed")    // the tool ran and failed (upstream error)
+	ErrCallFailed = errors.New("call failed")     // the tool ran and failed (upstream error)
 )
 
 // Provider is one set of tools as the catalog lists it.
@@ -305,6 +305,9 @@ type Store interface {
 	PluginsSeen(ctx context.Context, tenant string) ([]PluginSeen, int64, error)
 	SetPluginsSeen(ctx context.Context, tenant string, seen []PluginSeen, expectVersion int64, changes []Change) error
 
+	// Version is the tenant's current version (0 before its first change): one cheap read
+	// that tells a cache whether anything changed.
+	Version(ctx context.Context, tenant string) (int64, error)
 	// Changes lists the tenant's entries with Version > since, oldest first, at most limit
 	// (0: all), and the tenant's current version.
 	Changes(ctx context.Context, tenant string, since int64, limit int) ([]Change, int64, error)

@@ -30,9 +30,24 @@ type Config struct {
 // Catalog is every tenant's tool catalog. It is safe for concurrent use.
 type Catalog struct {
 	cfg Config
+	// snaps caches each tenant's snapshot (*snapshot), valid while the tenant's version in
+	// the store has not moved: every stored change bumps it, so other processes' writes are
+	// seen on the next read.
+	snaps sync.Map
 	// syncMu serialises the recording of plugin changes per tenant within this process (the
 	// store's version check covers other processes).
 	syncMu sync.Map // tenant -> *sync.Mutex
+}
+
+// snapshot is what a tenant's catalog held at one version: the stored providers (masked) and
+// what was recorded of installed plugins. It is never changed once built.
+type snapshot struct {
+	version int64
+	stored  []Provider
+	sealed  [][]byte       // the sealed credentials of stored[i]
+	byID    map[string]int // provider id -> index in stored
+	seen    []PluginSeen
+	seenBy  map[string]string // plugin id -> unique identifier
 }
 
 // New returns a Catalog.
@@ -56,10 +71,38 @@ func (c *Catalog) List(ctx context.Context, tenant string, opts ListOptions) ([]
 	if err := needTenant(tenant); err != nil {
 		return nil, err
 	}
-	all, err := c.providers(ctx, tenant)
+	plugins, snap, err := c.current(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
+	n := len(snap.stored)
+	for _, ip := range plugins {
+		n += len(ip.Providers)
+	}
+	all := make([]Provider, 0, n)
+	for _, ip := range plugins {
+		for _, p := range ip.Providers {
+			if i, ok := snap.byID[p.ID]; ok {
+				p.Credentials = snap.stored[i].Credentials // masked
+			}
+			all = append(all, p)
+		}
+	}
+	for _, p := range snap.stored {
+		if p.Kind != KindPlugin {
+			all = append(all, p)
+		}
+	}
+	rank := map[Kind]int{}
+	for i, k := range Kinds {
+		rank[k] = i
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		if all[i].Kind != all[j].Kind {
+			return rank[all[i].Kind] < rank[all[j].Kind]
+		}
+		return all[i].ID < all[j].ID
+	})
 	if opts.Kind != "" {
 		kept := all[:0]
 		for _, p := range all {
@@ -76,100 +119,111 @@ func (c *Catalog) List(ctx context.Context, tenant string, opts ListOptions) ([]
 	return c.cfg.Ordering.arrange(all, prefs, opts.ShowHidden), nil
 }
 
-// providers is every provider of the tenant, in base order (kind, then id), masked, and
-// records plugin changes seen on the way.
-func (c *Catalog) providers(ctx context.Context, tenant string) ([]Provider, error) {
-	plugins, err := c.installed(ctx, tenant)
+// current returns the tenant's installed plugins and its snapshot, recording plugin changes
+// since the last look first, so that installs, upgrades, uninstalls and remote-debug
+// attachments show in the change log however they happened.
+func (c *Catalog) current(ctx context.Context, tenant string) ([]InstalledPlugin, *snapshot, error) {
+	var plugins []InstalledPlugin
+	if c.cfg.Plugins != nil {
+		var err error
+		plugins, err = c.cfg.Plugins.Installed(ctx, tenant)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listing the installed plugins of tenant %s: %w", tenant, err)
+		}
+		for i := range plugins {
+			for j := range plugins[i].Providers {
+				p := &plugins[i].Providers[j]
+				p.Kind = KindPlugin
+				p.PluginID = plugins[i].PluginID
+				p.PluginUniqueIdentifier = plugins[i].UniqueIdentifier
+				p.Remote = plugins[i].Remote
+			}
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		snap, err := c.snapshot(ctx, tenant)
+		if err != nil {
+			return nil, nil, err
+		}
+		if sameInstalls(snap, plugins) {
+			return plugins, snap, nil
+		}
+		err = c.recordPlugins(ctx, tenant, snap, plugins)
+		if err != nil && (!errors.Is(err, ErrConflict) || attempt >= 3) {
+			return nil, nil, err
+		}
+		// Recorded (or someone else did): the version moved; read the snapshot again.
+	}
+}
+
+// snapshot returns the tenant's snapshot at the store's current version.
+func (c *Catalog) snapshot(ctx context.Context, tenant string) (*snapshot, error) {
+	v, err := c.cfg.Store.Version(ctx, tenant)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading the catalog version of tenant %s: %w", tenant, err)
+	}
+	if cached, ok := c.snaps.Load(tenant); ok && cached.(*snapshot).version == v {
+		return cached.(*snapshot), nil
+	}
+	seen, _, err := c.cfg.Store.PluginsSeen(ctx, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("reading the plugins last seen for tenant %s: %w", tenant, err)
 	}
 	stored, err := c.cfg.Store.ListProviders(ctx, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("listing the stored providers of tenant %s: %w", tenant, err)
 	}
-	n := len(stored)
-	for _, ip := range plugins {
-		n += len(ip.Providers)
+	// Read after v: if someone wrote meanwhile, this data is newer than v and the next read
+	// sees a newer version and reloads; it is never older than v.
+	snap := &snapshot{version: v, seen: seen, seenBy: make(map[string]string, len(seen)), stored: make([]Provider, len(stored)),
+		sealed: make([][]byte, len(stored)), byID: make(map[string]int, len(stored))}
+	for _, s := range seen {
+		snap.seenBy[s.PluginID] = s.UniqueIdentifier
 	}
-	out := make([]Provider, 0, n)
-	for _, ip := range plugins {
-		out = append(out, ip.Providers...)
+	for i, sp := range stored {
+		snap.stored[i] = c.masked(sp)
+		snap.sealed[i] = sp.SealedCredentials
+		snap.byID[sp.ID] = i
 	}
-	for _, sp := range stored {
-		out = append(out, c.masked(sp))
-	}
-	rank := map[Kind]int{}
-	for i, k := range Kinds {
-		rank[k] = i
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Kind != out[j].Kind {
-			return rank[out[i].Kind] < rank[out[j].Kind]
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out, nil
+	c.snaps.Store(tenant, snap)
+	return snap, nil
 }
 
-// installed asks the plugin source and records what changed since the last look.
-func (c *Catalog) installed(ctx context.Context, tenant string) ([]InstalledPlugin, error) {
-	if c.cfg.Plugins == nil {
-		return nil, nil
+// sameInstalls tells whether the installed plugins are the ones the snapshot recorded.
+func sameInstalls(snap *snapshot, plugins []InstalledPlugin) bool {
+	if len(plugins) != len(snap.seenBy) {
+		return false
 	}
-	plugins, err := c.cfg.Plugins.Installed(ctx, tenant)
-	if err != nil {
-		return nil, fmt.Errorf("listing the installed plugins of tenant %s: %w", tenant, err)
-	}
-	for i := range plugins {
-		for j := range plugins[i].Providers {
-			p := &plugins[i].Providers[j]
-			p.Kind = KindPlugin
-			p.PluginID = plugins[i].PluginID
-			p.PluginUniqueIdentifier = plugins[i].UniqueIdentifier
-			p.Remote = plugins[i].Remote
+	for _, ip := range plugins {
+		if snap.seenBy[ip.PluginID] != ip.UniqueIdentifier {
+			return false
 		}
 	}
-	if err := c.recordPlugins(ctx, tenant, plugins); err != nil {
-		return nil, err
-	}
-	return plugins, nil
+	return true
 }
 
-// recordPlugins compares the installed plugins with what the catalog saw last and appends
-// the difference to the change log, so that installs, upgrades, uninstalls and remote-debug
-// attachments show as changes however they happened.
-func (c *Catalog) recordPlugins(ctx context.Context, tenant string, plugins []InstalledPlugin) error {
+// recordPlugins appends the difference between the snapshot's record of installed plugins
+// and the current ones to the change log; ErrConflict when the tenant's version moved since
+// the snapshot (someone else recorded, or changed something).
+func (c *Catalog) recordPlugins(ctx context.Context, tenant string, snap *snapshot, plugins []InstalledPlugin) error {
 	mu, _ := c.syncMu.LoadOrStore(tenant, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
-	for attempt := 0; ; attempt++ {
-		seen, version, err := c.cfg.Store.PluginsSeen(ctx, tenant)
-		if err != nil {
-			return fmt.Errorf("reading the plugins last seen for tenant %s: %w", tenant, err)
-		}
-		now := c.cfg.Now()
-		cur := make([]PluginSeen, 0, len(plugins))
-		for _, ip := range plugins {
-			s := PluginSeen{PluginID: ip.PluginID, UniqueIdentifier: ip.UniqueIdentifier, Version: ip.Version}
-			for _, p := range ip.Providers {
-				for _, t := range p.Tools {
-					s.Tools = append(s.Tools, p.ID+"/"+t.Name)
-				}
+	cur := make([]PluginSeen, 0, len(plugins))
+	for _, ip := range plugins {
+		s := PluginSeen{PluginID: ip.PluginID, UniqueIdentifier: ip.UniqueIdentifier, Version: ip.Version}
+		for _, p := range ip.Providers {
+			for _, t := range p.Tools {
+				s.Tools = append(s.Tools, p.ID+"/"+t.Name)
 			}
-			cur = append(cur, s)
 		}
-		changes := pluginChanges(seen, cur, now)
-		if len(changes) == 0 {
-			return nil
-		}
-		err = c.cfg.Store.SetPluginsSeen(ctx, tenant, cur, version, changes)
-		if err == nil || !errors.Is(err, ErrConflict) || attempt >= 3 {
-			if err != nil {
-				return fmt.Errorf("recording plugin changes of tenant %s: %w", tenant, err)
-			}
-			return nil
-		}
+		cur = append(cur, s)
 	}
+	changes := pluginChanges(snap.seen, cur, c.cfg.Now())
+	if err := c.cfg.Store.SetPluginsSeen(ctx, tenant, cur, snap.version, changes); err != nil {
+		return fmt.Errorf("recording plugin changes of tenant %s: %w", tenant, err)
+	}
+	return nil
 }
 
 // pluginChanges is the change-log entries between two records of installed plugins.
@@ -304,28 +358,40 @@ func (c *Catalog) get(ctx context.Context, tenant, providerID string) (Provider,
 		return Provider{}, fmt.Errorf("provider id is empty: %w", ErrInvalid)
 	}
 	if isPluginProviderID(providerID) {
-		plugins, err := c.installed(ctx, tenant)
+		plugins, snap, err := c.current(ctx, tenant)
 		if err != nil {
 			return Provider{}, err
 		}
 		for _, ip := range plugins {
 			for _, p := range ip.Providers {
-				if p.ID == providerID {
-					return p, nil
+				if p.ID != providerID {
+					continue
 				}
+				if i, ok := snap.byID[p.ID]; ok { // credentials stored for it
+					if p.Credentials, err = c.open(ctx, tenant, StoredProvider{Provider: snap.stored[i], SealedCredentials: snap.sealed[i]}); err != nil {
+						return Provider{}, err
+					}
+				}
+				return p, nil
 			}
 		}
 		return Provider{}, fmt.Errorf("tool provider %s of tenant %s: %w", providerID, tenant, ErrNotFound)
 	}
-	sp, err := c.cfg.Store.GetProvider(ctx, tenant, providerID)
-	if err != nil {
-		return Provider{}, fmt.Errorf("tool provider %s of tenant %s: %w", providerID, tenant, err)
-	}
-	creds, err := c.open(ctx, tenant, sp)
+	// The snapshot has every stored provider decoded already: one version read instead of
+	// decoding the provider (all its tools) on every call.
+	snap, err := c.snapshot(ctx, tenant)
 	if err != nil {
 		return Provider{}, err
 	}
-	p := sp.Provider
+	i, ok := snap.byID[providerID]
+	if !ok || snap.stored[i].Kind == KindPlugin {
+		return Provider{}, fmt.Errorf("tool provider %s of tenant %s: %w", providerID, tenant, ErrNotFound)
+	}
+	p := snap.stored[i]
+	creds, err := c.open(ctx, tenant, StoredProvider{Provider: p, SealedCredentials: snap.sealed[i]})
+	if err != nil {
+		return Provider{}, err
+	}
 	p.Credentials = creds
 	return p, nil
 }
@@ -512,6 +578,56 @@ func (c *Catalog) Replace(ctx context.Context, tenant, id string, np NewProvider
 	return p, nil
 }
 
+// SetCredentials stores the credentials of a plugin provider for the tenant (sealed), so that
+// calls without credentials of their own — an MCP client's, a script's — use them, as Dify uses
+// a builtin provider's default credentials. Empty creds deletes them. They outlive an
+// uninstall, as Dify's do, and apply again when the plugin comes back.
+func (c *Catalog) SetCredentials(ctx context.Context, tenant, providerID string, creds map[string]string) (Provider, error) {
+	if !isPluginProviderID(providerID) {
+		return Provider{}, fmt.Errorf("provider %s: only plugin providers take credentials this way (re-import the others): %w", providerID, ErrInvalid)
+	}
+	p, err := c.get(ctx, tenant, providerID)
+	if err != nil {
+		return Provider{}, err
+	}
+	for _, f := range p.CredentialsSchema {
+		if f.Required && len(creds) > 0 && creds[f.Name] == "" {
+			return Provider{}, fmt.Errorf("provider %s needs the credential %s: %w", providerID, f.Name, ErrInvalid)
+		}
+	}
+	now := c.cfg.Now().UTC().Truncate(time.Microsecond)
+	log := []Change{{At: now, Kind: ChangeProviderUpdated, ProviderKind: KindPlugin, ProviderID: providerID, Detail: "credentials changed"}}
+	_, err = c.cfg.Store.GetProvider(ctx, tenant, providerID)
+	exists := err == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Provider{}, fmt.Errorf("credentials of %s: %w", providerID, err)
+	}
+	switch {
+	case len(creds) == 0 && !exists:
+		p.Credentials = nil
+		return p, nil
+	case len(creds) == 0:
+		err = c.cfg.Store.DeleteProvider(ctx, tenant, providerID, log)
+		p.Credentials = nil
+	default:
+		var sp StoredProvider
+		sp, err = c.seal(ctx, tenant, Provider{ID: providerID, Kind: KindPlugin, Name: providerID, CreatedAt: now, UpdatedAt: now}, creds)
+		if err != nil {
+			return Provider{}, err
+		}
+		if exists {
+			err = c.cfg.Store.ReplaceProvider(ctx, tenant, sp, log)
+		} else {
+			err = c.cfg.Store.CreateProvider(ctx, tenant, sp, log)
+		}
+		p.Credentials = maskAll(creds)
+	}
+	if err != nil {
+		return Provider{}, fmt.Errorf("credentials of %s for tenant %s: %w", providerID, tenant, err)
+	}
+	return p, nil
+}
+
 // Remove deletes a stored provider. Plugin providers go with their plugin's uninstall.
 func (c *Catalog) Remove(ctx context.Context, tenant, id string) error {
 	if err := needTenant(tenant); err != nil {
@@ -598,7 +714,7 @@ func (c *Catalog) Check(ctx context.Context, tenant string, refs []ToolRef) ([]D
 	if err := needTenant(tenant); err != nil {
 		return nil, err
 	}
-	plugins, err := c.installed(ctx, tenant)
+	plugins, snap, err := c.current(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -606,16 +722,15 @@ func (c *Catalog) Check(ctx context.Context, tenant string, refs []ToolRef) ([]D
 	for _, ip := range plugins {
 		byPlugin[ip.PluginID] = ip
 	}
-	stored, err := c.cfg.Store.ListProviders(ctx, tenant)
-	if err != nil {
-		return nil, fmt.Errorf("checking tools of tenant %s: %w", tenant, err)
-	}
 	byID := map[string]Provider{}
-	for _, sp := range stored {
-		byID[sp.ID] = sp.Provider
+	for _, p := range snap.stored {
+		if p.Kind == KindPlugin {
+			continue // credentials kept for a plugin provider
+		}
+		byID[p.ID] = p
 		// Dify stores MCP tools under the server identifier; plugd's name plays that part.
-		if sp.Kind == KindMCP {
-			byID[sp.Name] = sp.Provider
+		if p.Kind == KindMCP {
+			byID[p.Name] = p
 		}
 	}
 	hasTool := func(p Provider, name string) bool {
@@ -629,6 +744,11 @@ func (c *Catalog) Check(ctx context.Context, tenant string, refs []ToolRef) ([]D
 		switch ref.Type {
 		case "plugin", "builtin":
 			parts := strings.Split(ref.ProviderID, "/")
+			if len(parts) == 1 && parts[0] != "" {
+				// Dify's hardcoded providers kept their short names in old configs; their
+				// plugins are langgenius/<name>/<name>, which Dify also matches them to.
+				parts = []string{"langgenius", parts[0], parts[0]}
+			}
 			if len(parts) != 3 {
 				gone(ReasonProviderUninstalled, "provider %q is not a plugin provider id (author/plugin/provider)", ref.ProviderID)
 				continue
@@ -638,7 +758,8 @@ func (c *Catalog) Check(ctx context.Context, tenant string, refs []ToolRef) ([]D
 				gone(ReasonProviderUninstalled, "plugin %s/%s is not installed", parts[0], parts[1])
 				continue
 			}
-			idx := slices.IndexFunc(ip.Providers, func(p Provider) bool { return p.ID == ref.ProviderID })
+			full := strings.Join(parts, "/")
+			idx := slices.IndexFunc(ip.Providers, func(p Provider) bool { return p.ID == full })
 			if idx < 0 {
 				gone(ReasonProviderNotInPlugin, "installed version %s of plugin %s has no tool provider %s", ip.Version, ip.PluginID, parts[2])
 				continue
@@ -688,7 +809,7 @@ func (c *Catalog) Changes(ctx context.Context, tenant string, since int64, limit
 	if since < 0 {
 		return ChangeSet{}, fmt.Errorf("since %d: must be >= 0: %w", since, ErrInvalid)
 	}
-	if _, err := c.installed(ctx, tenant); err != nil {
+	if _, _, err := c.current(ctx, tenant); err != nil {
 		return ChangeSet{}, err
 	}
 	ch, v, err := c.cfg.Store.Changes(ctx, tenant, since, limit)

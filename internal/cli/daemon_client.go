@@ -26,7 +26,7 @@ import (
 // daemonClientCmds are the commands that manage and call plugins of a running daemon
 // (`plugd serve` or the reference daemon) through its HTTP API.
 func daemonClientCmds(env Env) []*cobra.Command {
-	return []*cobra.Command{newInstallCmd(env), newMarketplaceCmd(env), newListCmd(env), newUninstallCmd(env), newDaemonInvokeCmd(env), newDebugKeyCmd(env)}
+	return []*cobra.Command{newInstallCmd(env), newMarketplaceCmd(env), newListCmd(env), newUninstallCmd(env), newResetCmd(env), newDaemonInvokeCmd(env), newDebugKeyCmd(env)}
 }
 
 // remoteFlags say which running daemon to talk to, as whom.
@@ -451,6 +451,39 @@ func newUninstallCmd(env Env) *cobra.Command {
 		},
 	}
 	f.register(c, "print what was uninstalled as JSON")
+	return c
+}
+
+func newResetCmd(env Env) *cobra.Command {
+	var f remoteFlags
+	c := &cobra.Command{
+		Use:   "reset PLUGIN_ID",
+		Short: "Clear a crash-looping plugin's back-off in a running daemon, so the next request starts it",
+		Long: "A plugin that crashes 5 times within 60 s is failed: requests fail at once until its back-off\n" +
+			"(PLUGD_CRASH_LOOP_BACKOFF, doubling per loop) ends. Once the cause is fixed, reset it to start it\n" +
+			"with the next request.",
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := f.connect()
+			if err != nil {
+				return err
+			}
+			r, err := cl.Reset(cmd.Context(), args[0])
+			if err != nil {
+				return f.explain(fmt.Errorf("resetting %s: %w", args[0], err))
+			}
+			if f.asJSON {
+				return printJSON(cmd.OutOrStdout(), r)
+			}
+			if r.Running {
+				fmt.Fprintf(cmd.OutOrStdout(), "reset %s: the next request starts it\n", displayID(r.UniqueIdentifier))
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s has not run since the daemon started: nothing to reset\n", displayID(r.UniqueIdentifier))
+			}
+			return nil
+		},
+	}
+	f.register(c, "print the result as JSON")
 	return c
 }
 

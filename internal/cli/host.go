@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/plugd/plugd/internal/pkgfile"
 	"github.com/plugd/plugd/internal/pyenv"
 	"github.com/plugd/plugd/internal/runtime"
+	"github.com/plugd/plugd/internal/sandbox"
 )
 
 // hostFlags are the settings shared by the commands that run a plugin on this machine
@@ -73,8 +75,10 @@ func (h *host) Close(ctx context.Context) {
 
 // startHost prepares the plugin at path (a folder or a package) and starts it: validate the
 // declaration, build or reuse its Python environment, start the process and wait until it is
-// ready. status receives one-line progress notes; logs receives the plugin's own logs.
-func startHost(ctx context.Context, path string, f *hostFlags, status func(string), logs io.Writer) (*host, error) {
+// ready. status receives one-line progress notes; logs receives the plugin's own logs, and a
+// long environment build shows its progress there too (see buildProgress). before, when not
+// nil, checks the declaration before anything slow starts; its error is returned as is.
+func startHost(ctx context.Context, path string, f *hostFlags, status func(string), logs io.Writer, before func(*manifest.Plugin) error) (*host, error) {
 	dataDir, err := f.resolveDataDir()
 	if err != nil {
 		return nil, err
@@ -122,6 +126,12 @@ func startHost(ctx context.Context, path string, f *hostFlags, status func(strin
 		}
 	}
 
+	if before != nil {
+		if err := before(h.Plugin); err != nil {
+			return fail(err)
+		}
+	}
+
 	settings := pyenv.SettingsFromEnv(os.Getenv)
 	if f.python != "" {
 		settings.Python = f.python
@@ -138,15 +148,28 @@ func startHost(ctx context.Context, path string, f *hostFlags, status func(strin
 	builder := pyenv.NewBuilder(filepath.Join(dataDir, "python"), settings)
 	status("python environment: preparing")
 	var lastPhase pyenv.Phase
+	// Without -v the build would be silent for as long as it takes (a minute is common);
+	// with -v the installer's own lines already show it is alive.
+	var progress *buildProgress
+	if !f.verbose {
+		progress = newBuildProgress(logs, isTerminal(logs))
+	}
 	env, err := builder.Ensure(ctx, h.Dir, func(p pyenv.Progress) {
+		if progress != nil {
+			progress.event(p, time.Now())
+			return
+		}
 		if p.Phase != lastPhase {
 			lastPhase = p.Phase
 			status("python environment: " + string(p.Phase))
 		}
-		if f.verbose && p.Line != "" {
+		if p.Line != "" {
 			status("  " + p.Line)
 		}
 	})
+	if progress != nil {
+		progress.finish(err, time.Now())
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -163,6 +186,17 @@ func startHost(ctx context.Context, path string, f *hostFlags, status func(strin
 		return fail(err)
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
+	// The developer kit runs the author's own code as the author: unconfined unless asked
+	// (PLUGD_ISOLATION=auto|required|uid|userns), to try a plugin under the daemon's sandbox.
+	if setting := os.Getenv("PLUGD_ISOLATION"); setting != "" && setting != "off" {
+		iso, how := runtime.ChooseIsolation(setting, runtime.Isolation{
+			UIDs:   sandbox.NewAllocator(filepath.Join(dataDir, "sandbox-uids.json"), 200000, 65536),
+			Limits: sandbox.Limits{Processes: 256, OpenFiles: 4096},
+			Root:   filepath.Join(dataDir, "sandbox-root"),
+		})
+		status("isolation: " + how)
+		cfg.Isolation = iso
+	}
 	h.Runtime = runtime.NewLocal(cfg)
 	status("starting " + h.Plugin.Identity())
 	if err := h.Runtime.Start(ctx); err != nil {

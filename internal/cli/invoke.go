@@ -2,16 +2,19 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/plugd/plugd/internal/manifest"
 	"github.com/plugd/plugd/internal/runtime"
 	"github.com/plugd/plugd/internal/wire"
 )
@@ -36,8 +39,12 @@ func newInvokeCmd(env Env) *cobra.Command {
 			"  --llm MODEL --prompt TEXT [--model-param k=v ...] [--credential k=v ...]\n" +
 			"  --validate-credentials [--credential k=v ...]\n" +
 			"  --request FILE.json   {\"type\":\"tool\",\"action\":\"invoke_tool\",\"data\":{...}} for any action\n" +
-			"Values of --param and --model-param are JSON when they parse as JSON (42, true, [1]),\n" +
-			"else strings; quote them ('\"42\"') to force a string.",
+			"Values of --param are converted by the type the tool declares for the parameter: string,\n" +
+			"secret-input and select stay strings (a select value must be one of its options), number\n" +
+			"and boolean are parsed, object/file/app-selector/model-selector take a JSON object and\n" +
+			"array/files a JSON array. A missing required parameter, an unknown tool or a value that\n" +
+			"does not fit its type is a command-line error (exit 2). Undeclared parameters and\n" +
+			"--model-param values are JSON when they parse as JSON (42, true, [1]), else strings.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -50,17 +57,23 @@ func newInvokeCmd(env Env) *cobra.Command {
 					fmt.Fprintln(cmd.ErrOrStderr(), msg)
 				}
 			}
-			h, err := startHost(ctx, args[0], &hf, status, cmd.ErrOrStderr())
+			// An action that depends on the plugin is resolved against its declaration before
+			// the environment is built, so a wrong command line fails at once.
+			resolve := func(p *manifest.Plugin) error {
+				if access != "" {
+					return nil
+				}
+				var err error
+				if access, action, data, err = f.resolve(p, cmd.ErrOrStderr()); err != nil {
+					return usageError{err}
+				}
+				return nil
+			}
+			h, err := startHost(ctx, args[0], &hf, status, cmd.ErrOrStderr(), resolve)
 			if err != nil {
 				return err
 			}
 			defer h.Close(context.WithoutCancel(ctx))
-			if access == "" { // the action depends on the plugin: resolve against its declaration
-				access, action, data, err = f.resolve(h)
-				if err != nil {
-					return usageError{err}
-				}
-			}
 			stream, err := h.Runtime.Invoke(ctx, access, action, data, runtime.InvokeContext{TenantID: cliTenant(), UserID: "plugd-cli"})
 			if err != nil {
 				return err
@@ -144,12 +157,11 @@ func (f *invokeFlags) build() (wire.AccessType, wire.Action, json.RawMessage, er
 
 // resolve builds the request for --tool, --llm and --validate-credentials from the plugin's
 // declaration: which provider, which action.
-func (f *invokeFlags) resolve(h *host) (wire.AccessType, wire.Action, json.RawMessage, error) {
+func (f *invokeFlags) resolve(p *manifest.Plugin, warn io.Writer) (wire.AccessType, wire.Action, json.RawMessage, error) {
 	creds, err := keyValues(f.credentials, false)
 	if err != nil {
 		return "", "", nil, fmt.Errorf("--credential: %w", err)
 	}
-	p := h.Plugin
 	switch {
 	case f.tool != "":
 		if p.Tool == nil {
@@ -159,9 +171,17 @@ func (f *invokeFlags) resolve(h *host) (wire.AccessType, wire.Action, json.RawMe
 		if provider == "" {
 			provider = p.Tool.Identity.Name
 		}
-		params, err := keyValues(f.params, true)
+		i := slices.IndexFunc(p.Tool.Tools, func(t manifest.Tool) bool { return t.Identity.Name == f.tool })
+		if i < 0 {
+			var names []string
+			for _, t := range p.Tool.Tools {
+				names = append(names, t.Identity.Name)
+			}
+			return "", "", nil, fmt.Errorf("%s has no tool %q; its tools: %s", p.Identity(), f.tool, strings.Join(names, ", "))
+		}
+		params, err := toolParams(&p.Tool.Tools[i], f.params, warn)
 		if err != nil {
-			return "", "", nil, fmt.Errorf("--param: %w", err)
+			return "", "", nil, err
 		}
 		data, err := json.Marshal(wire.InvokeTool{Provider: provider, Tool: f.tool, Credentials: wire.Object(creds), ToolParameters: wire.Object(params)})
 		return wire.AccessTool, wire.ActionInvokeTool, data, err
@@ -348,21 +368,41 @@ func humanToolMessage(tm wire.ToolMessage) string {
 }
 
 // saveBlob writes a blob under the output folder, named after meta.filename when it is a
-// plain file name, and returns its path.
+// plain file name, else after its id, and returns its path. Both names come from the plugin,
+// so the write is confined to the folder with os.Root: neither "../x" nor a symlink planted
+// in the folder can make it land elsewhere.
 func (p *resultPrinter) saveBlob(id string, data []byte, meta json.RawMessage) (string, error) {
 	var m struct {
 		Filename string `json:"filename"`
 	}
 	_ = json.Unmarshal(meta, &m)
-	name := filepath.Base(m.Filename)
-	if m.Filename == "" || name != m.Filename || name == "." || name == ".." {
+	name := m.Filename
+	if !plainFileName(name) {
 		name = id + ".bin"
+	}
+	if !plainFileName(name) {
+		sum := sha256.Sum256([]byte(id))
+		name = fmt.Sprintf("blob-%x.bin", sum[:6])
 	}
 	if err := os.MkdirAll(p.outDir, 0o755); err != nil {
 		return "", err
 	}
+	root, err := os.OpenRoot(p.outDir)
+	if err != nil {
+		return "", err
+	}
+	defer root.Close()
 	path := filepath.Join(p.outDir, name)
-	return path, os.WriteFile(path, data, 0o644)
+	if err := root.WriteFile(name, data, 0o644); err != nil {
+		return "", fmt.Errorf("saving blob %q: %w", name, err)
+	}
+	return path, nil
+}
+
+// plainFileName reports whether name is one file name: no separator, not . or .., no NUL.
+func plainFileName(name string) bool {
+	return name != "" && name != "." && name != ".." && filepath.IsLocal(name) &&
+		!strings.ContainsAny(name, "/\\\x00") && len(name) <= 255
 }
 
 // cliTenant is the tenant the developer commands act for: $PLUGD_TENANT, else "default", as

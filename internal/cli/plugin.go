@@ -13,12 +13,16 @@ import (
 )
 
 func newValidateCmd(env Env) *cobra.Command {
-	var asJSON bool
+	var asJSON, strict bool
 	c := &cobra.Command{
 		Use:   "validate DIR|PKG",
 		Short: "Check a plugin folder or package: manifest, every file it points to, assets",
 		Long: "Check manifest.yaml and every provider, tool, model, endpoint, agent strategy, trigger and\n" +
-			"datasource file it references. Every problem is reported with its file, line and field.",
+			"datasource file it references. Every problem is reported with its file, line and field.\n" +
+			"Checks the reference packager does not make and that leave the plugin installable (README.md\n" +
+			"missing, unknown permission keys, a malformed minimum_dify_version, duplicate names, a select\n" +
+			"without options) are warnings on stderr;\n" +
+			"--strict makes them errors.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := openSource(cmd.Context(), args[0], "", false)
@@ -26,8 +30,18 @@ func newValidateCmd(env Env) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			v := validate(s)
+			if s.pkg != nil {
+				// Every entry read to its end, as checksum and the daemon's upload do: a CRC
+				// or size that lies fails here with the message the daemon gives.
+				if err := s.pkg.Verify(cmd.Context()); err != nil {
+					return err
+				}
+			}
+			v := validate(s, strict)
 			out := cmd.OutOrStdout()
+			if !asJSON {
+				printWarnings(cmd.ErrOrStderr(), v.Warnings)
+			}
 			if asJSON {
 				if err := printJSON(out, v); err != nil {
 					return err
@@ -45,6 +59,7 @@ func newValidateCmd(env Env) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	c.Flags().BoolVar(&strict, "strict", false, "treat warnings (checks beyond the reference's) as errors")
 	return c
 }
 
@@ -54,13 +69,18 @@ func newPackageCmd(env Env) *cobra.Command {
 		maxSize int64
 		uvPath  string
 		asJSON  bool
+		strict  bool
 	)
 	c := &cobra.Command{
 		Use:   "package DIR",
 		Short: "Validate a plugin folder and write its .difypkg",
 		Long: "Validate a plugin folder, then write its package: the files kept by .difyignore (else\n" +
 			".gitignore), sorted, deflated, with zero timestamps — the same bytes the reference CLI writes.\n" +
-			"A folder with pyproject.toml and uv.lock but no requirements.txt gets one exported by uv.",
+			"A folder with pyproject.toml and uv.lock but no requirements.txt gets one exported by uv.\n" +
+			"Checks the reference packager does not make and that leave the plugin installable (README.md\n" +
+			"missing, unknown permission keys, a malformed minimum_dify_version, duplicate names, a select\n" +
+			"without options) are warnings on stderr;\n" +
+			"--strict makes them errors.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -74,7 +94,17 @@ func newPackageCmd(env Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := validate(s)
+			v := validate(s, strict)
+			printWarnings(cmd.ErrOrStderr(), v.Warnings)
+			warnings := []string{}
+			for _, p := range v.Warnings {
+				warnings = append(warnings, p.String())
+			}
+			for _, d := range s.tree.ReferenceDifferences() {
+				d += "; the reference CLI's package of this folder would differ"
+				warnings = append(warnings, d)
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", d)
+			}
 			if !v.Valid {
 				w := cmd.OutOrStdout()
 				if asJSON {
@@ -115,13 +145,14 @@ func newPackageCmd(env Env) *cobra.Command {
 				return err
 			}
 			res := struct {
-				Output           string `json:"output"`
-				UniqueIdentifier string `json:"unique_identifier"`
-				Checksum         string `json:"checksum"`
-				Files            int    `json:"files"`
-				Size             int64  `json:"size"`
-				UncompressedSize int64  `json:"uncompressed_size"`
-			}{output, v.Identity + "@" + sum, sum, v.Files, st.Size(), s.tree.TotalSize()}
+				Output           string   `json:"output"`
+				UniqueIdentifier string   `json:"unique_identifier"`
+				Checksum         string   `json:"checksum"`
+				Files            int      `json:"files"`
+				Size             int64    `json:"size"`
+				UncompressedSize int64    `json:"uncompressed_size"`
+				Warnings         []string `json:"warnings"` // see validate and ReferenceDifferences
+			}{output, v.Identity + "@" + sum, sum, v.Files, st.Size(), s.tree.TotalSize(), warnings}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), res)
 			}
@@ -134,6 +165,7 @@ func newPackageCmd(env Env) *cobra.Command {
 	f.Int64Var(&maxSize, "max-size", 50, "limit on the uncompressed size of the package, in MiB")
 	f.StringVar(&uvPath, "uv", "", "uv executable used to export requirements.txt from uv.lock (default $UV_PATH, then uv on PATH)")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	f.BoolVar(&strict, "strict", false, "treat warnings (checks beyond the reference's) as errors")
 	return c
 }
 
@@ -172,7 +204,7 @@ func newChecksumCmd(env Env) *cobra.Command {
 				Checksum         string `json:"checksum"`
 				UniqueIdentifier string `json:"unique_identifier,omitempty"`
 			}{Path: args[0], Checksum: sum}
-			if v := validate(s); v.plugin != nil {
+			if v := validate(s, false); v.plugin != nil {
 				res.UniqueIdentifier = v.Identity + "@" + sum
 			}
 			if asJSON {

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 // Env is everything a command may touch of the outside world, so tests can run the real
@@ -103,9 +104,8 @@ func newRoot(env Env) *cobra.Command {
 
 	root.AddCommand(newVersionCmd(env), newPluginCmd(env), newSignatureCmd(env), newBundleCmd(env))
 	root.AddCommand(daemonClientCmds(env)...)
-	root.AddCommand(newToolsCmd(env))
-	root.AddCommand(newMCPCmd(env))
-	root.AddCommand(newServeCmd(env), newMigrateCmd(env))
+	root.AddCommand(newToolsCmd(env), newKeysCmd(env), newMCPCmd(env))
+	root.AddCommand(newServeCmd(env), newMigrateCmd(env), newGCCmd(env))
 	return root
 }
 
@@ -167,4 +167,17 @@ func isTerminal(stream any) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// terminalWidth is the width in columns of the terminal behind stream, or 0 when unknown.
+func terminalWidth(stream any) int {
+	f, ok := stream.(*os.File)
+	if !ok {
+		return 0
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0
+	}
+	return int(ws.Col)
 }

@@ -67,7 +67,7 @@ func newRunCmd(env Env) *cobra.Command {
 					fmt.Fprintln(cmd.ErrOrStderr(), msg)
 				}
 			}
-			h, err := startHost(ctx, args[0], &hf, status, cmd.ErrOrStderr())
+			h, err := startHost(ctx, args[0], &hf, status, cmd.ErrOrStderr(), nil)
 			if err != nil {
 				if asJSON {
 					out.writeJSON(runResponse{Type: "error", Response: map[string]string{"error": err.Error()}})

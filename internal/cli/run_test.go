@@ -137,11 +137,31 @@ func TestInvokeTool(t *testing.T) {
 		t.Errorf("error mode: exit %d, %q", code, stderr)
 	}
 	code, stdout, stderr = run(t, "plugd", "plugin", "invoke", plugin, "--data-dir", data, "--tool", "nosuch", "--param", "text=x")
-	if code != 1 || stderr == "" {
+	if code != 2 || !strings.Contains(stderr, `test/echo:0.0.1 has no tool "nosuch"; its tools: echo`) {
 		t.Errorf("unknown tool: exit %d, %q %q", code, stdout, stderr)
+	}
+	// A string parameter stays a string however JSON-like it looks.
+	code, stdout, stderr = run(t, "plugd", "plugin", "invoke", plugin, "--data-dir", data, "--tool", "echo", "--param", `text={"a":1}`)
+	if code != 0 || stdout != "{\"a\":1}\n" {
+		t.Errorf("JSON-looking string: exit %d, %q %q", code, stdout, stderr)
 	}
 	if code, _, stderr := run(t, "plugd", "plugin", "invoke", plugin, "--tool", "echo", "--llm", "x"); code != 2 || !strings.Contains(stderr, "exactly one") {
 		t.Errorf("two actions: exit %d, %q", code, stderr)
+	}
+}
+
+// TestInvokeMissingRequiredParameter: a required parameter left out is a command-line
+// mistake (exit 2) naming the parameter and the tool, found before anything is built.
+func TestInvokeMissingRequiredParameter(t *testing.T) {
+	plugin := filepath.Join(t.TempDir(), "echo")
+	copyDir(t, filepath.Join(vectors, "echo-fixture"), plugin)
+	data := t.TempDir()
+	code, stdout, stderr := run(t, "plugd", "plugin", "invoke", plugin, "--data-dir", data, "--tool", "echo", "--param", "mode=all")
+	if code != 2 || !strings.Contains(stderr, "tool echo needs the required parameter(s) text (string)") {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if ents, _ := os.ReadDir(data); len(ents) != 0 {
+		t.Errorf("the data folder got %v before the command line was checked", ents)
 	}
 }
 

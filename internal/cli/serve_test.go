@@ -48,3 +48,20 @@ func TestServeSettings(t *testing.T) {
 		t.Errorf("default key: exit %d, %q", code, errOut)
 	}
 }
+
+func TestGCCommand(t *testing.T) {
+	data := t.TempDir()
+	t.Setenv("PLUGD_CONFIG", "")
+	code, out, errOut := run(t, "plugd", "gc", "--data-dir", data, "--json", "--dry-run")
+	if code != 0 || !strings.Contains(out, `"dry_run": true`) {
+		t.Fatalf("gc --json on an empty data folder: %d %q %q", code, out, errOut)
+	}
+	code, out, errOut = run(t, "plugd", "gc", "--data-dir", data)
+	if code != 0 || !strings.Contains(out, "0 environments") {
+		t.Fatalf("gc: %d %q %q", code, out, errOut)
+	}
+	t.Setenv("PLUGD_ENV_MAX_UNUSED_AGE", "a week")
+	if code, _, errOut := run(t, "plugd", "gc", "--data-dir", data); code != ExitUsage || !strings.Contains(errOut, "PLUGD_ENV_MAX_UNUSED_AGE") {
+		t.Errorf("bad age: exit %d, %q", code, errOut)
+	}
+}

@@ -75,6 +75,8 @@ func (s *source) fileCount() int {
 }
 
 // validation is the result of checking a plugin's declaration, as printed by validate --json.
+// Problems make the plugin invalid; Warnings are the advisory ones (see
+// manifest.Problem.Advisory), which the reference packager does not check either.
 type validation struct {
 	Path     string            `json:"path"`
 	Valid    bool              `json:"valid"`
@@ -82,14 +84,20 @@ type validation struct {
 	Category string            `json:"category,omitempty"`
 	Files    int               `json:"files"`
 	Problems manifest.Problems `json:"problems"`
+	Warnings manifest.Problems `json:"warnings"`
 	plugin   *manifest.Plugin
 }
 
-func validate(s *source) validation {
+// validate checks s's declaration; with strict set, advisory problems are errors too.
+func validate(s *source, strict bool) validation {
 	plugin, problems := manifest.Load(s.FS)
-	v := validation{Path: s.Path, Valid: len(problems) == 0, Files: s.fileCount(), Problems: problems, plugin: plugin}
+	errs, warnings := problems.Split(strict)
+	v := validation{Path: s.Path, Valid: len(errs) == 0, Files: s.fileCount(), Problems: errs, Warnings: warnings, plugin: plugin}
 	if v.Problems == nil {
 		v.Problems = manifest.Problems{}
+	}
+	if v.Warnings == nil {
+		v.Warnings = manifest.Problems{}
 	}
 	if plugin != nil {
 		v.Identity = plugin.Identity()
@@ -102,6 +110,14 @@ func validate(s *source) validation {
 func printProblems(w io.Writer, ps manifest.Problems) {
 	for _, p := range ps {
 		fmt.Fprintln(w, p.String())
+	}
+}
+
+// printWarnings writes one line per advisory problem, marked so that it is not read as a
+// failure.
+func printWarnings(w io.Writer, ps manifest.Problems) {
+	for _, p := range ps {
+		fmt.Fprintf(w, "warning: %s (--strict makes this an error)\n", p)
 	}
 }
 

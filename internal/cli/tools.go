@@ -27,7 +27,7 @@ func newToolsCmd(env Env) *cobra.Command {
 	c.AddCommand(newToolsListCmd(), newToolsShowCmd(), newToolsCallCmd(), newToolsImportCmd(), newToolsWorkflowCmd(),
 		newToolsRemoveCmd(), newToolsPrefCmd("pin", "Pin a provider (or one of its tools) to the top of the tenant's lists"),
 		newToolsPrefCmd("hide", "Hide a provider (or one of its tools) from the tenant's lists; it stays callable"),
-		newToolsCheckCmd(), newToolsChangesCmd())
+		newToolsCredentialsCmd(), newToolsCheckCmd(), newToolsChangesCmd())
 	return c
 }
 
@@ -231,10 +231,12 @@ func newToolsImportCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "import-openapi NAME (--file FILE | --from-url URL)",
 		Short: "Import an OpenAPI 3.0/3.1 or Swagger 2.0 description as tools (one per operation)",
-		Long: "FILE is JSON or YAML (- reads stdin); with --from-url the daemon fetches it. --auth-type is\n" +
-			"none, api_key_header, api_key_query, bearer or basic; secrets go in --credential\n" +
-			"(api_key=..., or username=... password=...) and are stored encrypted. --replace ID\n" +
-			"re-imports into an existing provider.",
+		Long: "FILE is JSON or YAML (- reads stdin); with --from-url the daemon fetches it.\n" +
+			"--auth-type is none, api_key_header, api_key_query, bearer, basic, or schemes (the\n" +
+			"description's own security schemes). Secrets go in --credential and are stored\n" +
+			"encrypted: api_key=..., or username=... password=... for basic; with schemes, one per\n" +
+			"scheme name (NAME=..., or NAME.username=... NAME.password=...). --replace ID re-imports\n" +
+			"into an existing provider; credentials left out are kept.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			if (file == "") == (fromURL == "") {
@@ -284,7 +286,7 @@ func newToolsImportCmd() *cobra.Command {
 	fl.StringVar(&serverURL, "server-url", "", "call this server instead of the description's first")
 	fl.StringVar(&label, "label", "", "label shown in lists")
 	fl.StringVar(&des, "description", "", "description shown in lists")
-	fl.StringVar(&authType, "auth-type", "", "none, api_key_header, api_key_query, bearer or basic")
+	fl.StringVar(&authType, "auth-type", "", "none, api_key_header, api_key_query, bearer, basic or schemes")
 	fl.StringVar(&authName, "auth-name", "", "header or query parameter carrying the API key")
 	fl.StringArrayVar(&credentials, "credential", nil, "secret k=v (repeatable), stored encrypted")
 	fl.StringVar(&replace, "replace", "", "re-import into this provider id")
@@ -401,6 +403,55 @@ func newToolsPrefCmd(verb, short string) *cobra.Command {
 	}
 	f.register(c, "print the preference as JSON")
 	c.Flags().BoolVar(&off, "off", false, "undo: un"+verb)
+	return c
+}
+
+func newToolsCredentialsCmd() *cobra.Command {
+	var (
+		f     remoteFlags
+		clear bool
+	)
+	c := &cobra.Command{
+		Use:   "credentials PROVIDER_ID k=v [k=v ...] | --clear",
+		Short: "Store a plugin provider's credentials (encrypted); calls without their own use them",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 || (len(args) == 1) != clear {
+				return usageError{fmt.Errorf("want PROVIDER_ID and k=v pairs, or PROVIDER_ID --clear (usage: %s)", cmd.UseLine())}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, a []string) error {
+			var creds map[string]string
+			if !clear {
+				raw, err := keyValues(a[1:], false)
+				if err != nil {
+					return usageError{err}
+				}
+				_ = json.Unmarshal(raw, &creds)
+			}
+			cl, err := f.connect()
+			if err != nil {
+				return err
+			}
+			p, err := cl.SetToolCredentials(cmd.Context(), a[0], creds)
+			if err != nil {
+				return f.explain(err)
+			}
+			if f.asJSON {
+				return printJSON(cmd.OutOrStdout(), p)
+			}
+			if clear {
+				fmt.Fprintf(cmd.OutOrStdout(), "credentials of %s deleted\n", p.ID)
+				return nil
+			}
+			for k, v := range p.Credentials {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %s\n", p.ID, k, v)
+			}
+			return nil
+		},
+	}
+	f.register(c, "print the provider (credentials masked) as JSON")
+	c.Flags().BoolVar(&clear, "clear", false, "delete the stored credentials")
 	return c
 }
 

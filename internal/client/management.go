@@ -308,6 +308,21 @@ func (c *Client) Uninstall(ctx context.Context, installationID string) error {
 	return nil
 }
 
+// ResetResult is what the daemon says after a reset.
+type ResetResult struct {
+	UniqueIdentifier string `json:"plugin_unique_identifier"`
+	Running          bool   `json:"running"` // a runtime of it existed and was reset
+}
+
+// Reset clears the failed state of the tenant's installed plugin pluginID (author/name) at
+// once: a crash-looping plugin is started again by the next request instead of after its
+// back-off.
+func (c *Client) Reset(ctx context.Context, pluginID string) (ResetResult, error) {
+	var r ResetResult
+	err := c.postJSON(ctx, "management/reset", map[string]string{"plugin_id": pluginID}, &r)
+	return r, err
+}
+
 // DebugKey is a remote-debugging key and when it expires.
 type DebugKey struct {
 	Key       string    `json:"key"`

@@ -100,6 +100,12 @@ func (c *Client) SetToolPreference(ctx context.Context, ch catalog.PreferenceCha
 	return out, c.toolsDo(ctx, http.MethodPost, "preferences", nil, ch, &out)
 }
 
+// SetToolCredentials stores a plugin provider's credentials (empty: deletes them).
+func (c *Client) SetToolCredentials(ctx context.Context, providerID string, creds map[string]string) (catalog.Provider, error) {
+	var out catalog.Provider
+	return out, c.toolsDo(ctx, http.MethodPost, "credentials", nil, map[string]any{"provider_id": providerID, "credentials": creds}, &out)
+}
+
 // CheckTools asks which configured tools are gone.
 func (c *Client) CheckTools(ctx context.Context, refs []catalog.ToolRef) ([]catalog.Deleted, error) {
 	var out struct {

@@ -83,6 +83,44 @@ type Config struct {
 	IdleStop time.Duration
 	// MaxInstances caps the processes of one busy plugin; 0 leaves it to the runtime.
 	MaxInstances int
+	// Zygote forks plugins from a per-environment Python process that has already imported
+	// the SDK (docs/runtime.md), so a cold start costs a fork instead of an interpreter start
+	// and the SDK's imports. On by default; a zygote that fails falls back to the plain spawn.
+	Zygote bool
+	// WarmOnStart starts the N most recently used installed plugins at boot (0: none). Each
+	// costs a process (about 60 MiB) until it idles out; with zygotes a cold start is a fork,
+	// so the default is 0.
+	WarmOnStart int
+	// EnvGC is the policy that removes unused Python environments (uninstall keeps them), run
+	// every EnvGCInterval by serve (0: never) and on demand by `plugd gc`.
+	EnvGC         pyenv.Policy
+	EnvGCInterval time.Duration
+	// MaxMessage bounds one message (line) from a plugin; a longer one ends the plugin with
+	// an error naming the setting. PluginBuffer and DaemonBuffer bound the bytes of results
+	// read from plugins and not yet taken by callers, per plugin connection and in all: past
+	// them the daemon stops reading (the plugin is slowed), it drops nothing.
+	MaxMessage   int64
+	PluginBuffer int64
+	DaemonBuffer int64
+
+	// Isolation is how plugin processes are confined (PLUGD_ISOLATION, docs/runtime.md):
+	// required (the default: the best confinement this host allows, uid as root and userns
+	// otherwise, and no plugin starts where none works), auto (the same, but plugins run
+	// unconfined where none works), uid, userns, or off.
+	Isolation string
+	// SandboxUIDBase and SandboxUIDCount are the uids (and gids) given to plugins, one per
+	// plugin, when the daemon runs as root.
+	SandboxUIDBase, SandboxUIDCount int
+	// Per plugin: tasks of its uid (RLIMIT_NPROC), open files (RLIMIT_NOFILE) and CPU
+	// seconds in all per process (RLIMIT_CPU, 0 for none).
+	PluginMaxProcesses, PluginMaxOpenFiles, PluginMaxCPUSeconds int
+	// PluginCPUPercent is a CPU quota per plugin in percent of one core, through a cgroup;
+	// 0 for none.
+	PluginCPUPercent int
+	// RestartBackoff is the first delay before a crashed plugin is started again (doubling,
+	// up to 30 s); CrashLoopBackoff the first pause of a crash-looping plugin (5 crashes in
+	// 60 s), doubling for each loop in a row up to CrashLoopBackoffMax.
+	RestartBackoff, CrashLoopBackoff, CrashLoopBackoffMax time.Duration
 
 	// Tools orders and filters the tool catalog (docs/tools.md).
 	Tools ToolsConfig
@@ -645,7 +683,7 @@ func duration(name string, def, unit, minimum time.Duration, field func(*Config)
 }
 
 func parseDuration(raw string, unit time.Duration) (time.Duration, error) {
-	unitName := map[time.Duration]string{time.Second: "seconds", time.Minute: "minutes"}[unit]
+	unitName := map[time.Duration]string{time.Second: "seconds", time.Minute: "minutes", time.Hour: "hours"}[unit]
 	if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
 		if n > int64(1<<62)/int64(unit) || n < -int64(1<<62)/int64(unit) {
 			return 0, errors.New("duration too large")
@@ -790,6 +828,25 @@ func variables() []variable {
 			withFlag("idle-stop", "stop a plugin process idle for this long, 0 never"),
 		integer("PLUGD_MAX_INSTANCES", 0, 0, 1024, func(c *Config) *int { return &c.MaxInstances }).
 			withFlag("max-instances", "processes per busy plugin, 0 for the runtime's default"),
+		boolean("PLUGD_ZYGOTE", true, func(c *Config) *bool { return &c.Zygote }),
+		integer("PLUGD_WARM_ON_START", 0, 0, 1<<16, func(c *Config) *int { return &c.WarmOnStart }),
+		duration("PLUGD_ENV_MAX_UNUSED_AGE", 7*24*time.Hour, time.Hour, 0, func(c *Config) *time.Duration { return &c.EnvGC.MaxUnusedAge }),
+		size("PLUGD_ENV_CACHE_MAX_SIZE", 20<<30, func(c *Config) *int64 { return &c.EnvGC.MaxSize }),
+		duration("PLUGD_ENV_GC_INTERVAL", time.Hour, time.Second, 0, func(c *Config) *time.Duration { return &c.EnvGCInterval }),
+		size("PLUGD_MAX_MESSAGE_SIZE", 64<<20, func(c *Config) *int64 { return &c.MaxMessage }),
+		size("PLUGD_PLUGIN_BUFFER", 256<<20, func(c *Config) *int64 { return &c.PluginBuffer }),
+		size("PLUGD_DAEMON_BUFFER", 1<<30, func(c *Config) *int64 { return &c.DaemonBuffer }),
+		oneOf("PLUGD_ISOLATION", "required", map[string]string{"required": "required", "auto": "auto", "uid": "uid", "userns": "userns", "off": "off", "none": "off"},
+			func(c *Config) *string { return &c.Isolation }).withFlag("isolation", "plugin confinement: required, auto, uid, userns or off"),
+		integer("PLUGD_SANDBOX_UID_BASE", 200000, 1000, 1<<31-1<<17, func(c *Config) *int { return &c.SandboxUIDBase }),
+		integer("PLUGD_SANDBOX_UID_COUNT", 65536, 1, 1<<20, func(c *Config) *int { return &c.SandboxUIDCount }),
+		integer("PLUGD_PLUGIN_MAX_PROCESSES", 256, 16, 1<<22, func(c *Config) *int { return &c.PluginMaxProcesses }),
+		integer("PLUGD_PLUGIN_MAX_OPEN_FILES", 4096, 64, 1<<20, func(c *Config) *int { return &c.PluginMaxOpenFiles }),
+		integer("PLUGD_PLUGIN_MAX_CPU_SECONDS", 0, 0, 1<<30, func(c *Config) *int { return &c.PluginMaxCPUSeconds }),
+		integer("PLUGD_PLUGIN_CPU_PERCENT", 0, 0, 100*1024, func(c *Config) *int { return &c.PluginCPUPercent }),
+		duration("PLUGD_RESTART_BACKOFF", time.Second, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.RestartBackoff }),
+		duration("PLUGD_CRASH_LOOP_BACKOFF", time.Minute, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.CrashLoopBackoff }),
+		duration("PLUGD_CRASH_LOOP_BACKOFF_MAX", 30*time.Minute, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.CrashLoopBackoffMax }),
 		str("PLUGD_TOOL_POSITION_FILE", "", func(c *Config) *string { return &c.Tools.PositionFile }),
 		list("POSITION_PROVIDER_PINS", func(c *Config) *[]string { return &c.Tools.ProviderPins }),
 		list("POSITION_PROVIDER_INCLUDES", func(c *Config) *[]string { return &c.Tools.ProviderIncludes }),

@@ -15,6 +15,7 @@ import (
 	"github.com/plugd/plugd/internal/manifest"
 	"github.com/plugd/plugd/internal/runtime"
 	"github.com/plugd/plugd/internal/store"
+	"github.com/plugd/plugd/internal/wire"
 )
 
 // keyResolver answers the debugging server's key lookups from the store.
@@ -43,7 +44,7 @@ func decodeRegistration(manifestJSON json.RawMessage, providers map[string]json.
 
 // debugServer is the remote-debugging TCP server of Run: an attached plugin is installed for
 // the key's tenant while its connection lives, and served like any other.
-func debugServer(c Config, db store.Store, mgr *install.Manager, disp *dispatch.Dispatcher, backwards runtime.Backwards, log *slog.Logger) *debugging.Server {
+func debugServer(c Config, db store.Store, mgr *install.Manager, disp *dispatch.Dispatcher, backwards runtime.Backwards, bounds wire.Bounds, log *slog.Logger) *debugging.Server {
 	attach := func(ctx context.Context, a debugging.Attachment) error {
 		uid, err := mgr.Attach(ctx, a.TenantID, a.Plugin, a.Assets)
 		if err != nil {
@@ -53,6 +54,7 @@ func debugServer(c Config, db store.Store, mgr *install.Manager, disp *dispatch.
 			PluginID:    a.Plugin.Author + "/" + a.Plugin.Name,
 			Permissions: a.Plugin.Resource.Permission,
 			Backwards:   backwards,
+			Bounds:      bounds,
 			Logger:      log.With("uid", uid, "remote", a.RemoteAddr),
 		}, a.Reader, a.Conn)
 		disp.Attach(uid, r)

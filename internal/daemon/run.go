@@ -17,18 +17,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/plugd/plugd/internal/backwards"
 	"github.com/plugd/plugd/internal/blob"
 	"github.com/plugd/plugd/internal/difyapi"
 	"github.com/plugd/plugd/internal/dispatch"
+	"github.com/plugd/plugd/internal/egress"
 	"github.com/plugd/plugd/internal/httpapi"
 	"github.com/plugd/plugd/internal/install"
 	"github.com/plugd/plugd/internal/mcpserver"
 	"github.com/plugd/plugd/internal/pyenv"
 	"github.com/plugd/plugd/internal/runtime"
+	"github.com/plugd/plugd/internal/sandbox"
 	"github.com/plugd/plugd/internal/signature"
 	"github.com/plugd/plugd/internal/store/sqlstore"
+	"github.com/plugd/plugd/internal/vault"
+	"github.com/plugd/plugd/internal/wire"
 )
 
 // OpenStore opens the configured database without migrating it.
@@ -142,8 +147,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 		log.Warn("FORCE_VERIFYING_SIGNATURE is on but no public key is trusted (PLUGD_TRUST_OFFICIAL_KEY=false and an empty trust folder): uploads are refused until a key is added to the trust folder", "trust_dir", c.TrustDir)
 	}
 
-	envs := pyenv.NewBuilder(filepath.Join(c.DataDir, "python"), c.Python)
-	ws := install.NewWorkspace(blobs, envs, c.WorkingPath)
+	ws := Workspace(c, blobs)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := dispatch.NewMetrics(reg)
@@ -152,15 +156,48 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	if err != nil {
 		return err
 	}
+	iso, how := runtime.ChooseIsolation(c.Isolation, runtime.Isolation{
+		UIDs: sandbox.NewAllocator(filepath.Join(c.DataDir, "sandbox-uids.json"), c.SandboxUIDBase, c.SandboxUIDCount),
+		Limits: sandbox.Limits{
+			Processes: uint64(c.PluginMaxProcesses), OpenFiles: uint64(c.PluginMaxOpenFiles), CPU: uint64(c.PluginMaxCPUSeconds),
+		},
+		CPUPercent: c.PluginCPUPercent,
+		Root:       filepath.Join(c.DataDir, "sandbox-root"),
+	})
+	if iso.Refused != nil {
+		log.Error("plugin isolation: " + how)
+	} else {
+		log.Info("plugin isolation: " + how)
+	}
+	// Zygotes fork plugins without confinement, so they are off while plugins are isolated
+	// (the runtime also never forks a confined plugin from one).
+	var zygotes *runtime.Zygotes
+	if c.Zygote && iso.Confines() {
+		log.Info("zygotes off: plugins are isolated, and a forked plugin would not be (PLUGD_ZYGOTE ignored)")
+	} else if c.Zygote {
+		zygotes = runtime.NewZygotes(runtime.ZygoteConfig{DataDir: filepath.Join(c.DataDir, "plugins", ".zygotes"),
+			IdleStop: c.IdleStop, Logger: log})
+	}
+	// What plugins send is bounded: one message, what waits for slow callers per plugin and
+	// in all (backpressure past that), and outsized messages give their memory back after.
+	reclaimer := newMemoryReclaimer(2*time.Second, 10*time.Second)
+	defer reclaimer.stop()
+	bounds := wire.Bounds{
+		MaxLine: int(c.MaxMessage), ConnBuffer: c.PluginBuffer, Shared: wire.NewBudget(c.DaemonBuffer),
+		LargeLine: reclaimLine, OnLargeLine: reclaimer.large,
+	}
 	disp := dispatch.New(dispatch.Config{
-		Plugins: db, Workspace: ws,
-		Backwards:    back,
-		DataDir:      filepath.Join(c.DataDir, "plugins"),
-		IdleStop:     c.IdleStop,
-		MaxInstances: c.MaxInstances,
-		StartTimeout: c.PythonEnvInitTimeout,
-		Metrics:      metrics,
-		Logger:       log,
+		Plugins: db, Workspace: ws, Zygotes: zygotes,
+		Backwards:      back,
+		Bounds:         bounds,
+		DataDir:        filepath.Join(c.DataDir, "plugins"),
+		IdleStop:       c.IdleStop,
+		MaxInstances:   c.MaxInstances,
+		StartTimeout:   c.PythonEnvInitTimeout,
+		Isolation:      iso,
+		RestartBackoff: c.RestartBackoff, CrashLoopBackoff: c.CrashLoopBackoff, CrashLoopBackoffMax: c.CrashLoopBackoffMax,
+		Metrics: metrics,
+		Logger:  log,
 	})
 	metrics.Attach(disp)
 	mgr := install.New(install.Config{
@@ -181,7 +218,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	apiCfg := httpapi.Config{
 		ServerKey: c.ServerKey, Store: db, Installer: mgr, Dispatcher: httpapi.NewDispatcher(disp.Invoke, readiness(disp)),
 		Metrics: metricsHandler, MaxPackageSize: c.MaxPackageSize, MaxBundleSize: c.MaxBundleSize, ExecutionTimeout: c.MaxExecutionTimeout,
-		EndpointsEnabled: c.EndpointEnabled, Logger: log, Version: o.Version,
+		EndpointsEnabled: c.EndpointEnabled, Logger: log, Version: o.Version, Reset: disp.Reset,
 		Health: func() httpapi.HealthInfo { return httpapi.HealthInfo{Ready: reconciled.Load()} },
 	}
 	if c.Debug.Enabled {
@@ -190,7 +227,21 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	if secrets != nil {
 		apiCfg.Secrets = secrets
 	}
-	tools, importers, err := toolCatalog(c, db, disp, nil, defaultOutbound())
+	// Tool credentials are sealed under the master key (PLUGD_MASTER_KEY, else DATA_DIR/master.key,
+	// made on first start); tools reach out through the guarded egress client.
+	ring, err := vault.LoadKeyring(os.LookupEnv, c.DataDir, o.Stdout)
+	if err != nil {
+		return fmt.Errorf("loading the master key: %w", err)
+	}
+	secretsVault, err := vault.New(db, ring)
+	if err != nil {
+		return err
+	}
+	egressSettings, err := egress.SettingsFromEnv(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	tools, importers, err := toolCatalog(c, db, disp, secretsVault, egress.New(egressSettings))
 	if err != nil {
 		return err
 	}
@@ -206,27 +257,38 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	} else if n > 0 {
 		log.Info("removed stale remote-debugging installations", "count", n)
 	}
+	// Every goroutine started here is joined before Run returns: runCtx ends them, and the
+	// group waits for them after the HTTP server has shut down.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var g errgroup.Group
 	if c.Debug.Enabled {
-		dbg := debugServer(c, db, mgr, disp, back, log)
+		dbg := debugServer(c, db, mgr, disp, back, bounds, log)
 		ln, err := net.Listen("tcp", debugAddr(c))
 		if err != nil {
 			return fmt.Errorf("remote debugging on %s (PLUGIN_REMOTE_INSTALLING_HOST, PLUGIN_REMOTE_INSTALLING_PORT): %w", debugAddr(c), err)
 		}
-		go func() {
-			if err := dbg.Serve(ctx, ln); err != nil && ctx.Err() == nil {
+		g.Go(func() error {
+			if err := dbg.Serve(runCtx, ln); err != nil && runCtx.Err() == nil {
 				log.Error("remote-debugging server stopped", "err", err)
 			}
-		}()
+			return nil
+		})
 		log.Info("remote debugging enabled", "addr", ln.Addr().String())
 	}
 	addr := net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		stop()
+		_ = g.Wait()
 		return fmt.Errorf("listening on %s (SERVER_HOST, SERVER_PORT): %w", addr, err)
 	}
 	srv := httpapi.NewHTTPServer(addr, api)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	g.Go(func() error {
+		serveErr <- srv.Serve(ln)
+		return nil
+	})
 	log.Info("plugd serving", "addr", ln.Addr().String(), "data_dir", c.DataDir, "db", c.DB.Type, "storage", c.Storage.Type)
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
@@ -234,33 +296,82 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 
 	// Boot reconciliation: unfinished tasks resume, installed plugins are prepared (not
 	// started) so the first request after a restart does not pay for it.
-	go func() {
-		if n, err := mgr.Resume(ctx); err != nil {
+	g.Go(func() error {
+		if n, err := mgr.Resume(runCtx); err != nil {
 			log.Warn("resuming install tasks", "err", err)
 		} else if n > 0 {
 			log.Info("resumed install tasks", "count", n)
 		}
 		start := time.Now()
-		if err := disp.Reconcile(ctx); err == nil {
+		if err := disp.Reconcile(runCtx); err == nil {
 			log.Info("installed plugins prepared", "took", time.Since(start).Round(time.Millisecond))
 		}
 		reconciled.Store(true)
-	}()
+		if c.WarmOnStart > 0 {
+			n := disp.WarmRecent(runCtx, c.WarmOnStart)
+			log.Info("recently used plugins started", "count", n, "took", time.Since(start).Round(time.Millisecond))
+		}
+		return nil
+	})
+	if c.EnvGCInterval > 0 {
+		g.Go(func() error {
+			collectEnvsEvery(runCtx, ws, c, log)
+			return nil
+		})
+	}
 
+	var runErr error
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:
 		if !errors.Is(err, http.ErrServerClosed) {
-			return err
+			runErr = err
 		}
 	}
 	log.Info("shutting down")
+	stop()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
 	mgr.Close()
+	// Close cancels preparations in progress, so the reconciliation above ends too.
 	_ = disp.Close(shutdownCtx)
-	return nil
+	_ = g.Wait()
+	return runErr
+}
+
+// Workspace is where installed plugins are extracted and their environments built: the
+// data folder's python/ and PLUGIN_WORKING_PATH.
+func Workspace(c Config, blobs blob.Store) *install.Workspace {
+	return install.NewWorkspace(blobs, pyenv.NewBuilder(filepath.Join(c.DataDir, "python"), c.Python), c.WorkingPath)
+}
+
+// collectEnvsEvery removes unused environments by c.EnvGC, a first time a minute after the
+// start (not to slow the boot) and then every c.EnvGCInterval.
+func collectEnvsEvery(ctx context.Context, ws *install.Workspace, c Config, log *slog.Logger) {
+	wait := min(time.Minute, c.EnvGCInterval)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = c.EnvGCInterval
+		rep, err := ws.CollectEnvs(ctx, c.EnvGC, false)
+		if err != nil {
+			log.Warn("collecting unused environments", "err", err)
+			continue
+		}
+		var removed []string
+		for _, e := range rep.Envs {
+			if e.Removed {
+				removed = append(removed, e.Key[:12]+" ("+e.Reason+")")
+			}
+		}
+		if len(removed) > 0 || len(rep.Errors) > 0 {
+			log.Info("unused environments collected", "removed", removed, "freed_bytes", rep.Freed, "total_bytes", rep.Total, "errors", rep.Errors)
+		}
+	}
 }
 
 // readiness reports the dispatcher's plugins in the HTTP layer's terms.

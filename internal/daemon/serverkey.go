@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
+
+	"github.com/plugd/plugd/internal/keyfile"
 )
 
 // MinServerKeyLen is the shortest SERVER_KEY accepted. Anything shorter can be guessed by
@@ -91,22 +90,10 @@ func checkKey(key, where, fix string) error {
 // readKeyFile reads a kept key, refusing a file others can read: the key is as good as a
 // password to every tenant's plugins.
 func readKeyFile(path string) (string, error) {
-	st, err := os.Stat(path)
+	key, err := keyfile.Read(path, "server key")
 	if err != nil {
 		return "", err
 	}
-	if !st.Mode().IsRegular() {
-		return "", fmt.Errorf("server key %s is not a regular file", path)
-	}
-	if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("server key %s has mode %04o, readable by others; run `chmod 600 %s` (and consider the key leaked: delete the file to get a new one)",
-			path, st.Mode().Perm(), path)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	key := strings.TrimSpace(string(data))
 	fix := fmt.Sprintf("delete %s to have plugd generate a new key, or write a key of at least %d random characters into it", path, MinServerKeyLen)
 	if err := checkKey(key, "server key file "+path, fix); err != nil {
 		return "", err
@@ -114,32 +101,5 @@ func readKeyFile(path string) (string, error) {
 	return key, nil
 }
 
-// writeKeyFile writes the key through a temporary file and a rename, so a crash never leaves
-// an empty or partial key that would then be refused (or worse, accepted) on the next start.
-func writeKeyFile(path, key string) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".server.key.*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.WriteString(key + "\n"); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+// writeKeyFile keeps the key (mode 0600, written through a rename: see keyfile.Write).
+func writeKeyFile(path, key string) error { return keyfile.Write(path, key) }

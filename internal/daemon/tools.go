@@ -4,13 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"time"
 
+	"github.com/plugd/plugd/internal/apitools"
 	"github.com/plugd/plugd/internal/catalog"
 	"github.com/plugd/plugd/internal/dispatch"
+	"github.com/plugd/plugd/internal/egress"
 	"github.com/plugd/plugd/internal/httpapi"
 	"github.com/plugd/plugd/internal/plugintools"
 	"github.com/plugd/plugd/internal/runtime"
@@ -20,10 +19,10 @@ import (
 )
 
 // toolCatalog wires the tool catalog of `plugd serve`: plugin providers derived from the
-// store's installations and called through the dispatcher, workflow apps through their public
-// API, ordering from the POSITION_* settings. secrets may be nil (credentials then cannot be
-// stored); outbound is the HTTP client tools reach the outside with.
-func toolCatalog(c Config, db *sqlstore.DB, disp *dispatch.Dispatcher, secrets catalog.Secrets, outbound *http.Client) (*catalog.Catalog, httpapi.ToolImporters, error) {
+// store's installations and called through the dispatcher, OpenAPI operations and workflow apps
+// called through outbound (the egress client: address guard, timeouts, size cap), credentials
+// sealed by secrets (the vault), ordering from the POSITION_* settings.
+func toolCatalog(c Config, db *sqlstore.DB, disp *dispatch.Dispatcher, secrets catalog.Secrets, outbound *egress.Client) (*catalog.Catalog, httpapi.ToolImporters, error) {
 	order, err := toolOrdering(c.Tools)
 	if err != nil {
 		return nil, httpapi.ToolImporters{}, err
@@ -41,9 +40,21 @@ func toolCatalog(c Config, db *sqlstore.DB, disp *dispatch.Dispatcher, secrets c
 		Callers: map[catalog.Kind]catalog.Caller{
 			catalog.KindPlugin:   plugintools.NewCaller(invoke),
 			catalog.KindWorkflow: workflow.Caller{Client: wf},
+			catalog.KindAPI:      apitools.Caller{Client: outbound},
 		},
 	})
+	api := apitools.Importer{Client: outbound}
 	imp := httpapi.ToolImporters{
+		OpenAPI: func(ctx context.Context, req httpapi.OpenAPIImport) (catalog.NewProvider, error) {
+			var auth apitools.Auth
+			if len(req.Auth) > 0 && string(req.Auth) != "null" {
+				if err := json.Unmarshal(req.Auth, &auth); err != nil {
+					return catalog.NewProvider{}, fmt.Errorf("auth: want {\"type\": ..., \"name\": ...}: %v: %w", err, catalog.ErrInvalid)
+				}
+			}
+			return api.NewProvider(ctx, apitools.Import{Name: req.Name, Label: req.Label, Description: req.Description,
+				Schema: req.Schema, URL: req.URL, ServerURL: req.ServerURL, Auth: auth, Credentials: req.Credentials, Reimport: req.ProviderID != ""})
+		},
 		Workflow: func(ctx context.Context, req httpapi.WorkflowImport) (catalog.NewProvider, error) {
 			return wf.NewProvider(ctx, req.Name, req.Label, req.Description,
 				workflow.Config{BaseURL: req.BaseURL, ResponseMode: req.ResponseMode}, req.APIKey)
@@ -70,18 +81,4 @@ func toolOrdering(t ToolsConfig) (catalog.Ordering, error) {
 		return o, fmt.Errorf("PLUGD_TOOL_POSITION_FILE %s: %w", t.PositionFile, err)
 	}
 	return o, nil
-}
-
-// defaultOutbound is the outbound client until the egress package is wired: Dify's API-tool
-// timeouts (connect 10 s, read 60 s).
-func defaultOutbound() *http.Client {
-	return &http.Client{
-		Timeout: 10 * time.Minute,
-		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-			ResponseHeaderTimeout: 60 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-		},
-	}
 }

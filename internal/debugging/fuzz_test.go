@@ -49,7 +49,7 @@ func FuzzRegistration(f *testing.F) {
 		MaxAssets: 4 << 10,
 	})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		reg, err := s.register(context.Background(), bytes.NewReader(data), nil, time.Now())
+		reg, err := s.register(context.Background(), bytes.NewReader(data), nil, time.Now(), nil)
 		if reg == nil {
 			t.Fatal("no registration returned")
 		}

@@ -84,7 +84,9 @@ type registration struct {
 // register reads a registration from r up to and including end. It always returns the
 // registration so far (for the log); the error is a *refusal to send, errPeerGone, or a
 // refusal about the shutdown once ctx ended. dl, if not nil, gets the read deadlines.
-func (s *Server) register(ctx context.Context, r io.Reader, dl readDeadliner, accepted time.Time) (*registration, error) {
+// authenticated, when not nil, is called once the handshake is valid, before the rest of the
+// registration is read; an error it returns (a refusal) ends the registration.
+func (s *Server) register(ctx context.Context, r io.Reader, dl readDeadliner, accepted time.Time, authenticated func() error) (*registration, error) {
 	src := &errTracker{r: r}
 	br := bufio.NewReaderSize(src, readBufSize)
 	reg := &registration{
@@ -124,6 +126,11 @@ func (s *Server) register(ctx context.Context, r io.Reader, dl readDeadliner, ac
 			}
 			if err := s.handshake(ctx, reg, data, accepted); err != nil {
 				return reg, err
+			}
+			if authenticated != nil {
+				if err := authenticated(); err != nil {
+					return reg, err
+				}
 			}
 			if dl != nil {
 				dl.SetReadDeadline(accepted.Add(s.cfg.RegistrationTimeout))

@@ -1,6 +1,7 @@
 package debugging
 
 import (
+	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ const (
 	DefaultAddr                = "127.0.0.1:5003"
 	DefaultMaxConns            = 256
 	DefaultMaxPending          = 64
+	DefaultMaxUnauthenticated  = 128
 	DefaultHandshakeTimeout    = 10 * time.Second
 	DefaultRegistrationTimeout = 60 * time.Second
 	DefaultMaxLine             = 16 << 20
@@ -83,12 +85,17 @@ type Attachment struct {
 // Config configures a Server. Keys, Decode and Attach are required; zero values of the rest
 // take the defaults above.
 type Config struct {
-	Addr                string // host:port for ListenAndServe
-	Keys                KeyResolver
-	Decode              DecodeFunc
-	Attach              AttachFunc
-	MaxConns            int           // plugins attached at once
-	MaxPending          int           // connections registering at once; more wait to be accepted
+	Addr       string // host:port for ListenAndServe
+	Keys       KeyResolver
+	Decode     DecodeFunc
+	Attach     AttachFunc
+	MaxConns   int // plugins attached at once
+	MaxPending int // connections registering after their handshake at once; more wait for a turn
+	// MaxUnauthenticated bounds the connections that have not sent a valid handshake yet.
+	// Past it the oldest of them is closed: a real plugin sends its handshake as soon as it
+	// connects, so the oldest is the likeliest to be an idle or hostile one, and a flood of
+	// half-open connections can neither exhaust memory nor keep a real plugin waiting.
+	MaxUnauthenticated  int
 	HandshakeTimeout    time.Duration // from accept to a valid handshake
 	RegistrationTimeout time.Duration // from accept to end
 	MaxLine             int           // bytes of one registration line (after the handshake)
@@ -100,11 +107,12 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	pending chan struct{} // one token per connection still registering
+	pending chan struct{} // one token per authenticated connection still registering
 
 	mu       sync.Mutex
 	attached int // plugins attached whose Conn is not closed yet
 	addr     net.Addr
+	unauth   *list.List // of net.Conn not authenticated yet, oldest first
 }
 
 // New returns a server for cfg, with defaults filled in.
@@ -117,6 +125,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = DefaultMaxPending
+	}
+	if cfg.MaxUnauthenticated <= 0 {
+		cfg.MaxUnauthenticated = DefaultMaxUnauthenticated
 	}
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
@@ -134,7 +145,7 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log, pending: make(chan struct{}, cfg.MaxPending)}
+	return &Server{cfg: cfg, log: log, pending: make(chan struct{}, cfg.MaxPending), unauth: list.New()}
 }
 
 // Addr is the address the server listens on, or nil before Serve or ListenAndServe started.
@@ -173,17 +184,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer wg.Wait()
 	var backoff time.Duration
 	for {
-		// Take a registration slot before accepting, so that a flood waits in the kernel's
-		// accept queue (and is refused there when it is full) instead of in our memory.
-		select {
-		case s.pending <- struct{}{}:
-		case <-ctx.Done():
-			ln.Close()
-			return nil
-		}
+		// Accepting never waits for a turn: every connection gets its handshake deadline at
+		// once, and MaxUnauthenticated bounds how many wait for their handshake.
 		conn, err := ln.Accept()
 		if err != nil {
-			<-s.pending
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -202,26 +206,68 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("debugging: accepting: %w", err)
 		}
 		backoff = 0
-		wg.Go(func() { s.handle(ctx, conn) })
+		el := s.admit(conn)
+		wg.Go(func() { s.handle(ctx, conn, el) })
+	}
+}
+
+// admit counts conn among the unauthenticated connections, closing the oldest one when
+// there are more than MaxUnauthenticated.
+func (s *Server) admit(conn net.Conn) *list.Element {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	el := s.unauth.PushBack(conn)
+	for s.unauth.Len() > s.cfg.MaxUnauthenticated {
+		oldest := s.unauth.Remove(s.unauth.Front()).(net.Conn)
+		s.log.Debug("remote debugging: too many connections without a handshake; closing the oldest", "remote", oldest.RemoteAddr().String(), "max", s.cfg.MaxUnauthenticated)
+		oldest.Close() // its handler sees the read fail and ends; nothing is worth replying
+	}
+	return el
+}
+
+// authenticated moves a connection out of the unauthenticated ones.
+func (s *Server) authenticated(el *list.Element) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if el.Value != nil {
+		s.unauth.Remove(el)
+		el.Value = nil
 	}
 }
 
 // handle runs one connection: registration, then Attach.
-func (s *Server) handle(ctx context.Context, conn net.Conn) {
+func (s *Server) handle(ctx context.Context, conn net.Conn, el *list.Element) {
 	accepted := time.Now()
 	remote := conn.RemoteAddr().String()
-	released := false
+	defer s.authenticated(el) // whatever happened, it no longer counts as waiting
+	held := false
 	release := func() {
-		if !released {
-			released = true
+		if held {
+			held = false
 			<-s.pending
 		}
 	}
 	defer release()
+	// After a valid handshake: out of the unauthenticated ones, and wait for a turn among
+	// the connections registering (until the registration's deadline).
+	turn := func() error {
+		s.authenticated(el)
+		wait := time.NewTimer(time.Until(accepted.Add(s.cfg.RegistrationTimeout)))
+		defer wait.Stop()
+		select {
+		case s.pending <- struct{}{}:
+			held = true
+			return nil
+		case <-ctx.Done():
+			return refusef(ctx.Err(), "%s", replyShutdown)
+		case <-wait.C:
+			return refusef(nil, "%s", replyBusy)
+		}
+	}
 
 	// On shutdown, fail the pending read; the handler then says why and closes.
 	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
-	reg, err := s.register(ctx, conn, connDeadline{ctx, conn}, accepted)
+	reg, err := s.register(ctx, conn, connDeadline{ctx, conn}, accepted, turn)
 	stopped := stop()
 	if err != nil {
 		var ref *refusal

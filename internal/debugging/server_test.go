@@ -320,36 +320,84 @@ func TestMaxConns(t *testing.T) {
 	a3.Conn.Close()
 }
 
-// TestMaxPending: connections beyond MaxPending are not accepted until a slot frees, and
-// then are served normally.
+// TestMaxPending: past MaxPending connections registering after their handshake, the next
+// authenticated one waits for a turn and is then served normally; keys are still checked at
+// once meanwhile.
 func TestMaxPending(t *testing.T) {
-	ts := startServer(t, Config{MaxPending: 2})
-	var silent []net.Conn
+	attached := make(chan Attachment, 4)
+	ts := startServer(t, Config{MaxPending: 2, Attach: func(_ context.Context, a Attachment) error {
+		attached <- a
+		return nil
+	}})
+	var stalled []net.Conn
 	for range 2 {
 		c := dial(t, ts.addr)
 		defer c.Close()
-		silent = append(silent, c)
+		io.WriteString(c, lineHandshake) // and then nothing: registering, holding a turn
+		stalled = append(stalled, c)
 	}
-	for len(ts.pending) < 2 { // both accepted and holding their slots
+	for len(ts.pending) < 2 {
 		runtime.Gosched()
+	}
+	// A wrong key is answered at once: checking it needs no turn.
+	if reply := checkOneLine(t, exchange(t, ts.addr, `{"type":"handshake","data":{"key":"nope-nope-nope-nope"}}`+"\n")); !strings.HasPrefix(reply, "handshake failed, invalid key: key nope…nope") {
+		t.Fatalf("wrong key got %q", reply)
 	}
 	c := dial(t, ts.addr)
 	defer c.Close()
-	io.WriteString(c, `{"type":"handshake","data":{"key":"nope-nope-nope-nope"}}`+"\n")
-	// While both slots are held, nobody reads the third connection. (Waiting can only make
-	// this check pass more slowly, never fail when the server is right.)
-	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if n, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("third connection was answered while 2 were registering: %d bytes, %v", n, err)
+	io.WriteString(c, fullRegistration)
+	select {
+	case a := <-attached:
+		t.Fatalf("attached %v while 2 were registering", a.Plugin)
+	case <-time.After(300 * time.Millisecond): // waiting can only make this pass more slowly
 	}
-	c.SetReadDeadline(time.Now().Add(hangGuard))
-	silent[0].Close()
-	got, err := io.ReadAll(c)
-	if err != nil {
-		t.Fatal(err)
+	stalled[0].Close()
+	a := <-attached
+	if a.Plugin.Name != "echo" {
+		t.Fatalf("attached %+v", a.Plugin)
 	}
-	if reply := checkOneLine(t, string(got)); !strings.HasPrefix(reply, "handshake failed, invalid key: key nope…nope") {
-		t.Fatalf("queued connection got %q", reply)
+	a.Conn.Close()
+}
+
+// TestHalfOpenFlood: 200 connections that never send a byte do not keep a real plugin
+// waiting: it is registered at once (the issue's bound is 1 s), and the server holds at most
+// MaxUnauthenticated of them.
+func TestHalfOpenFlood(t *testing.T) {
+	attached := make(chan Attachment, 1)
+	ts := startServer(t, Config{MaxUnauthenticated: 64, Attach: func(_ context.Context, a Attachment) error {
+		attached <- a
+		return nil
+	}})
+	var idle []net.Conn
+	for range 200 {
+		c := dial(t, ts.addr)
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	start := time.Now()
+	c := dial(t, ts.addr)
+	defer c.Close()
+	io.WriteString(c, fullRegistration)
+	a := <-attached
+	took := time.Since(start)
+	a.Conn.Close()
+	t.Logf("registered after %v behind 200 half-open connections", took)
+	if took > time.Second {
+		t.Errorf("a real plugin waited %v behind 200 half-open connections; the bound is 1 s", took)
+	}
+	ts.mu.Lock()
+	n := ts.unauth.Len()
+	ts.mu.Unlock()
+	if n > 64 {
+		t.Errorf("%d unauthenticated connections held, MaxUnauthenticated 64", n)
+	}
+	// The oldest were closed to make room; the newest still wait for their handshake.
+	if _, err := idle[0].Read(make([]byte, 1)); err != io.EOF && !isReset(err) {
+		t.Errorf("oldest idle connection: %v, want it closed by the server", err)
+	}
+	idle[199].SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := idle[199].Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("newest idle connection: %v, want it still open", err)
 	}
 }
 
@@ -363,7 +411,13 @@ func TestShutdown(t *testing.T) {
 		io.WriteString(c, payload)
 		conns = append(conns, c)
 	}
-	for len(ts.pending) < len(conns)+1 { // all accepted: Serve waits in Accept with one more slot
+	for { // all accepted: one waiting for its handshake, two registering
+		ts.mu.Lock()
+		n := ts.unauth.Len()
+		ts.mu.Unlock()
+		if n == 1 && len(ts.pending) == 2 {
+			break
+		}
 		runtime.Gosched()
 	}
 	ts.stop(t)

@@ -11,10 +11,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sort"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/plugd/plugd/internal/install"
 	"github.com/plugd/plugd/internal/pyenv"
@@ -29,6 +32,8 @@ var ErrNotInstalled = fmt.Errorf("plugin is not installed: %w", store.ErrNotFoun
 // Preparer makes an installed plugin runnable on this machine; *install.Workspace is one.
 type Preparer interface {
 	Prepare(ctx context.Context, uid string, progress func(pyenv.Progress)) (*install.Prepared, error)
+	// Hold keeps the environment key from garbage collection until release is called.
+	Hold(key string) (release func(), err error)
 }
 
 // Plugins tells which unique identifiers are installed; store.Store is one.
@@ -53,16 +58,63 @@ type Config struct {
 	MaxInstances int
 	// StartTimeout bounds spawn to first heartbeat (PYTHON_ENV_INIT_TIMEOUT); 0: default.
 	StartTimeout time.Duration
+	// Zygotes, when set, forks plugins from per-environment zygotes (runtime.Zygotes); Close
+	// closes it.
+	Zygotes *runtime.Zygotes
+	// Isolation confines every plugin process (runtime.Isolation); nil: none.
+	Isolation *runtime.Isolation
+	// Restart and crash-loop back-offs (runtime.LocalConfig); 0: the runtime's defaults.
+	RestartBackoff, CrashLoopBackoff, CrashLoopBackoffMax time.Duration
 	// PrepareConcurrency bounds the plugins prepared at once by Reconcile. Default 2.
 	PrepareConcurrency int
-	Metrics            *Metrics // nil: not measured
-	Logger             *slog.Logger
+	// Bounds bound the memory of every plugin connection (wire.Bounds): line length and the
+	// per-connection and daemon-wide budgets.
+	Bounds wire.Bounds
+	// NewRuntime makes the runtime of one prepared plugin. Default: a *runtime.Pool.
+	// Tests give a fake so that the dispatcher's own concurrency is tested without Python.
+	NewRuntime func(runtime.PoolConfig) Runtime
+	Metrics    *Metrics // nil: not measured
+	Logger     *slog.Logger
+}
+
+// Runtime is one installed plugin's processes as the dispatcher uses them; a *runtime.Pool
+// (through PoolRuntime) is the real one.
+type Runtime interface {
+	Invoke(ctx context.Context, access wire.AccessType, action wire.Action, data json.RawMessage, ic runtime.InvokeContext) (ResultStream, error)
+	// Start starts a process if none runs and waits until one is ready.
+	Start(ctx context.Context) error
+	Status() []runtime.Status
+	// Reset ends a crash loop's back-off at once (plugd reset).
+	Reset()
+	Close(ctx context.Context) error
+}
+
+// ResultStream is a plugin's answer to one request; *runtime.Stream is one.
+type ResultStream interface {
+	Next() (wire.SessionMessage, error)
+	Close()
+}
+
+// PoolRuntime adapts a *runtime.Pool to Runtime (Go has no covariant results).
+type PoolRuntime struct{ *runtime.Pool }
+
+// Invoke is runtime.Pool.Invoke.
+func (p PoolRuntime) Invoke(ctx context.Context, access wire.AccessType, action wire.Action, data json.RawMessage, ic runtime.InvokeContext) (ResultStream, error) {
+	s, err := p.Pool.Invoke(ctx, access, action, data, ic)
+	if err != nil {
+		return nil, err // not a typed nil inside a non-nil interface
+	}
+	return s, nil
 }
 
 // Dispatcher routes requests to plugin runtimes. Safe for concurrent use.
 type Dispatcher struct {
 	cfg Config
 	log *slog.Logger
+	// life ends with Close: preparations run on it rather than on the request that started
+	// them (others wait for the same preparation), and Close cancels them.
+	life context.Context
+	end  context.CancelFunc
 
 	mu      sync.Mutex
 	entries map[string]*entry
@@ -73,9 +125,10 @@ type Dispatcher struct {
 // entry is one unique identifier's runtime, made once.
 type entry struct {
 	uid   string
-	ready chan struct{} // closed when pool or err is set
-	pool  *runtime.Pool
-	err   error // preparing failed
+	ready chan struct{} // closed when rt or err is set; read neither before
+	rt    Runtime
+	err   error  // preparing failed
+	hold  func() // releases the environment's hold; nil when none
 	since time.Time
 }
 
@@ -87,27 +140,34 @@ func New(cfg Config) *Dispatcher {
 	if cfg.PrepareConcurrency <= 0 {
 		cfg.PrepareConcurrency = 2
 	}
-	return &Dispatcher{cfg: cfg, log: cfg.Logger, entries: map[string]*entry{}, remotes: map[string]Attached{}}
+	if cfg.NewRuntime == nil {
+		cfg.NewRuntime = func(c runtime.PoolConfig) Runtime { return PoolRuntime{runtime.NewPool(c)} }
+	}
+	life, end := context.WithCancel(context.Background())
+	return &Dispatcher{cfg: cfg, log: cfg.Logger, life: life, end: end, entries: map[string]*entry{}, remotes: map[string]Attached{}}
 }
 
-// runtimeFor returns the runtime of uid, preparing the plugin on first use.
-func (d *Dispatcher) runtimeFor(ctx context.Context, uid string) (*runtime.Pool, error) {
+// runtimeFor returns the runtime of uid, preparing the plugin on first use. prepared, when
+// not nil, is the plugin as an install job has just prepared it: it is used as it is (the
+// plugin need not be recorded as installed yet) instead of being prepared again.
+func (d *Dispatcher) runtimeFor(ctx context.Context, uid string, prepared *install.Prepared) (Runtime, error) {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
 		return nil, runtime.ErrClosed
 	}
 	e, ok := d.entries[uid]
-	if ok && e.err != nil && isDone(e.ready) {
-		// A failed preparation is tried again on the next request: the cause (a full disk,
-		// an index outage) may be gone.
+	// e.err may be read only once e.ready is closed (the close publishes it). A failed
+	// preparation is tried again on the next request: the cause (a full disk, an index
+	// outage) may be gone.
+	if ok && isDone(e.ready) && e.err != nil {
 		ok = false
 	}
 	if !ok {
 		e = &entry{uid: uid, ready: make(chan struct{}), since: time.Now()}
 		d.entries[uid] = e
 		d.mu.Unlock()
-		e.pool, e.err = d.build(ctx, uid)
+		e.rt, e.hold, e.err = d.build(ctx, uid, prepared)
 		close(e.ready)
 	} else {
 		d.mu.Unlock()
@@ -120,7 +180,7 @@ func (d *Dispatcher) runtimeFor(ctx context.Context, uid string) (*runtime.Pool,
 	if e.err != nil {
 		return nil, e.err
 	}
-	return e.pool, nil
+	return e.rt, nil
 }
 
 func isDone(c chan struct{}) bool {
@@ -132,58 +192,67 @@ func isDone(c chan struct{}) bool {
 	}
 }
 
-func (d *Dispatcher) build(ctx context.Context, uid string) (*runtime.Pool, error) {
-	if p, err := d.cfg.Plugins.GetPlugin(ctx, uid); err == nil && p.InstallType == "remote" {
-		return nil, fmt.Errorf("%s is a remote-debugging plugin that is not connected now: %w", uid, ErrNotInstalled)
-	} else if errors.Is(err, store.ErrNotFound) {
-		// Not installed by anyone yet: an install job warming it up is the only caller
-		// allowed to go on, and it has prepared the plugin already.
-		if !isWarming(ctx) {
-			return nil, fmt.Errorf("%s: %w", uid, ErrNotInstalled)
+// build makes the runtime of uid, preparing it unless p is the plugin already prepared. The
+// plugin's environment is held (kept from garbage collection) for as long as the entry
+// exists; hold releases it.
+func (d *Dispatcher) build(ctx context.Context, uid string, p *install.Prepared) (rt Runtime, hold func(), err error) {
+	if p == nil {
+		if pl, err := d.cfg.Plugins.GetPlugin(ctx, uid); err == nil && pl.InstallType == "remote" {
+			return nil, nil, fmt.Errorf("%s is a remote-debugging plugin that is not connected now: %w", uid, ErrNotInstalled)
+		} else if errors.Is(err, store.ErrNotFound) {
+			return nil, nil, fmt.Errorf("%s: %w", uid, ErrNotInstalled)
+		} else if err != nil {
+			return nil, nil, err
 		}
-	} else if err != nil {
-		return nil, err
+		// Preparing must not die with the first caller's request: others wait on it.
+		if p, err = d.cfg.Workspace.Prepare(d.life, uid, nil); err != nil {
+			return nil, nil, fmt.Errorf("preparing %s: %w", uid, err)
+		}
 	}
-	// Preparing must not die with the first caller's request: others wait on it.
-	p, err := d.cfg.Workspace.Prepare(context.WithoutCancel(ctx), uid, nil)
-	if err != nil {
-		return nil, fmt.Errorf("preparing %s: %w", uid, err)
+	if p.EnvKey != "" {
+		if hold, err = d.cfg.Workspace.Hold(p.EnvKey); err != nil {
+			d.log.Warn("cannot hold the plugin's environment; garbage collection may remove it", "plugin", uid, "err", err)
+		}
 	}
 	lc := runtime.FromManifest(p.Plugin, p.Dir, p.Python)
 	lc.DataDir = filepath.Join(d.cfg.DataDir, filepath.FromSlash(lc.PluginID))
 	lc.Env = d.cfg.Env
 	lc.IdleStop = d.cfg.IdleStop
 	lc.Backwards = d.cfg.Backwards
+	lc.Bounds = d.cfg.Bounds
 	lc.Logger = d.log.With("plugin", uid)
+	lc.Zygotes = d.cfg.Zygotes
 	if d.cfg.StartTimeout > 0 {
 		lc.StartTimeout = d.cfg.StartTimeout
 	}
-	return runtime.NewPool(runtime.PoolConfig{LocalConfig: lc, MaxInstances: d.cfg.MaxInstances}), nil
+	lc.Isolation = d.cfg.Isolation
+	lc.RestartBackoff, lc.CrashLoopBackoff, lc.CrashLoopBackoffMax = d.cfg.RestartBackoff, d.cfg.CrashLoopBackoff, d.cfg.CrashLoopBackoffMax
+	return d.cfg.NewRuntime(runtime.PoolConfig{LocalConfig: lc, MaxInstances: d.cfg.MaxInstances}), hold, nil
 }
-
-type warmingKey struct{}
-
-func isWarming(ctx context.Context) bool { return ctx.Value(warmingKey{}) != nil }
 
 // Invoke sends one request to the plugin uid and returns its result stream. The stream is
 // measured: its end (or error) counts in the metrics.
 func (d *Dispatcher) Invoke(ctx context.Context, uid string, access wire.AccessType, action wire.Action, data json.RawMessage, ic runtime.InvokeContext) (*Stream, error) {
 	start := time.Now()
-	var target interface {
-		Invoke(context.Context, wire.AccessType, wire.Action, json.RawMessage, runtime.InvokeContext) (*runtime.Stream, error)
-	}
+	var (
+		s   ResultStream
+		err error
+	)
 	if a := d.attached(uid); a != nil {
-		target = a
-	} else {
-		pool, err := d.runtimeFor(ctx, uid)
-		if err != nil {
-			d.cfg.Metrics.observe(uid, action, start, err)
-			return nil, err
+		d.cfg.Metrics.begin(uid)
+		var rs *runtime.Stream
+		if rs, err = a.Invoke(ctx, access, action, data, ic); err == nil {
+			s = rs
 		}
-		target = pool
+	} else {
+		rt, rerr := d.runtimeFor(ctx, uid, nil)
+		if rerr != nil {
+			d.cfg.Metrics.observe(uid, action, start, rerr)
+			return nil, rerr
+		}
+		d.cfg.Metrics.begin(uid)
+		s, err = rt.Invoke(ctx, access, action, data, ic)
 	}
-	d.cfg.Metrics.begin(uid)
-	s, err := target.Invoke(ctx, access, action, data, ic)
 	if err != nil {
 		d.cfg.Metrics.end(uid, action, start, err)
 		return nil, err
@@ -191,14 +260,15 @@ func (d *Dispatcher) Invoke(ctx context.Context, uid string, access wire.AccessT
 	return &Stream{s: s, m: d.cfg.Metrics, uid: uid, action: action, start: start}, nil
 }
 
-// Warm prepares and starts uid, waiting until a process is ready: an install proves with it
-// that the plugin starts before anyone can call it.
-func (d *Dispatcher) Warm(ctx context.Context, uid string) error {
-	pool, err := d.runtimeFor(context.WithValue(ctx, warmingKey{}, true), uid)
+// Warm starts the plugin an install job has prepared, waiting until a process is ready: an
+// install proves with it that the plugin starts before anyone can call it. The plugin need
+// not be recorded as installed yet.
+func (d *Dispatcher) Warm(ctx context.Context, p *install.Prepared) error {
+	rt, err := d.runtimeFor(ctx, p.ID.String(), p)
 	if err != nil {
 		return err
 	}
-	return pool.Start(ctx)
+	return rt.Start(ctx)
 }
 
 // Release stops uid's processes and forgets it; the next request builds it again.
@@ -212,10 +282,36 @@ func (d *Dispatcher) Release(ctx context.Context, uid string) error {
 	}
 	<-e.ready
 	d.cfg.Metrics.forget(uid)
-	if e.pool != nil {
-		return e.pool.Close(ctx)
+	defer e.release()
+	if e.rt != nil {
+		return e.rt.Close(ctx)
 	}
 	return nil
+}
+
+// release lets go of the entry's environment.
+func (e *entry) release() {
+	if e.hold != nil {
+		e.hold()
+	}
+}
+
+// Reset clears uid's failed state at once: a crash loop's back-off, or a preparation that
+// failed. The next request starts the plugin again. It reports whether uid was known.
+func (d *Dispatcher) Reset(uid string) bool {
+	d.mu.Lock()
+	e, ok := d.entries[uid]
+	if ok && isDone(e.ready) && e.err != nil {
+		delete(d.entries, uid) // prepared again on the next request
+	}
+	d.mu.Unlock()
+	if !ok {
+		return false
+	}
+	if isDone(e.ready) && e.rt != nil {
+		e.rt.Reset()
+	}
+	return true
 }
 
 // Reconcile prepares every installed plugin (extracting packages and building environments
@@ -226,24 +322,65 @@ func (d *Dispatcher) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sem := make(chan struct{}, d.cfg.PrepareConcurrency)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(d.cfg.PrepareConcurrency)
 	for _, p := range plugins {
 		if p.InstallType != "" && p.InstallType != "local" {
 			continue
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(uid string) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if _, err := d.runtimeFor(ctx, uid); err != nil {
-				d.log.Warn("installed plugin cannot be prepared", "plugin", uid, "err", err)
+		g.Go(func() error {
+			if _, err := d.runtimeFor(ctx, p.UniqueIdentifier, nil); err != nil {
+				d.log.Warn("installed plugin cannot be prepared", "plugin", p.UniqueIdentifier, "err", err)
 			}
-		}(p.UniqueIdentifier)
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	return ctx.Err()
+}
+
+// WarmRecent starts the n installed plugins used most recently, as told by the modification
+// time of their plugin.log (written at every start, stop and log line), one at a time, and
+// returns how many started. Plugins never run on this machine are not started.
+func (d *Dispatcher) WarmRecent(ctx context.Context, n int) int {
+	plugins, err := d.cfg.Plugins.ListPlugins(ctx)
+	if err != nil {
+		d.log.Warn("listing plugins to warm", "err", err)
+		return 0
+	}
+	type recent struct {
+		uid  string
+		used time.Time
+	}
+	var rs []recent
+	for _, p := range plugins {
+		if p.InstallType != "" && p.InstallType != "local" {
+			continue
+		}
+		id, err := install.ParseIdentifier(p.UniqueIdentifier)
+		if err != nil {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(d.cfg.DataDir, filepath.FromSlash(id.PluginID()), "logs", "plugin.log"))
+		if err != nil {
+			continue
+		}
+		rs = append(rs, recent{p.UniqueIdentifier, fi.ModTime()})
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].used.After(rs[j].used) })
+	started := 0
+	for _, r := range rs[:min(n, len(rs))] {
+		rt, err := d.runtimeFor(ctx, r.uid, nil)
+		if err == nil {
+			err = rt.Start(ctx)
+		}
+		if err != nil {
+			d.log.Warn("warming a recently used plugin", "plugin", r.uid, "err", err)
+			continue
+		}
+		started++
+	}
+	return started
 }
 
 // State is one plugin's state for the readiness route.
@@ -287,7 +424,7 @@ func (d *Dispatcher) Readiness() []State {
 			} else {
 				st.State = "idle"
 				best := -1
-				for _, s := range e.pool.Status() {
+				for _, s := range e.rt.Status() {
 					if s.PID != 0 {
 						st.Processes++
 					}
@@ -318,6 +455,7 @@ func (d *Dispatcher) Readiness() []State {
 func (d *Dispatcher) Close(ctx context.Context) error {
 	d.mu.Lock()
 	d.closed = true
+	d.end()
 	entries := d.entries
 	d.entries = map[string]*entry{}
 	remotes := d.remotes
@@ -329,16 +467,20 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	}
 	for _, e := range entries {
 		<-e.ready
-		if e.pool != nil {
-			errs = append(errs, e.pool.Close(ctx))
+		if e.rt != nil {
+			errs = append(errs, e.rt.Close(ctx))
 		}
+		e.release()
+	}
+	if d.cfg.Zygotes != nil {
+		errs = append(errs, d.cfg.Zygotes.Close(ctx))
 	}
 	return errors.Join(errs...)
 }
 
 // Stream is a plugin's result stream, measured.
 type Stream struct {
-	s      *runtime.Stream
+	s      ResultStream
 	m      *Metrics
 	uid    string
 	action wire.Action

@@ -47,6 +47,12 @@ type fixture struct {
 	py    string
 	calls atomic.Int32
 	fail  atomic.Bool
+	holds atomic.Int32 // environment holds taken and not released
+}
+
+func (f *fixture) Hold(string) (func(), error) {
+	f.holds.Add(1)
+	return func() { f.holds.Add(-1) }, nil
 }
 
 func (f *fixture) Prepare(ctx context.Context, id string, progress func(pyenv.Progress)) (*install.Prepared, error) {
@@ -63,7 +69,7 @@ func (f *fixture) Prepare(ctx context.Context, id string, progress func(pyenv.Pr
 		return nil, problems.Err()
 	}
 	pid, _ := install.ParseIdentifier(id)
-	return &install.Prepared{ID: pid, Plugin: m, Dir: dir, Python: f.py}, nil
+	return &install.Prepared{ID: pid, Plugin: m, Dir: dir, Python: f.py, EnvKey: "env-of-raiser"}, nil
 }
 
 func newTest(t *testing.T, installed bool) (*Dispatcher, *fixture, *prometheus.Registry) {
@@ -137,7 +143,7 @@ func TestLazyStartInvokeAndMetrics(t *testing.T) {
 	}
 }
 
-func TestNotInstalledAndRetry(t *testing.T) {
+func TestNotInstalledAndWarm(t *testing.T) {
 	d, fx, _ := newTest(t, false)
 	ctx := context.Background()
 	if _, err := d.Invoke(ctx, uid, wire.AccessTool, wire.ActionInvokeTool, []byte(`{}`), runtime.InvokeContext{}); !errors.Is(err, ErrNotInstalled) {
@@ -146,20 +152,51 @@ func TestNotInstalledAndRetry(t *testing.T) {
 	if fx.calls.Load() != 0 {
 		t.Error("an uninstalled plugin was prepared")
 	}
-	// Warm (an install job) may start it before it is recorded; a failed preparation is
-	// reported, then tried again.
-	fx.fail.Store(true)
-	if err := d.Warm(ctx, uid); err == nil || !strings.Contains(err.Error(), "index unreachable") {
-		t.Fatalf("warm with failing preparation: %v", err)
-	}
-	if st := d.Readiness(); len(st) != 1 || st[0].State != "failed" {
-		t.Errorf("readiness after failure: %+v", st)
-	}
-	fx.fail.Store(false)
-	if err := d.Warm(ctx, uid); err != nil {
+	// Warm (an install job) starts it before it is recorded, with the plugin the job
+	// prepared: the dispatcher does not prepare it again.
+	p, err := fx.Prepare(ctx, uid, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if st := d.Readiness(); st[0].State != "ready" {
+	if err := d.Warm(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if fx.calls.Load() != 1 {
+		t.Errorf("prepared %d times, want once (by the install job)", fx.calls.Load())
+	}
+	if st := d.Readiness(); len(st) != 1 || st[0].State != "ready" {
 		t.Errorf("readiness after warm: %+v", st)
+	}
+}
+
+// WarmRecent starts the plugins whose plugin.log is newest, and only plugins that ran before;
+// the dispatcher holds their environment until it lets them go.
+func TestWarmRecentAndHold(t *testing.T) {
+	d, fx, _ := newTest(t, true)
+	ctx := context.Background()
+	other := "plugd-test/other:0.0.1@" + "0123456789abcdef0123456789abcdee"
+	d.cfg.Plugins = fakePlugins{installed: map[string]bool{uid: true, other: true}}
+	logDir := filepath.Join(d.cfg.DataDir, "plugd-test", "raiser", "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(logDir, "plugin.log"), []byte("ran before\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.WarmRecent(ctx, 5); n != 1 {
+		t.Fatalf("warmed %d plugins, want 1 (the one that ran before)", n)
+	}
+	st := d.Readiness()
+	if len(st) != 1 || st[0].UniqueIdentifier != uid || st[0].State != "ready" {
+		t.Fatalf("after warming: %+v", st)
+	}
+	if fx.holds.Load() != 1 {
+		t.Errorf("environment holds: %d, want 1", fx.holds.Load())
+	}
+	if err := d.Release(ctx, uid); err != nil {
+		t.Fatal(err)
+	}
+	if fx.holds.Load() != 0 {
+		t.Errorf("environment still held after Release: %d", fx.holds.Load())
 	}
 }

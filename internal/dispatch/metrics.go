@@ -94,11 +94,15 @@ type processCollector Metrics
 var (
 	processesDesc = prometheus.NewDesc("plugin_processes", "Running processes, by plugin.", []string{"plugin"}, nil)
 	rssDesc       = prometheus.NewDesc("plugin_resident_memory_bytes", "Resident memory of the plugin's processes and their children.", []string{"plugin"}, nil)
+	zygotesDesc   = prometheus.NewDesc("plugd_zygotes", "Running zygotes: per-environment processes that fork plugins.", nil, nil)
+	zygoteRSSDesc = prometheus.NewDesc("plugd_zygote_resident_memory_bytes", "Resident memory of the zygotes themselves (their plugins count to the plugins).", nil, nil)
 )
 
 func (c *processCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- processesDesc
 	ch <- rssDesc
+	ch <- zygotesDesc
+	ch <- zygoteRSSDesc
 }
 
 func (c *processCollector) Collect(ch chan<- prometheus.Metric) {
@@ -111,5 +115,10 @@ func (c *processCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range d.Readiness() {
 		ch <- prometheus.MustNewConstMetric(processesDesc, prometheus.GaugeValue, float64(s.Processes), s.UniqueIdentifier)
 		ch <- prometheus.MustNewConstMetric(rssDesc, prometheus.GaugeValue, float64(s.RSS), s.UniqueIdentifier)
+	}
+	if d.cfg.Zygotes != nil {
+		n, rss := d.cfg.Zygotes.Usage()
+		ch <- prometheus.MustNewConstMetric(zygotesDesc, prometheus.GaugeValue, float64(n))
+		ch <- prometheus.MustNewConstMetric(zygoteRSSDesc, prometheus.GaugeValue, float64(rss))
 	}
 }

@@ -821,9 +821,22 @@ func (c *difyClient) listPluginEndpoints(ctx context.Context, pluginID string, p
 	return call[[]json.RawMessage](ctx, c, http.MethodGet, c.p("endpoint/list/plugin"), q, nil)
 }
 
-// endpointAction is enable_endpoint, disable_endpoint and delete_endpoint (remove).
+// endpointAction is enable_endpoint and disable_endpoint (and a bare remove).
 func (c *difyClient) endpointAction(ctx context.Context, action, endpointID string) (bool, error) {
 	return call[bool](ctx, c, http.MethodPost, c.p("endpoint/"+action), nil, map[string]any{"endpoint_id": endpointID})
+}
+
+// deleteEndpoint is PluginEndpointClient.delete_endpoint: remove, where a
+// PluginDaemonInternalServerError whose description mentions "record not found" (any case)
+// counts as success, so that deleting an endpoint twice is not an error. Every other error is
+// raised.
+func (c *difyClient) deleteEndpoint(ctx context.Context, endpointID string) (bool, error) {
+	ok, err := c.endpointAction(ctx, "remove", endpointID)
+	if de := asDifyError(err); de != nil && de.Class == "PluginDaemonInternalServerError" &&
+		strings.Contains(strings.ToLower(de.Message), "record not found") {
+		return true, nil
+	}
+	return ok, err
 }
 
 // toolMessage is ToolInvokeMessage.

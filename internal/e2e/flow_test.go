@@ -421,8 +421,16 @@ func endpointFlow(t *testing.T, d *daemon, c *difyClient, uid string) {
 	if status, _, body = call(http.MethodPost, hook+"/echo", payload); status != http.StatusOK || !bytes.Equal(body, payload) {
 		t.Errorf("POST to a re-enabled endpoint: HTTP %d %.200q", status, body)
 	}
-	if ok, err := c.endpointAction(ctx, "remove", ep.ID); err != nil || !ok {
+	if ok, err := c.deleteEndpoint(ctx, ep.ID); err != nil || !ok {
 		t.Errorf("endpoint/remove: %v, %v", ok, err)
+	}
+	// Dify's delete is idempotent only through the reference's answer for a missing endpoint.
+	if ok, err := c.deleteEndpoint(ctx, ep.ID); err != nil || !ok {
+		t.Errorf("endpoint/remove of a removed endpoint, as Dify deletes it: %v, %v", ok, err)
+	}
+	if _, err := c.endpointAction(ctx, "remove", ep.ID); asDifyError(err) == nil || asDifyError(err).Class != "PluginDaemonInternalServerError" ||
+		asDifyError(err).Message != "failed to remove endpoint: record not found" || asDifyError(err).Status != http.StatusOK {
+		t.Errorf("endpoint/remove of a removed endpoint: %v, want the reference's record-not-found internal error", err)
 	}
 	if l, err := c.listEndpoints(ctx, 1, 100); err != nil || len(l) != 0 {
 		t.Errorf("endpoint/list after remove: %d, %v", len(l), err)

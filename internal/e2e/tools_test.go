@@ -7,9 +7,12 @@ import (
 	"errors"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestToolCatalogThroughServe drives the tool catalog of a real `plugd serve` with the plugd
@@ -28,19 +31,7 @@ func TestToolCatalogThroughServe(t *testing.T) {
 
 	plugd := func(tenant string, args ...string) (stdout, stderr string, code int) {
 		t.Helper()
-		cmd := exec.CommandContext(ctx, binary(t), append(args, "--url", d.base, "--key", d.key, "--tenant", tenant)...)
-		cmd.Dir = d.home
-		var o, e bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		var exit *exec.ExitError
-		switch {
-		case errors.As(err, &exit):
-			code = exit.ExitCode()
-		case err != nil:
-			t.Fatalf("plugd %v: %v", args, err)
-		}
-		return o.String(), e.String(), code
+		return cliRunner(ctx, t, d, tenant)(args...)
 	}
 	type provider struct {
 		ID    string `json:"id"`
@@ -97,6 +88,19 @@ func TestToolCatalogThroughServe(t *testing.T) {
 	_, errOut, code = plugd(tenant, "tools", "call", providerID, toolName)
 	if code != 1 || !strings.Contains(errOut, "text") {
 		t.Fatalf("plugd tools call without text: exit %d\n%s", code, errOut)
+	}
+
+	// Stored credentials: used by calls that bring none, shown masked.
+	if _, errOut, code := plugd(tenant, "tools", "credentials", providerID, "api_key=plugin-key-e2e-789"); code != 0 {
+		t.Fatalf("tools credentials: exit %d\n%s", code, errOut)
+	}
+	out, _, code = plugd(tenant, "tools", "show", providerID, "--json")
+	if code != 0 || !strings.Contains(out, `"api_key": "pl**************89"`) || strings.Contains(out, "plugin-key-e2e-789") {
+		t.Fatalf("tools show with credentials: exit %d\n%s", code, out)
+	}
+	out, errOut, code = plugd(tenant, "tools", "call", providerID, toolName, "--param", "text=with stored credentials", "--json")
+	if code != 0 || !strings.Contains(out, "with stored credentials") {
+		t.Fatalf("call with stored credentials: exit %d\n%s\n%s", code, out, errOut)
 	}
 
 	// Another tenant sees nothing of it.
@@ -178,5 +182,84 @@ func TestToolCatalogThroughServe(t *testing.T) {
 	status, _, _ = d.rawRequest(t, http.MethodGet, "/tools/"+tenant+"/providers", nil, nil)
 	if status != http.StatusUnauthorized {
 		t.Fatalf("tools list without a key: %d", status)
+	}
+}
+
+// cliRunner runs plugd client commands against d as tenant: stdout, stderr and exit code.
+func cliRunner(ctx context.Context, t *testing.T, d *daemon, tenant string) func(args ...string) (string, string, int) {
+	return func(args ...string) (string, string, int) {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, binary(t), append(args, "--url", d.base, "--key", d.key, "--tenant", tenant)...)
+		cmd.Dir = d.home
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		var exit *exec.ExitError
+		code := 0
+		switch {
+		case errors.As(err, &exit):
+			code = exit.ExitCode()
+		case err != nil:
+			t.Fatalf("plugd %v: %v", args, err)
+		}
+		return o.String(), e.String(), code
+	}
+}
+
+// TestToolCatalogRemoteDebug: a plugin attached for remote debugging is in its tenant's catalog
+// (marked remote) and callable through it while connected; when it disconnects it leaves the
+// catalog and check reports its tool as uninstalled.
+func TestToolCatalogRemoteDebug(t *testing.T) {
+	var python string
+	for _, p := range sdkInterpreters(t) {
+		python = p
+		break
+	}
+	debugPort := freePort(t)
+	d := startDaemon(t, daemonOptions{Env: map[string]string{
+		"PLUGIN_REMOTE_INSTALLING_ENABLED": "true",
+		"PLUGIN_REMOTE_INSTALLING_HOST":    "127.0.0.1",
+		"PLUGIN_REMOTE_INSTALLING_PORT":    strconv.Itoa(debugPort),
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tenant := newTenant()
+	c := d.client(tenant)
+	p := runRemote(t, python, filepath.Join("testdata", "plugins", "e2etool"), "127.0.0.1:"+strconv.Itoa(debugPort), debugKey(ctx, t, c))
+	uid := waitRemote(ctx, t, c, pluginID, true, p)
+	key := map[string]string{"X-Api-Key": d.key, "Content-Type": "application/json"}
+	const providerID = pluginID + "/" + providerName
+
+	status, _, body := d.rawRequest(t, http.MethodGet, "/tools/"+tenant+"/providers", key, nil)
+	var list struct {
+		Data []struct {
+			ID     string `json:"id"`
+			Remote bool   `json:"remote"`
+			UID    string `json:"plugin_unique_identifier"`
+			Tools  []struct {
+				Name string `json:"name"`
+			} `json:"tools"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil || status != 200 || len(list.Data) != 1 || list.Data[0].ID != providerID ||
+		!list.Data[0].Remote || list.Data[0].UID != uid || len(list.Data[0].Tools) != 1 {
+		t.Fatalf("catalog with a remote plugin: %d %s", status, body)
+	}
+	call, _ := json.Marshal(map[string]any{"provider_id": providerID, "tool": toolName, "arguments": map[string]any{"text": "remote hello"}})
+	status, _, body = d.rawRequest(t, http.MethodPost, "/tools/"+tenant+"/call", key, call)
+	if status != 200 || !strings.Contains(string(body), `"text":"remote hello"`) {
+		t.Fatalf("call of the remote plugin's tool: %d %s", status, body)
+	}
+
+	p.kill()
+	waitRemote(ctx, t, c, pluginID, false, nil)
+	status, _, body = d.rawRequest(t, http.MethodGet, "/tools/"+tenant+"/providers", key, nil)
+	if status != 200 || strings.Contains(string(body), providerID) {
+		t.Fatalf("catalog after the disconnect: %d %s", status, body)
+	}
+	check, _ := json.Marshal(map[string]any{"tools": []map[string]string{{"type": "plugin", "provider_id": providerID, "tool_name": toolName}}})
+	status, _, body = d.rawRequest(t, http.MethodPost, "/tools/"+tenant+"/check", key, check)
+	if status != 200 || !strings.Contains(string(body), `"provider_uninstalled"`) {
+		t.Fatalf("check after the disconnect: %d %s", status, body)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -239,7 +240,14 @@ func (s *Server) endpointRemove(w http.ResponseWriter, r *http.Request) {
 	tenant := r.PathValue("tenant_id")
 	e, getErr := s.cfg.Store.GetEndpoint(r.Context(), tenant, b.EndpointID)
 	if err := s.cfg.Store.DeleteEndpoint(r.Context(), tenant, b.EndpointID); err != nil {
-		s.fail(w, r, fmt.Errorf("endpoint %s: %w", b.EndpointID, err))
+		if errors.Is(err, store.ErrNotFound) {
+			// The reference answers a missing endpoint with its database's "record not
+			// found" as an internal error, and Dify's delete_endpoint (a retry, two clicks)
+			// takes exactly that as success; -404 would make it raise.
+			s.fail(w, r, internalError("failed to remove endpoint: record not found"))
+			return
+		}
+		s.fail(w, r, fmt.Errorf("failed to remove endpoint %s: %w", b.EndpointID, err))
 		return
 	}
 	if getErr == nil {

@@ -387,6 +387,35 @@ func (s *Server) uninstall(w http.ResponseWriter, r *http.Request) {
 	ok(w, true)
 }
 
+// resetPlugin is plugd's own route (the reference has none): POST
+// /plugin/{tenant_id}/management/reset {"plugin_id": "author/name"} clears the failed state of
+// the tenant's installed version at once, so a crash-looping plugin whose cause is fixed need
+// not wait out its back-off. The plugin's process is shared by every tenant that installed
+// that version, so the reset is too. data: {"plugin_unique_identifier", "running"}; running
+// is false when no process of it had been started since the daemon started.
+func (s *Server) resetPlugin(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		PluginID string `json:"plugin_id"`
+	}
+	if err := decodeJSON(w, r, maxManagementBody, &b); err != nil {
+		s.failStatus(w, r, err, false)
+		return
+	}
+	if b.PluginID == "" {
+		s.fail(w, r, badRequest("field plugin_id is required"))
+		return
+	}
+	inst, err := s.cfg.Store.GetInstallationByPlugin(r.Context(), r.PathValue("tenant_id"), b.PluginID)
+	if errors.Is(err, store.ErrNotFound) {
+		s.fail(w, r, notFound("plugin %s is not installed for this tenant", b.PluginID))
+		return
+	} else if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ok(w, map[string]any{"plugin_unique_identifier": inst.UniqueIdentifier, "running": s.cfg.Reset(inst.UniqueIdentifier)})
+}
+
 // Listing installations.
 
 func (s *Server) listPlugins(w http.ResponseWriter, r *http.Request) {

@@ -166,6 +166,9 @@ type Config struct {
 	// Secrets encrypts endpoint settings of type secret-input through Dify; nil stores them as
 	// given.
 	Secrets EndpointSecrets
+	// Reset clears a plugin's failed state (a crash loop's back-off) at once, by unique
+	// identifier, reporting whether the daemon knew it; nil leaves the reset route unserved.
+	Reset func(uid string) bool
 	// Tools serves the tool catalog's REST API under /tools/ (tools.go); nil leaves it off.
 	Tools         ToolCatalog
 	ToolImporters ToolImporters
@@ -316,6 +319,9 @@ func (s *Server) routes() {
 		m.HandleFunc(pattern, s.auth(h))
 	}
 
+	if s.cfg.Reset != nil {
+		m.HandleFunc("POST "+M+"/reset", s.auth(s.resetPlugin))
+	}
 	s.toolRoutes()
 	s.mcpRoutes()
 	if s.cfg.DebugKeys != nil {

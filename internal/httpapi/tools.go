@@ -27,6 +27,7 @@ type ToolCatalog interface {
 	Replace(ctx context.Context, tenant, id string, np catalog.NewProvider) (catalog.Provider, error)
 	Remove(ctx context.Context, tenant, id string) error
 	SetPreference(ctx context.Context, tenant string, ch catalog.PreferenceChange) (catalog.Preference, error)
+	SetCredentials(ctx context.Context, tenant, providerID string, creds map[string]string) (catalog.Provider, error)
 	Check(ctx context.Context, tenant string, refs []catalog.ToolRef) ([]catalog.Deleted, error)
 	Changes(ctx context.Context, tenant string, since int64, limit int) (catalog.ChangeSet, error)
 }
@@ -56,8 +57,10 @@ type OpenAPIImport struct {
 	// ServerURL overrides the description's servers[0].
 	ServerURL string `json:"server_url,omitempty"`
 	// Auth is how calls authenticate: {"type": "none" | "api_key_header" | "api_key_query" |
-	// "bearer" | "basic", "name": header or query parameter name}; the secret values go in
-	// Credentials (api_key, or username and password for basic).
+	// "bearer" | "basic" | "schemes", "name": header or query parameter name}; the secret values
+	// go in Credentials (api_key, or username and password for basic; with schemes, one per
+	// security scheme of the description: NAME, or NAME.username and NAME.password). A re-import
+	// without credentials keeps the stored ones.
 	Auth        json.RawMessage   `json:"auth,omitempty"`
 	Credentials map[string]string `json:"credentials,omitempty"`
 }
@@ -80,6 +83,13 @@ type CallBody struct {
 	Arguments   map[string]any    `json:"arguments"`
 	Credentials map[string]string `json:"credentials,omitempty"`
 	UserID      string            `json:"user_id,omitempty"`
+}
+
+// CredentialsBody is the body of POST /tools/{tenant}/credentials: a plugin provider's
+// credentials, stored sealed and used by calls that bring none (empty: delete them).
+type CredentialsBody struct {
+	ProviderID  string            `json:"provider_id"`
+	Credentials map[string]string `json:"credentials"`
 }
 
 // CheckBody is the body of POST /tools/{tenant}/check, and CheckAnswer its answer.
@@ -114,6 +124,7 @@ func (s *Server) toolRoutes() {
 		"POST " + T + "/import/workflow":     s.toolsImportWorkflow,
 		"POST " + T + "/call":                s.toolsCall,
 		"POST " + T + "/preferences":         s.toolsPreference,
+		"POST " + T + "/credentials":         s.toolsCredentials,
 		"POST " + T + "/check":               s.toolsCheck,
 		"GET " + T + "/changes":              s.toolsChanges,
 	} {
@@ -255,6 +266,20 @@ func (s *Server) toolsPreference(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := s.cfg.Tools.SetPreference(r.Context(), r.PathValue("tenant_id"), ch)
+	if err != nil {
+		s.toolsFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, success(p))
+}
+
+func (s *Server) toolsCredentials(w http.ResponseWriter, r *http.Request) {
+	var body CredentialsBody
+	if err := decodeTools(w, r, &body); err != nil {
+		s.toolsFail(w, r, err)
+		return
+	}
+	p, err := s.cfg.Tools.SetCredentials(r.Context(), r.PathValue("tenant_id"), body.ProviderID, body.Credentials)
 	if err != nil {
 		s.toolsFail(w, r, err)
 		return

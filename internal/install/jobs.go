@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -178,8 +179,10 @@ func (m *Manager) Uninstall(ctx context.Context, tenantID, installationID string
 }
 
 // collect frees what an identifier no installation uses any more held: its processes, its
-// folder, its environment when no other installed plugin uses it, its package and its
-// declaration. Failures are logged: the uninstall itself has happened.
+// folder, its package and its declaration. Its Python environment stays: reinstalling the
+// plugin, or another with the same dependencies, then needs no build; unused environments are
+// removed by age and size (pyenv.Builder.Collect, `plugd gc`). Failures are logged: the
+// uninstall itself has happened.
 func (m *Manager) collect(ctx context.Context, uid string) {
 	ctx = context.WithoutCancel(ctx)
 	id, err := ParseIdentifier(uid)
@@ -191,15 +194,8 @@ func (m *Manager) collect(ctx context.Context, uid string) {
 			m.log.Warn("stopping an uninstalled plugin", "plugin", uid, "err", err)
 		}
 	}
-	envKey, err := m.cfg.Workspace.Remove(id)
-	if err != nil {
+	if err := m.cfg.Workspace.Remove(id); err != nil {
 		m.log.Warn("removing an uninstalled plugin's folder", "plugin", uid, "err", err)
-	}
-	envUnused := envKey != "" && !m.envInUse(ctx, envKey)
-	if envUnused {
-		if err := m.cfg.Workspace.RemoveEnv(ctx, envKey); err != nil {
-			m.log.Warn("removing an unused environment", "env", envKey, "err", err)
-		}
 	}
 	// Another tenant may have installed the same package meanwhile; the store keeps a
 	// declaration that a plugin row uses, and then the package must stay as well.
@@ -213,20 +209,7 @@ func (m *Manager) collect(ctx context.Context, uid string) {
 	if err := m.cfg.Blob.Delete(ctx, packageKey(id)); err != nil {
 		m.log.Warn("removing a package", "plugin", uid, "err", err)
 	}
-	m.log.Info("plugin removed", "plugin", uid, "env_removed", envUnused)
-}
-
-func (m *Manager) envInUse(ctx context.Context, key string) bool {
-	plugins, err := m.cfg.Store.ListPlugins(ctx)
-	if err != nil {
-		return true // when in doubt, keep it
-	}
-	for _, p := range plugins {
-		if id, err := ParseIdentifier(p.UniqueIdentifier); err == nil && m.cfg.Workspace.EnvKey(id) == key {
-			return true
-		}
-	}
-	return false
+	m.log.Info("plugin removed", "plugin", uid)
 }
 
 // startTask runs a job for every unfinished plugin of the task.
@@ -249,11 +232,7 @@ func (m *Manager) startJob(tenantID, taskID string, item store.TaskPlugin) {
 		cancel()
 		return
 	}
-	m.jobs[key] = j
-	m.mu.Unlock()
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
+	started := m.goTrackedLocked(func() {
 		defer close(j.done)
 		defer cancel()
 		defer func() {
@@ -262,7 +241,13 @@ func (m *Manager) startJob(tenantID, taskID string, item store.TaskPlugin) {
 			m.mu.Unlock()
 		}()
 		m.runJob(ctx, tenantID, taskID, item)
-	}()
+	})
+	if started {
+		m.jobs[key] = j
+	} else {
+		cancel() // closing: the task stays unfinished and the next Resume takes it up
+	}
+	m.mu.Unlock()
 }
 
 // runJob installs (or upgrades to) one plugin and records the outcome on its task.
@@ -300,21 +285,22 @@ func (m *Manager) runJob(ctx context.Context, tenantID, taskID string, item stor
 			t.Phase, t.Progress = string(p.Phase), truncateMiddle(p.Line, 200)
 		})
 	}
-	if _, err := m.cfg.Workspace.Prepare(ctx, item.UniqueIdentifier, progress); err != nil {
+	prepared, err := m.cfg.Workspace.Prepare(ctx, item.UniqueIdentifier, progress)
+	if err != nil {
+		m.discardIfUnused(ctx, item.UniqueIdentifier)
 		m.finishItem(taskID, item.UniqueIdentifier, m.jobError(ctx, err))
 		return
 	}
 	m.updateItem(taskID, item.UniqueIdentifier, func(t *store.TaskPlugin) { t.Phase, t.Progress = "starting", "" })
 	if m.cfg.Runtimes != nil {
-		if err := m.cfg.Runtimes.Warm(ctx, item.UniqueIdentifier); err != nil {
-			m.releaseIfUnused(item.UniqueIdentifier)
+		if err := m.cfg.Runtimes.Warm(ctx, prepared); err != nil {
+			m.discardIfUnused(ctx, item.UniqueIdentifier)
 			m.finishItem(taskID, item.UniqueIdentifier, m.jobError(ctx, fmt.Errorf("the plugin did not start: %w", err)))
 			return
 		}
 	}
 	id, _ := ParseIdentifier(item.UniqueIdentifier)
 	plugin := store.Plugin{UniqueIdentifier: item.UniqueIdentifier, PluginID: id.PluginID(), InstallType: "local", Source: item.Source}
-	var err error
 	if item.Upgrade != "" {
 		err = m.switchVersion(ctx, tenantID, item.Upgrade, plugin, item.Source, item.Meta)
 	} else {
@@ -334,21 +320,51 @@ func (m *Manager) runJob(ctx context.Context, tenantID, taskID string, item stor
 		}
 	}
 	if err != nil {
-		m.releaseIfUnused(item.UniqueIdentifier)
+		m.discardIfUnused(ctx, item.UniqueIdentifier)
 		m.finishItem(taskID, item.UniqueIdentifier, m.jobError(ctx, err))
 		return
 	}
 	m.finishItem(taskID, item.UniqueIdentifier, nil)
 }
 
-// releaseIfUnused stops a plugin a failed job started, unless some tenant has it installed.
-func (m *Manager) releaseIfUnused(uid string) {
-	if m.cfg.Runtimes == nil {
+// discardIfUnused undoes what a failed job made on this machine, unless some tenant has the
+// plugin installed: its processes and its extracted folder. Its environment stays, as at
+// uninstall, for the environment collection (pyenv.Builder.Collect). The uploaded package and its declaration stay: they are the upload's, and
+// installing again needs them. A job cut short by shutdown keeps everything: the next start
+// resumes it.
+func (m *Manager) discardIfUnused(ctx context.Context, uid string) {
+	if m.ctx.Err() != nil || m.jobsFor(uid) > 1 {
+		return // shutting down, or another task is installing the same package now
+	}
+	ctx = context.WithoutCancel(ctx)
+	if _, err := m.cfg.Store.GetPlugin(ctx, uid); !errors.Is(err, store.ErrNotFound) {
 		return
 	}
-	if _, err := m.cfg.Store.GetPlugin(context.Background(), uid); errors.Is(err, store.ErrNotFound) {
-		_ = m.cfg.Runtimes.Release(context.Background(), uid)
+	if m.cfg.Runtimes != nil {
+		if err := m.cfg.Runtimes.Release(ctx, uid); err != nil {
+			m.log.Warn("stopping a plugin whose install failed", "plugin", uid, "err", err)
+		}
 	}
+	id, err := ParseIdentifier(uid)
+	if err != nil {
+		return
+	}
+	if err := m.cfg.Workspace.Remove(id); err != nil {
+		m.log.Warn("removing the folder of a plugin whose install failed", "plugin", uid, "err", err)
+	}
+}
+
+// jobsFor counts the running jobs of uid, in every task.
+func (m *Manager) jobsFor(uid string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for key := range m.jobs {
+		if strings.HasSuffix(key, "\x00"+uid) {
+			n++
+		}
+	}
+	return n
 }
 
 // jobError explains why a job ended: its own error, or the timeout or shutdown that ended it.
@@ -444,15 +460,13 @@ func (m *Manager) finishItem(taskID, uid string, jobErr error) {
 // forgetLater deletes a succeeded task after KeepSucceeded, as the reference does, so the
 // list Dify polls holds what still needs attention.
 func (m *Manager) forgetLater(t store.Task) {
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
+	m.goTracked(func() {
 		select {
 		case <-time.After(m.cfg.KeepSucceeded):
 			_ = m.cfg.Store.DeleteTask(context.Background(), t.TenantID, t.ID)
 		case <-m.ctx.Done():
 		}
-	}()
+	})
 }
 
 // DeleteTask cancels the task's running work and deletes it.

@@ -8,7 +8,8 @@
 // the installation, so a tenant never sees a plugin that cannot start. Upgrade does the same
 // for the new version and switches the installation in one transaction: requests go to the
 // old version until then. Uninstall drops the reference; the last reference frees the
-// process, the extracted folder, the environment when no other plugin uses it, and the package.
+// process, the extracted folder and the package. Environments outlive their plugins and are
+// collected by age and size (Workspace.CollectEnvs).
 package install
 
 import (
@@ -25,8 +26,10 @@ import (
 
 // Runtimes starts and stops installed plugins; the dispatcher implements it.
 type Runtimes interface {
-	// Warm starts the plugin (preparing it first if needed) and waits until it is ready.
-	Warm(ctx context.Context, uid string) error
+	// Warm starts the plugin the job has just prepared and waits until it is ready. It is
+	// given the prepared plugin so that nothing is prepared twice, and it must not require the
+	// plugin to be recorded as installed: that comes after.
+	Warm(ctx context.Context, p *Prepared) error
 	// Release stops the plugin's processes and forgets it.
 	Release(ctx context.Context, uid string) error
 }
@@ -35,11 +38,8 @@ type Runtimes interface {
 // *Workspace is the real one.
 type Preparer interface {
 	Prepare(ctx context.Context, uid string, progress func(pyenv.Progress)) (*Prepared, error)
-	// Remove deletes the plugin's folder and returns the environment key it used.
-	Remove(id Identifier) (envKey string, err error)
-	// EnvKey is the environment a prepared plugin uses, "" if unknown.
-	EnvKey(id Identifier) string
-	RemoveEnv(ctx context.Context, key string) error
+	// Remove deletes the plugin's folder; its environment stays.
+	Remove(id Identifier) error
 }
 
 // Config wires a Manager.
@@ -84,10 +84,13 @@ type Manager struct {
 
 	ctx    context.Context // ends with Close; jobs derive from it, not from requests
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// wg counts the goroutines Close waits for. Add is only called under mu with closed
+	// false, and Close sets closed under mu before Wait, so no Add can race the Wait.
+	wg sync.WaitGroup
 
-	mu   sync.Mutex
-	jobs map[string]*job // running jobs by task id + "\x00" + unique identifier
+	mu     sync.Mutex
+	closed bool
+	jobs   map[string]*job // running jobs by task id + "\x00" + unique identifier
 }
 
 // New makes a Manager. Call Resume once the daemon is up, and Close at shutdown.
@@ -120,6 +123,25 @@ func New(cfg Config) *Manager {
 // Close cancels running jobs and waits for them. Their tasks stay "running" in the store and
 // the next Resume takes them up again.
 func (m *Manager) Close() {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
 	m.cancel()
 	m.wg.Wait()
+}
+
+// goTracked runs fn in a goroutine that Close waits for; it reports false (and runs
+// nothing) once Close has begun. Callers holding m.mu use goTrackedLocked.
+func (m *Manager) goTracked(fn func()) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.goTrackedLocked(fn)
+}
+
+func (m *Manager) goTrackedLocked(fn func()) bool {
+	if m.closed {
+		return false
+	}
+	m.wg.Go(fn)
+	return true
 }

@@ -31,8 +31,7 @@ type fakePreparer struct {
 	prepared []string
 	removed  []string
 	envs     map[string]string // uid -> env key
-	envGone  []string
-	block    chan struct{} // when set, Prepare waits on it (or ctx)
+	block    chan struct{}     // when set, Prepare waits on it (or ctx)
 	fail     error
 	running  atomic.Int32
 	peak     atomic.Int32
@@ -71,25 +70,11 @@ func (f *fakePreparer) Prepare(ctx context.Context, uid string, progress func(py
 	return &Prepared{ID: id, EnvKey: "env-shared"}, nil
 }
 
-func (f *fakePreparer) Remove(id Identifier) (string, error) {
+func (f *fakePreparer) Remove(id Identifier) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.removed = append(f.removed, id.String())
-	k := f.envs[id.String()]
 	delete(f.envs, id.String())
-	return k, nil
-}
-
-func (f *fakePreparer) EnvKey(id Identifier) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.envs[id.String()]
-}
-
-func (f *fakePreparer) RemoveEnv(ctx context.Context, key string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.envGone = append(f.envGone, key)
 	return nil
 }
 
@@ -100,10 +85,10 @@ type fakeRuntimes struct {
 	warmErr  error
 }
 
-func (f *fakeRuntimes) Warm(ctx context.Context, uid string) error {
+func (f *fakeRuntimes) Warm(ctx context.Context, p *Prepared) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.warmed = append(f.warmed, uid)
+	f.warmed = append(f.warmed, p.ID.String())
 	return f.warmErr
 }
 
@@ -370,8 +355,8 @@ func TestInstallLifecycle(t *testing.T) {
 	if err := m.Uninstall(ctx, "t2", inst2.ID); err != nil {
 		t.Fatal(err)
 	}
-	if len(e.rt.released) != 1 || len(e.prep.removed) != 1 || len(e.prep.envGone) != 1 {
-		t.Errorf("last uninstall freed: released %v removed %v envs %v", e.rt.released, e.prep.removed, e.prep.envGone)
+	if len(e.rt.released) != 1 || len(e.prep.removed) != 1 {
+		t.Errorf("last uninstall freed: released %v removed %v", e.rt.released, e.prep.removed)
 	}
 	if _, err := e.store.GetDeclaration(ctx, uid); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("declaration kept: %v", err)
@@ -432,8 +417,17 @@ func TestInstallFailureIsRecorded(t *testing.T) {
 	if task.Status != store.TaskFailed || !strings.Contains(task.Plugins[0].Message, "did not start: no heartbeat") {
 		t.Fatalf("task: %+v", task)
 	}
-	if len(e.rt.released) != 1 {
-		t.Errorf("a plugin that failed to start was not released: %v", e.rt.released)
+	// Each failed job stopped the plugin and removed its folder; its environment stays for
+	// the environment collection, as at uninstall. The package stays: it is the upload's, and
+	// installing again needs it.
+	if len(e.rt.released) != 2 {
+		t.Errorf("a plugin whose install failed was not released: %v", e.rt.released)
+	}
+	if len(e.prep.removed) != 2 {
+		t.Errorf("failed installs left their folder (removed %v)", e.prep.removed)
+	}
+	if _, err := e.store.GetDeclaration(ctx, d.UniqueIdentifier); err != nil {
+		t.Errorf("the uploaded declaration went with the failed install: %v", err)
 	}
 }
 
@@ -520,10 +514,6 @@ func TestUpgradeSwitchesAfterWarm(t *testing.T) {
 	}
 	if len(e.rt.released) != 1 || e.rt.released[0] != v1.UniqueIdentifier {
 		t.Errorf("old version not released: %v", e.rt.released)
-	}
-	// Env still used by v2: kept.
-	if len(e.prep.envGone) != 0 {
-		t.Errorf("shared environment removed: %v", e.prep.envGone)
 	}
 }
 

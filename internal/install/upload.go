@@ -163,6 +163,12 @@ func (m *Manager) undo(ctx context.Context, p persisted) {
 // (verify: the caller asks for a valid signature), moves its icons to blob storage and
 // computes its unique identifier.
 func (m *Manager) decode(ctx context.Context, pkg *pkgfile.Package, policy SignaturePolicy, verify bool) (Decoded, error) {
+	// The checksum reads every entry to its end: a CRC or size that lies is found here,
+	// first, as `plugin validate` finds it (pkgfile.Package.Verify).
+	sum, err := pkg.Checksum(ctx)
+	if err != nil {
+		return Decoded{}, &InputError{Field: "dify_pkg", Err: err}
+	}
 	plugin, problems := manifest.Load(pkg)
 	if plugin == nil {
 		return Decoded{}, &InputError{Field: "dify_pkg", Err: problems.Err()}
@@ -172,10 +178,6 @@ func (m *Manager) decode(ctx context.Context, pkg *pkgfile.Package, policy Signa
 	}
 	if isUUID(plugin.Author) {
 		return Decoded{}, inputErr("dify_pkg", "author %q is a UUID, which is reserved for plugins attached by remote debugging", plugin.Author)
-	}
-	sum, err := pkg.Checksum(ctx)
-	if err != nil {
-		return Decoded{}, &InputError{Field: "dify_pkg", Err: err}
 	}
 	uid := plugin.Identity() + "@" + sum
 	if _, err := ParseIdentifier(uid); err != nil {

@@ -9,7 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/plugd/plugd/internal/blob"
 	"github.com/plugd/plugd/internal/manifest"
@@ -41,19 +42,12 @@ type Workspace struct {
 	envs *pyenv.Builder
 	dir  string
 
-	mu      sync.Mutex
-	flights map[string]*flight
-}
-
-type flight struct {
-	done chan struct{}
-	p    *Prepared
-	err  error
+	flights singleflight.Group // by unique identifier
 }
 
 // NewWorkspace keeps extracted plugins under dir and builds environments with envs.
 func NewWorkspace(b blob.Store, envs *pyenv.Builder, dir string) *Workspace {
-	return &Workspace{blob: b, envs: envs, dir: dir, flights: map[string]*flight{}}
+	return &Workspace{blob: b, envs: envs, dir: dir}
 }
 
 // Dir is the folder a plugin is extracted into.
@@ -69,26 +63,16 @@ func (w *Workspace) Prepare(ctx context.Context, uid string, progress func(pyenv
 	if err != nil {
 		return nil, err
 	}
-	w.mu.Lock()
-	if f, ok := w.flights[uid]; ok {
-		w.mu.Unlock()
-		select {
-		case <-f.done:
-			return f.p, f.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	ch := w.flights.DoChan(uid, func() (any, error) { return w.prepare(ctx, id, progress) })
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
 		}
+		return r.Val.(*Prepared), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	f := &flight{done: make(chan struct{})}
-	w.flights[uid] = f
-	w.mu.Unlock()
-
-	f.p, f.err = w.prepare(ctx, id, progress)
-	w.mu.Lock()
-	delete(w.flights, uid)
-	w.mu.Unlock()
-	close(f.done)
-	return f.p, f.err
 }
 
 func (w *Workspace) prepare(ctx context.Context, id Identifier, progress func(pyenv.Progress)) (*Prepared, error) {
@@ -162,29 +146,41 @@ func (w *Workspace) extract(ctx context.Context, id Identifier, dir string) erro
 	return nil
 }
 
-// Remove deletes the plugin's folder and returns the environment key it used ("" if unknown).
-func (w *Workspace) Remove(id Identifier) (envKey string, err error) {
+// Remove deletes the plugin's folder. Its environment stays (see CollectEnvs).
+func (w *Workspace) Remove(id Identifier) error {
 	dir := w.Dir(id)
-	if b, err := os.ReadFile(filepath.Join(dir, envKeyFile)); err == nil {
-		envKey = strings.TrimSpace(string(b))
-	}
 	if err := os.RemoveAll(dir); err != nil {
-		return envKey, err
+		return err
 	}
 	_ = os.Remove(filepath.Dir(dir)) // the author folder, when empty
-	return envKey, nil
+	return nil
 }
 
-// EnvKey is the environment key a prepared plugin recorded, "" if it was never prepared here.
-func (w *Workspace) EnvKey(id Identifier) string {
-	b, err := os.ReadFile(filepath.Join(w.Dir(id), envKeyFile))
+// Hold marks the environment key in use while a plugin of it may run (pyenv.Builder.Hold).
+func (w *Workspace) Hold(key string) (release func(), err error) { return w.envs.Hold(key) }
+
+// EnvKeysInUse returns the environments that the prepared plugins under the working folder
+// name: those of installed plugins, since uninstall removes a plugin's folder.
+func (w *Workspace) EnvKeysInUse() (map[string]bool, error) {
+	keys := map[string]bool{}
+	files, err := filepath.Glob(filepath.Join(w.dir, "*", "*", envKeyFile))
 	if err != nil {
-		return ""
+		return nil, err
 	}
-	return strings.TrimSpace(string(b))
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil {
+			keys[strings.TrimSpace(string(b))] = true
+		}
+	}
+	return keys, nil
 }
 
-// RemoveEnv deletes an environment no plugin uses any more.
-func (w *Workspace) RemoveEnv(ctx context.Context, key string) error {
-	return w.envs.Remove(ctx, key)
+// CollectEnvs removes unused environments by p: none that an installed plugin's folder names,
+// that a process holds or that is being built (see pyenv.Builder.Collect).
+func (w *Workspace) CollectEnvs(ctx context.Context, p pyenv.Policy, dryRun bool) (*pyenv.CollectReport, error) {
+	inUse, err := w.EnvKeysInUse()
+	if err != nil {
+		return nil, fmt.Errorf("listing environments in use: %w", err)
+	}
+	return w.envs.Collect(ctx, p, inUse, dryRun)
 }

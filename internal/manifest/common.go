@@ -134,7 +134,9 @@ func (n *names) add(c node, name string) {
 		return
 	}
 	if first, ok := n.seen[name]; ok {
-		c.strictf("duplicate %s %q (also declared at %s)", n.what, name, first)
+		// The SDK starts and the daemon installs with duplicates (the last one wins), so this
+		// only warns in the developer kit.
+		c.advisoryf("duplicate %s %q (also declared at %s)", n.what, name, first)
 		return
 	}
 	n.seen[name] = c.path.String()
@@ -250,7 +252,7 @@ func providerConfig(c node, name *string) ProviderConfig {
 		}
 	}
 	if p.Type == "select" && len(p.Options) == 0 {
-		oc.strictf("a select needs options")
+		oc.advisoryf("a select needs options") // the SDK starts without them; Dify shows an empty list
 	}
 	p.Multiple = c.get("multiple").boolean()
 	p.Label = c.reqI18n("label")

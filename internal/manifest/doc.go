@@ -11,9 +11,10 @@
 // name patterns, the version its unique identifier needs, an author that is a UUID, no
 // provider or providers that cannot be combined, an unknown model parameter template, a
 // malformed model glob. Our daemon refuses exactly these (Problems.Install), so it installs
-// every package the reference installs. Two deliberate exceptions refuse more: declaration
-// files over 1 MiB (8 MiB in all), and decoding that expands YAML aliases past a million
-// values or nests past 100 levels in the parts that are decoded.
+// every package the reference installs. Deliberate exceptions refuse more, because they are
+// attacks rather than mistakes (issue 16): declaration files over 1 MiB (8 MiB in all), YAML
+// that expands aliases past a million values or nests past 100 levels anywhere in a file, and
+// file or icon paths that are absolute or leave the plugin.
 //
 // Every other problem is Strict: the checks of the reference packager (`dify plugin package`:
 // version format, required manifest fields, arch, runner, tags, storage size, repo URL,
@@ -22,7 +23,12 @@
 // types, forms, scopes, select options, required identity fields, duplicate names, Python
 // sources and the entry point present, README.md present, requirements.txt or
 // pyproject.toml present, unknown permissions). `plugd plugin validate` and `package` fail on
-// them; a daemon only logs them.
+// them; a daemon only logs them. Of these, the ones that are Advisory (README.md missing,
+// unknown permission keys, a malformed meta.minimum_dify_version, duplicate names, a select
+// without options: each tried with the real SDK, which starts and answers) leave a plugin that
+// installs and works, and the reference packager
+// does not make them: the developer kit only warns about them unless --strict, so that every
+// folder the reference packages is packaged too.
 //
 // The 262 plugins of langgenius/dify-official-plugins load without any install problem and,
 // but for a handful with genuine defects, without any problem at all; their JSON is the

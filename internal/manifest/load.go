@@ -156,13 +156,14 @@ func refPath(c node, p string, strict bool) bool {
 	case p == "":
 		c.problem(strict, "file path is empty")
 		return false
+	// A path leaving the plugin is hostile, not sloppy: refused at install too (not strict).
 	case strings.HasPrefix(p, "/") || strings.HasPrefix(p, `\`) || (len(p) > 1 && p[1] == ':'):
-		c.problem(strict, "file path %q is absolute; it must be relative to the plugin root", p)
+		c.problem(false, "file path %q is absolute; it must be relative to the plugin root", p)
 		return false
 	case !fs.ValidPath(p):
 		clean := path.Clean(p)
 		if clean == ".." || strings.HasPrefix(clean, "../") {
-			c.problem(strict, "file path %q points outside the plugin", p)
+			c.problem(false, "file path %q points outside the plugin", p)
 		} else {
 			c.problem(strict, "file path %q is not in clean form; write %q", p, clean)
 		}

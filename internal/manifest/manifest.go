@@ -3,6 +3,7 @@ package manifest
 import (
 	"io/fs"
 	"net/url"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -356,7 +357,7 @@ func (l *loader) resource(c node, p *Plugin) {
 	p.Resource.Permission = perm
 	for _, e := range pc.entries() {
 		if !slices.Contains(permissionSet, e.key) {
-			e.val.strictf("unknown permission %q; expected one of %s", e.key, strings.Join(permissionSet, ", "))
+			e.val.advisoryf("unknown permission %q; expected one of %s", e.key, strings.Join(permissionSet, ", "))
 		}
 	}
 	sw := func(c node) *Switch {
@@ -396,7 +397,7 @@ func (l *loader) resource(c node, p *Plugin) {
 func unknownKeys(c node, known []string, what string) {
 	for _, e := range c.entries() {
 		if !slices.Contains(known, e.key) {
-			e.val.strictf("unknown %s %q; expected one of %s", what, e.key, strings.Join(known, ", "))
+			e.val.advisoryf("unknown %s %q; expected one of %s", what, e.key, strings.Join(known, ", "))
 		}
 	}
 }
@@ -437,7 +438,8 @@ func (l *loader) meta(c node, p *Plugin) {
 	mc := c.get("minimum_dify_version")
 	m.MinimumDifyVersion = mc.strPtr()
 	if v := m.MinimumDifyVersion; v != nil && *v != "" && !manifestVersion.MatchString(*v) {
-		mc.strictf("version %q is not valid; expected major.minor.patch, e.g. 1.9.0", *v)
+		// The reference validates nothing here and the plugin runs: only advisory.
+		mc.advisoryf("version %q is not valid; expected major.minor.patch, e.g. 1.9.0", *v)
 	}
 }
 
@@ -660,6 +662,11 @@ func (l *loader) assets(c node, p *Plugin) {
 		if icon == "" {
 			return
 		}
+		if clean := path.Clean(icon); path.IsAbs(icon) || strings.HasPrefix(icon, `\`) || clean == ".." || strings.HasPrefix(clean, "../") {
+			// Hostile rather than sloppy: refused at install too (not strict).
+			c.problem(false, "icon %q points outside _assets/", icon)
+			return
+		}
 		if !fs.ValidPath(icon) {
 			c.strictf("icon %q must be a clean relative path inside _assets/", icon)
 			return
@@ -681,9 +688,10 @@ func (l *loader) assets(c node, p *Plugin) {
 // packageFiles checks files that no declaration names but that a working plugin needs.
 func (l *loader) packageFiles(c node, p *Plugin) {
 	// The daemon's readme service and the Marketplace require an English README.md; the
-	// packager does not check it.
+	// packager does not check it and the plugin installs and runs without it (a private
+	// plugin needs no Marketplace page), so it is only advisory.
 	if !l.exists("README.md") {
-		l.fileProblem("README.md", 0, true, "README.md does not exist; the daemon's readme service and the Marketplace need it")
+		l.add(Problem{File: "README.md", Message: "README.md does not exist; the daemon's readme service and the Marketplace need it", Strict: true, Advisory: true})
 	}
 	// The daemon builds the Python environment from one of these and fails the install
 	// without either.

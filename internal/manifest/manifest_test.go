@@ -41,20 +41,26 @@ func plugins(block string) edit {
 
 // want is an expected problem; msg is a substring of its message.
 type want struct {
-	file   string
-	line   int
-	field  string
-	msg    string
-	strict bool
+	file     string
+	line     int
+	field    string
+	msg      string
+	strict   bool
+	advisory bool // only a warning in the developer kit (Problem.Advisory)
 }
 
 func install(file string, line int, field, msg string) want {
-	return want{file, line, field, msg, false}
+	return want{file, line, field, msg, false, false}
 }
-func strict(file string, line int, field, msg string) want { return want{file, line, field, msg, true} }
+func strict(file string, line int, field, msg string) want {
+	return want{file, line, field, msg, true, false}
+}
+func advisory(file string, line int, field, msg string) want {
+	return want{file, line, field, msg, true, true}
+}
 
 func (w want) matches(p Problem) bool {
-	return p.File == w.file && p.Line == w.line && p.Field == w.field && p.Strict == w.strict && strings.Contains(p.Message, w.msg)
+	return p.File == w.file && p.Line == w.line && p.Field == w.field && p.Strict == w.strict && p.Advisory == w.advisory && strings.Contains(p.Message, w.msg)
 }
 
 func (w want) String() string {
@@ -205,11 +211,11 @@ var invalidCases = []invalidCase{
 	{name: "storage too small", base: toolPlugin, edits: []edit{rep(mf, "size: 1048576", "size: 10")},
 		want: []want{strict(mf, 18, "resource.permission.storage.size", "storage size 10 is out of range")}},
 	{name: "unknown permission", base: toolPlugin, edits: []edit{rep(mf, "    tool:\n", "    tools:\n")},
-		want: []want{strict(mf, 15, "resource.permission.tools", `unknown permission "tools"`)}},
+		want: []want{advisory(mf, 15, "resource.permission.tools", `unknown permission "tools"`)}},
 	{name: "repo not a URL", base: toolPlugin, edits: []edit{rep(mf, "tags:", "repo: acme/demo\ntags:")},
 		want: []want{strict(mf, 28, "repo", `"acme/demo" is not a URL`)}},
 	{name: "minimum dify version", base: toolPlugin, edits: []edit{rep(mf, "    entrypoint: main\n", "    entrypoint: main\n  minimum_dify_version: 1.x\n")},
-		want: []want{strict(mf, 28, "meta.minimum_dify_version", `version "1.x" is not valid`)}},
+		want: []want{advisory(mf, 28, "meta.minimum_dify_version", `version "1.x" is not valid`)}},
 	{name: "tool provider icon not in _assets", base: toolPlugin, edits: []edit{rep(tp, "icon: icon.svg", "icon: tool.svg")},
 		want: []want{strict(tp, 6, "identity.icon", `icon "tool.svg" not found in _assets/`)}},
 	{name: "model icon not in _assets", base: modelPlugin, edits: []edit{rep(mp, "en_US: small.svg", "en_US: s.svg")},
@@ -223,16 +229,16 @@ var invalidCases = []invalidCase{
 	{name: "form missing", base: toolPlugin, edits: []edit{rep(tool, "    form: llm\n", "")},
 		want: []want{strict(tool, 11, "parameters[0].form", "is required")}},
 	{name: "select without options", base: toolPlugin, edits: []edit{rep(tool, "    options:\n      - value: plain\n        label:\n          en_US: Plain\n", "")},
-		want: []want{strict(tool, 19, "parameters[1].options", "a select parameter needs options")}},
+		want: []want{advisory(tool, 19, "parameters[1].options", "a select parameter needs options")}},
 	{name: "multiple on a string", base: toolPlugin, edits: []edit{rep(tool, "    required: true\n", "    required: true\n    multiple: true\n")},
 		want: []want{strict(tool, 15, "parameters[0].multiple", "only valid for select and dynamic-select")}},
 	{name: "list default without multiple", base: toolPlugin, edits: []edit{rep(tool, "    form: form\n", "    form: form\n    default: [plain]\n")},
 		want: []want{strict(tool, 22, "parameters[1].default", "must not be a list unless multiple")}},
 	{name: "duplicate parameter", base: toolPlugin, edits: []edit{rep(tool, "name: mode", "name: text")},
-		want: []want{strict(tool, 19, "parameters[1].name", `duplicate parameter name "text" (also declared at parameters[0].name)`)}},
+		want: []want{advisory(tool, 19, "parameters[1].name", `duplicate parameter name "text" (also declared at parameters[0].name)`)}},
 	{name: "duplicate tool", base: toolPlugin, edits: []edit{set("tools/echo2.yaml", toolYAML),
 		rep(tp, "  - tools/echo.yaml\n", "  - tools/echo.yaml\n  - tools/echo2.yaml\n")},
-		want: []want{strict("tools/echo2.yaml", 2, "identity.name", `duplicate tool name "echo"`)}},
+		want: []want{advisory("tools/echo2.yaml", 2, "identity.name", `duplicate tool name "echo"`)}},
 	{name: "tool name with a space", base: toolPlugin, edits: []edit{rep(tool, "name: echo", `name: "echo it"`)},
 		want: []want{strict(tool, 2, "identity.name", "may contain only letters, digits, _ and -")}},
 	{name: "tool author missing", base: toolPlugin, edits: []edit{rep(tool, "  author: acme\n", "")},
@@ -248,7 +254,7 @@ var invalidCases = []invalidCase{
 	{name: "unknown credential type", base: toolPlugin, edits: []edit{rep(tp, "type: secret-input", "type: password")},
 		want: []want{strict(tp, 11, "credentials_for_provider.api_key.type", `unknown credential type "password"; expected one of secret-input, text-input`)}},
 	{name: "duplicate credential", base: datasourcePlugin, edits: []edit{rep(dp, "datasources:", "  - name: api_key\n    type: text-input\n    label:\n      en_US: Key\ndatasources:")},
-		want: []want{strict(dp, 16, "credentials_schema[1].name", `duplicate credential name "api_key"`)}},
+		want: []want{advisory(dp, 16, "credentials_schema[1].name", `duplicate credential name "api_key"`)}},
 	{name: "credential that is not a mapping", base: toolPlugin, edits: []edit{rep(tp,
 		"  api_key:\n    type: secret-input\n    required: true\n    label:\n      en_US: API key\n", "  api_key: secret\n\n\n\n\n")},
 		want: []want{strict(tp, 10, "credentials_for_provider.api_key", "must be a mapping of its properties")}},
@@ -262,7 +268,7 @@ var invalidCases = []invalidCase{
 	{name: "two YAML documents", base: toolPlugin, edits: []edit{set(tool, toolYAML+"---\nmore: true\n")},
 		want: []want{strict(tool, 35, "", "more than one YAML document")}},
 	{name: "README missing", base: toolPlugin, edits: []edit{del("README.md")},
-		want: []want{strict("README.md", 0, "", "README.md does not exist")}},
+		want: []want{advisory("README.md", 0, "", "README.md does not exist")}},
 	{name: "no requirements", base: toolPlugin, edits: []edit{del("requirements.txt")},
 		want: []want{strict(mf, 25, "meta.runner.language", "neither requirements.txt nor pyproject.toml")}},
 	{name: "model selector scope", base: endpointPlugin, edits: []edit{rep(eg, "scope: llm", "scope: chat")},
@@ -306,7 +312,7 @@ var invalidCases = []invalidCase{
 		want: []want{strict(ep, 5, "extra.python.source", "does not exist")}},
 	{name: "duplicate route", base: endpointPlugin, edits: []edit{set("endpoints/again.yaml", endpointYAML),
 		rep(eg, "  - endpoints/hello.yaml\n", "  - endpoints/hello.yaml\n  - endpoints/again.yaml\n")},
-		want: []want{strict("endpoints/again.yaml", 1, "path", `duplicate route "GET /hello/<name>"`)}},
+		want: []want{advisory("endpoints/again.yaml", 1, "path", `duplicate route "GET /hello/<name>"`)}},
 
 	{name: "unknown agent parameter type", base: agentPlugin, edits: []edit{rep(st, "type: array[tools]", "type: tool-list")},
 		want: []want{strict(st, 18, "parameters[1].type", `unknown parameter type "tool-list"; expected one of string, number, boolean, select, secret-input, file, files, app-selector, model-selector, array[tools], any`)}},
@@ -338,16 +344,14 @@ var invalidCases = []invalidCase{
 		want: []want{install(mf, 1, "", `manifest must be a mapping of fields, found the string "just text"`)}},
 	{name: "manifest not UTF-8", base: toolPlugin, edits: []edit{rep(mf, "Demo", "D\xffmo")}, nilPlugin: true,
 		want: []want{install(mf, 6, "", "not valid UTF-8")}},
-	// The reference ignores unknown keys, so aliases there are harmless to it: a warning.
+	// The reference ignores unknown keys, so aliases there are harmless to it; an alias bomb is
+	// an attack on the parser all the same, refused at install (issue 16).
 	{name: "billion laughs under an unknown key", base: toolPlugin, edits: []edit{set(tool, toolYAML+laughs(9))},
-		want: []want{strict(tool, 0, "", "document expands to more than 1000000 nodes")}},
-	// In a value it decodes, its decoder refuses the aliasing, and so do we.
-	{name: "billion laughs in output_schema", base: toolPlugin, edits: []edit{set(tool, laughs(9)+strings.Replace(toolYAML, "  type: object\n", "  type: object\n  x: *a9\n", 1))},
-		want: []want{strict(tool, 0, "", "document expands to more than 1000000 nodes"),
-			// The problem points where the budget ran out: inside the aliased lists.
-			install(tool, 2, "output_schema.x[0][0][0][0][8][9][9][9][0]", "decoding expands aliases to more than 1000000 values")}},
+		want: []want{install(tool, 0, "", "document expands to more than 1000000 nodes")}},
+	{name: "billion laughs in output_schema", base: toolPlugin, edits: []edit{set(tool, toolYAML+laughs(9)+strings.Replace(toolYAML, "  type: object\n", "  type: object\n  x: *a9\n", 1))},
+		want: []want{install(tool, 0, "", "document expands to more than 1000000 nodes")}},
 	{name: "deep nesting", base: toolPlugin, edits: []edit{set(tool, toolYAML+"deep: "+strings.Repeat("[", 200)+strings.Repeat("]", 200)+"\n")},
-		want: []want{strict(tool, 35, "", "nesting deeper than 100 levels")}},
+		want: []want{install(tool, 35, "", "nesting deeper than 100 levels")}},
 	{name: "file too large", base: toolPlugin, edits: []edit{set(tool, toolYAML+"# "+strings.Repeat("x", maxYAMLFileSize)+"\n")},
 		want: []want{install(tp, 16, "tools[0]", "declaration files are limited to 1048576 bytes")}},
 }
@@ -416,7 +420,7 @@ func TestAssetFilesStayInAssets(t *testing.T) {
 	rep(mf, "icon: icon.svg", "icon: ../manifest.yaml\nicon_dark: sub/dark.svg")(fs)
 	fs["_assets/sub/dark.svg"] = &fstest.MapFile{Data: []byte("<svg/>")}
 	p, probs := Load(fs)
-	if len(probs) != 1 || !strings.Contains(probs[0].Message, `icon "../manifest.yaml" must be a clean relative path inside _assets/`) {
+	if len(probs) != 1 || probs[0].Strict || !strings.Contains(probs[0].Message, `icon "../manifest.yaml" points outside _assets/`) {
 		t.Errorf("problems: %v", probs)
 	}
 	if got := p.AssetFiles(); !slices.Equal(got, []string{"_assets/icon.svg", "_assets/sub/dark.svg"}) {
@@ -446,5 +450,21 @@ func TestAllProblemsAtOnce(t *testing.T) {
 		if probs[i-1].Line > probs[i].Line {
 			t.Errorf("not sorted by line: %v", probs)
 		}
+	}
+}
+
+func TestProblemsSplit(t *testing.T) {
+	ps := Problems{
+		{File: "a", Message: "install"},
+		{File: "b", Message: "strict", Strict: true},
+		{File: "c", Message: "advisory", Strict: true, Advisory: true},
+	}
+	errs, warnings := ps.Split(false)
+	if len(errs) != 2 || errs[0].File != "a" || errs[1].File != "b" || len(warnings) != 1 || warnings[0].File != "c" {
+		t.Errorf("Split(false) = %v, %v", errs, warnings)
+	}
+	errs, warnings = ps.Split(true)
+	if len(errs) != 3 || len(warnings) != 0 {
+		t.Errorf("Split(true) = %v, %v", errs, warnings)
 	}
 }

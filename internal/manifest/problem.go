@@ -17,6 +17,12 @@ type Problem struct {
 	// fail `validate` and `package`, but a daemon installing a package only logs them, so that
 	// every package the reference accepts is still accepted.
 	Strict bool `json:"strict,omitempty"`
+	// Advisory marks a Strict check that neither the reference packager (`dify plugin package`)
+	// nor an install makes, and whose failure leaves the plugin installable and working (a
+	// missing README.md, an unknown permission key). The developer kit prints these as
+	// warnings, so that every folder the reference packages is packaged too; --strict makes
+	// them errors.
+	Advisory bool `json:"advisory,omitempty"`
 }
 
 func (p Problem) String() string {
@@ -50,6 +56,19 @@ func (ps Problems) Install() Problems {
 		}
 	}
 	return out
+}
+
+// Split separates the problems the developer kit refuses a plugin for from those it only
+// warns about (Advisory); with strict set every problem is refused.
+func (ps Problems) Split(strict bool) (errs, warnings Problems) {
+	for _, p := range ps {
+		if p.Advisory && !strict {
+			warnings = append(warnings, p)
+		} else {
+			errs = append(errs, p)
+		}
+	}
+	return errs, warnings
 }
 
 // Err returns nil when there are no problems, else an error listing them all.

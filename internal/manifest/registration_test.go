@@ -652,9 +652,9 @@ var regCases = []regCase{
 		tools := step(r.messages["tool"], "tools").([]any)
 		setAt("tool", "tools", append(tools, tools[0]))(r)
 	}},
-		want: []want{strict(td, 0, td+".tools[1].identity.name", `duplicate tool name "echo" (also declared at tool_declaration.tools[0].identity.name)`)}},
+		want: []want{advisory(td, 0, td+".tools[1].identity.name", `duplicate tool name "echo" (also declared at tool_declaration.tools[0].identity.name)`)}},
 	{name: "duplicate model", model: true, edits: []regEdit{setAt("model", "models[1].model", "m2")},
-		want: []want{strict(mdl, 0, mdl+".models[1].model", `duplicate model "llm m2"`)}},
+		want: []want{advisory(mdl, 0, mdl+".models[1].model", `duplicate model "llm m2"`)}},
 	{name: "icon not received", edits: []regEdit{setAt("tool", "identity.icon", "gone.svg")},
 		want: []want{strict(td, 0, td+".identity.icon", `icon "gone.svg" is not among the files received from _assets/`)}},
 	{name: "no assets", edits: []regEdit{withAssets()},

@@ -148,7 +148,7 @@ func toolParameter(c node) ToolParameter {
 // is a list.
 func checkSelect(c node, typ string, options []ParameterOption, multiple bool, def any) {
 	if typ == "select" && len(options) == 0 {
-		c.get("options").strictf("a select parameter needs options")
+		c.get("options").advisoryf("a select parameter needs options") // the SDK starts without them
 	}
 	selectLike := typ == "select" || typ == "dynamic-select"
 	if multiple && !selectLike {

@@ -87,9 +87,9 @@ func parseYAML(data []byte) (*yaml.Node, []yamlProblem) {
 		return nil, probs // "~" decodes like an empty file
 	}
 	if p, ok := checkTree(root); !ok {
-		// Only a warning: the loader decodes just the parts the reference decodes, and
-		// stops (with an install problem) if those expand too much.
-		p.strict, p.limit = true, true
+		// An alias bomb or a document nested past the limit is refused, at install too,
+		// wherever it is in the file: it is an attack on the parser, not a mistake.
+		p.limit = true
 		probs = append(probs, p)
 	}
 	return root, probs
@@ -302,6 +302,16 @@ func (c node) problem(strict bool, format string, args ...any) {
 
 // strictf records a problem the reference daemon would not refuse an install for.
 func (c node) strictf(format string, args ...any) { c.problem(true, format, args...) }
+
+// advisoryf records a problem that only the developer kit reports, as a warning (see
+// Problem.Advisory).
+func (c node) advisoryf(format string, args ...any) {
+	n := len(c.f.l.problems)
+	c.problem(true, format, args...)
+	if len(c.f.l.problems) > n {
+		c.f.l.problems[n].Advisory = true
+	}
+}
 
 // shapef records a problem about the shape of a value: fatal to the reference's decoder when
 // it decodes this value into a typed field.

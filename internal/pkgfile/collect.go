@@ -36,6 +36,9 @@ type Tree struct {
 	files []treeFile // sorted by name
 	idx   dirIndex   // directories of files, rebuilt by Add
 	err   error      // a bad name given to Add, reported by the methods that can fail
+	// refDiffs are paths where the reference packager would choose differently (see
+	// ReferenceDifferences).
+	refDiffs []string
 }
 
 type treeFile struct {
@@ -63,6 +66,10 @@ func Collect(ctx context.Context, dir string) (*Tree, error) {
 		return nil, err
 	}
 	t := &Tree{dir: dir}
+	var refSkipped []string // folders the reference leaves out and plugd keeps, noted once
+	underRefSkipped := func(name string) bool {
+		return slices.ContainsFunc(refSkipped, func(dir string) bool { return strings.HasPrefix(name, dir) })
+	}
 	err = fs.WalkDir(root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return dirErr(ErrUnsupported, name, "cannot read", err)
@@ -74,10 +81,19 @@ func Collect(ctx context.Context, dir string) (*Tree, error) {
 			return nil
 		}
 		if d.Name() == ".git" || rules.ignored(name, d.IsDir()) {
+			if d.Name() == ".git" && !rules.ignored(name, d.IsDir()) && !rules.excludedByReference(name, d.IsDir()) {
+				t.refDiffs = append(t.refDiffs, name+": the reference CLI packages it (plugd never packages .git)")
+			}
 			if d.IsDir() {
 				return fs.SkipDir
 			}
 			return nil
+		}
+		if !underRefSkipped(name) && rules.excludedByReference(name, d.IsDir()) {
+			t.refDiffs = append(t.refDiffs, name+": kept by a \"!\" rule, which the reference CLI ignores: it leaves this out")
+			if d.IsDir() {
+				refSkipped = append(refSkipped, name+"/") // one note for the folder
+			}
 		}
 		if d.IsDir() {
 			return nil
@@ -157,6 +173,13 @@ func checkFolderName(name string) error {
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // Entries lists the files in byte order of their names, the order of the package.
+// ReferenceDifferences lists, one line each, the paths for which the reference packager
+// (`dify plugin package`) would choose differently from Collect, so that its package of the
+// folder would not have the same bytes: files a "!" rule keeps, which the reference leaves
+// out, and a .git that no rule excludes, which the reference packages. Empty when the two
+// agree.
+func (t *Tree) ReferenceDifferences() []string { return slices.Clone(t.refDiffs) }
+
 func (t *Tree) Entries() []Entry {
 	out := make([]Entry, len(t.files))
 	for i, f := range t.files {

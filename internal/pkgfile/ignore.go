@@ -111,6 +111,34 @@ func (r *ignoreRules) ignored(path string, isDir bool) bool {
 	return false
 }
 
+// excludedByReference reports whether the reference packager leaves path out: it applies the
+// patterns one by one and drops a path that any pattern without "!" matches, so a "!" rule
+// never brings a file back. (Its matcher is go-git's, whose wildcards agree with git's on
+// ordinary patterns; this uses ours.)
+func (r *ignoreRules) excludedByReference(path string, isDir bool) bool {
+	if r == nil {
+		return false
+	}
+	name := path
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		name = path[i+1:]
+	}
+	for i := range r.pats {
+		p := &r.pats[i]
+		if p.negate || p.invalid || p.dirOnly && !isDir {
+			continue
+		}
+		subject := path
+		if p.base {
+			subject = name
+		}
+		if strings.HasPrefix(subject, p.prefix) && matchTokens(p.toks, subject[len(p.prefix):]) {
+			return true
+		}
+	}
+	return false
+}
+
 // A token is one element of a compiled wildcard pattern.
 type token struct {
 	kind  tokenKind

@@ -201,8 +201,22 @@ func checkName(name string, maxLen int) error {
 		case "", ".":
 			return bad(ErrUnsafePath, "path is not clean")
 		}
+		if len(seg) > maxNameElem {
+			return bad(ErrUnsafePath, fmt.Sprintf("a path element is %d bytes; file systems hold at most %d (NAME_MAX), so it could not be extracted", len(seg), maxNameElem))
+		}
 	}
 	return nil
+}
+
+// maxNameElem is NAME_MAX of Linux file systems: a longer element cannot be extracted, so
+// the package is refused when read rather than when installed.
+const maxNameElem = 255
+
+// Verify reads every entry to its end, so that a CRC or size that does not match its
+// header is found now; `checksum` and an upload read every entry too.
+func (p *Package) Verify(ctx context.Context) error {
+	_, err := p.EntrySums(ctx)
+	return err
 }
 
 func isASCIILetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }

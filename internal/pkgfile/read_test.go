@@ -108,6 +108,7 @@ func TestReadRefuses(t *testing.T) {
 		{name: "empty segment", zip: makeZip(t, zent{name: "a//b", data: "x"}), kind: ErrUnsafePath, msg: "path is not clean"},
 		{name: "control character", zip: makeZip(t, zent{name: "a\nb", data: "x"}), kind: ErrUnsafePath, msg: "control character"},
 		{name: "long name", zip: makeZip(t, zent{name: strings.Repeat("a", 20), data: "x"}), lim: Limits{MaxNameLen: 10}, kind: ErrUnsafePath, msg: "longer than 10 bytes"},
+		{name: "element past NAME_MAX", zip: makeZip(t, zent{name: "d/" + strings.Repeat("a", 256), data: "x"}), kind: ErrUnsafePath, msg: "a path element is 256 bytes; file systems hold at most 255"},
 		{name: "symlink", zip: makeZip(t, zent{name: "link", data: "/etc/passwd", mode: fs.ModeSymlink | 0o777}), kind: ErrUnsupported, msg: `"link": symlink entries are not allowed`},
 		{name: "device", zip: makeZip(t, zent{name: "dev", mode: fs.ModeDevice | 0o644}), kind: ErrUnsupported, msg: "not a regular file"},
 		{name: "duplicate", zip: makeZip(t, zent{name: "a", data: "1"}, zent{name: "a", data: "2"}), kind: ErrCorrupt, msg: `"a": duplicate entry`},

@@ -149,6 +149,7 @@ func (b *Builder) Ensure(ctx context.Context, pluginDir string, progress func(Pr
 		return nil, err
 	}
 	if env, err := b.load(p.key); err == nil {
+		b.touch(p.key)
 		return env, nil
 	}
 
@@ -173,6 +174,7 @@ func (b *Builder) Ensure(ctx context.Context, pluginDir string, progress func(Pr
 		}
 		env := *f.env
 		env.Fixes = slices.Clone(env.Fixes)
+		b.touch(p.key)
 		return &env, nil
 	case <-ctx.Done():
 		b.mu.Lock()
@@ -460,8 +462,7 @@ func pyList(items []string) string {
 
 var keyRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// List returns the finished environments, for garbage collection: an installation records
-// its Env.Key, and environments no installation uses can be removed.
+// List returns the finished environments, for garbage collection (see Collect).
 func (b *Builder) List() ([]Env, error) {
 	entries, err := os.ReadDir(b.envsDir())
 	if errors.Is(err, fs.ErrNotExist) {
@@ -484,7 +485,7 @@ func (b *Builder) List() ([]Env, error) {
 
 // Remove deletes the environment key; removing one that does not exist is not an error.
 // It waits for a build of the same key to finish. The caller must know that no plugin
-// runs from it.
+// runs from it; Collect checks that for unused environments.
 func (b *Builder) Remove(ctx context.Context, key string) error {
 	if !keyRE.MatchString(key) {
 		return fmt.Errorf("pyenv: remove: invalid key %q", key)

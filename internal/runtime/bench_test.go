@@ -222,6 +222,33 @@ func BenchmarkColdStart(b *testing.B) {
 	}
 }
 
+// BenchmarkColdStartZygote is BenchmarkColdStart with the plugin forked from a zygote
+// that has already imported the SDK (the zygote's own start is not counted).
+func BenchmarkColdStartZygote(b *testing.B) {
+	cfg := testConfig(b, "crasher")
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	withZygotes(b, &cfg, "")
+	l := start(b, cfg)
+	ctx := testCtx(b, 10*time.Minute)
+	if err := l.Start(ctx); err != nil { // starts the zygote
+		b.Fatal(err)
+	}
+	if err := l.Stop(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if err := l.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := l.Stop(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
+
 // BenchmarkImportSDK is `python -c 'import dify_plugin'`, from spawn to the import done (a
 // line printed after it; the interpreter's exit is not counted): the SDK's own start-up cost,
 // which BenchmarkColdStart cannot go below.

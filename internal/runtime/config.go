@@ -46,6 +46,14 @@ type LocalConfig struct {
 	// the limit is an rlimit (see docs/runtime.md).
 	CgroupParent string
 
+	// Zygotes, when set, forks the plugin from a zygote of its environment that has already
+	// imported the SDK, instead of starting a new interpreter (see zygote.py and
+	// docs/runtime.md); any failure there falls back to the plain spawn, logged.
+	Zygotes *Zygotes
+	// Isolation confines each process (see Isolation); nil runs it as the daemon's user,
+	// seeing what the daemon sees.
+	Isolation *Isolation
+
 	// Permissions is the manifest's resource.permission, checked on backwards invocations.
 	Permissions *manifest.Permission
 	// Backwards answers backwards invocations; nil answers each with an error.
@@ -63,9 +71,17 @@ type LocalConfig struct {
 	RestartBackoffMax time.Duration // default 30 s
 	CrashLoopCount    int           // this many crashes ...; default 5
 	CrashLoopWindow   time.Duration // ... within this window mean failed; default 60 s
+	// CrashLoopBackoff is how long a crash-looping plugin stays failed before the next
+	// request may start it again; it doubles for every loop in a row (a process that stayed
+	// up for CrashLoopWindow ends the row), up to CrashLoopBackoffMax. Defaults 1 min, 30 min.
+	CrashLoopBackoff    time.Duration
+	CrashLoopBackoffMax time.Duration
 
 	// SessionBuffer bounds what one request may hold unread (wire.Options.SessionBuffer).
 	SessionBuffer int
+	// Bounds bound the memory the plugin's messages take: the longest line, the bytes queued
+	// for callers per process and across the daemon (wire.Bounds). Zero: only SessionBuffer.
+	Bounds wire.Bounds
 }
 
 // MinMemoryLimit is the smallest limit FromManifest sets. The reference never enforced
@@ -101,6 +117,8 @@ func (c LocalConfig) withDefaults() LocalConfig {
 	set(&c.RestartBackoff, time.Second)
 	set(&c.RestartBackoffMax, 30*time.Second)
 	set(&c.CrashLoopWindow, 60*time.Second)
+	set(&c.CrashLoopBackoff, time.Minute)
+	set(&c.CrashLoopBackoffMax, 30*time.Minute)
 	if c.CrashLoopCount <= 0 {
 		c.CrashLoopCount = 5
 	}

@@ -15,7 +15,8 @@
 //	starting,   either of the two above, for the            failed
 //	ready       CrashLoopCount-th time within CrashLoopWindow
 //	any         Stop, idle timer                            stopped (failed stays failed)
-//	failed      Reset                                       stopped
+//	failed      CrashLoopBackoff over (doubling per loop),  stopped
+//	            or Reset
 //
 // In words:
 //
@@ -28,7 +29,8 @@
 //     until its 600 s request timeout. The plugin is started again after a back-off that
 //     doubles from RestartBackoff up to RestartBackoffMax; CrashLoopCount crashes within
 //     CrashLoopWindow make the runtime failed, and requests then fail at once with
-//     ErrCrashLoop and the last crash's error until Reset.
+//     ErrCrashLoop and the last crash's error until the crash-loop back-off is over (then the
+//     next request starts it again) or Reset.
 //   - Stop sends SIGTERM to the plugin's process group and SIGKILL after StopGrace; the idle
 //     timer (IdleStop) does the same once no request has been in flight for that long.
 //
@@ -55,7 +57,9 @@
 //
 // Backpressure: results wait in the session's queue (wire.Options.SessionBuffer, 64 MiB by
 // default) until the caller reads them; a caller that falls further behind fails alone with
-// wire.ErrSessionOverrun, and other requests of the plugin are not slowed. At most 16 backwards
+// wire.ErrSessionOverrun, and other requests of the plugin are not slowed. LocalConfig.Bounds
+// adds a budget per process and one shared across the daemon; past them the plugin is held
+// back (its stdout is not read) rather than anything being dropped. At most 16 backwards
 // invocations of one request run at once; beyond that the reading of its results waits.
 //
 // # Isolation
@@ -63,7 +67,10 @@
 // The plugin gets an allow-listed environment and never the daemon's (see pluginEnv), its own
 // HOME and TMPDIR, its own process group, and a memory limit from resource.memory: a cgroup v2
 // when one is delegated to the daemon, else RLIMIT_DATA. docs/runtime.md says what happens at
-// the limit and why those choices.
+// the limit and why those choices. With LocalConfig.Isolation each process also runs in a
+// sandbox (internal/sandbox): its own uid or user namespace, a private root showing only the
+// system, its interpreter, its code read-only and its own folders, its own PID namespace, no
+// capability, and limits on processes and open files.
 //
 // # Logs
 //

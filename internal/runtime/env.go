@@ -22,6 +22,14 @@ const systemPath = "/usr/local/bin:/usr/bin:/bin"
 //   - HOME and TMPDIR: folders of its own under LocalConfig.DataDir, so libraries that cache
 //     in ~ or write temporary files neither collide with other plugins nor fill the daemon's;
 //   - LANG=C.UTF-8, so Python reads and writes UTF-8 whatever the host locale;
+//   - PYTHONDONTWRITEBYTECODE=1, so running a plugin never writes __pycache__/*.pyc into
+//     its folder: an author's folder run by `plugin run/invoke` would change its checksum
+//     and ship the .pyc in the next package. Python still reads the bytecode the environment
+//     build compiled (the stdlib, site-packages); only the plugin's own modules are compiled
+//     in memory at each start. PYTHONPYCACHEPREFIX would keep those too, but Python then
+//     ignores every __pycache__ folder, so the first start under a new prefix recompiles the
+//     stdlib and the SDK: 5.6 s instead of 0.9 s to import dify_plugin 0.7 (measured on the
+//     2-core test machine), once per prefix;
 //   - HEARTBEAT_INTERVAL, a quarter of the heartbeat timeout (at most the SDK's 10 s), so a
 //     short timeout never kills a healthy plugin between two beats;
 //   - LocalConfig.Env, as given: proxies, a CA bundle, SDK settings such as
@@ -37,6 +45,7 @@ func pluginEnv(cfg *LocalConfig, home, tmp string) ([]string, error) {
 		"HOME=" + home,
 		"TMPDIR=" + tmp,
 		"LANG=C.UTF-8",
+		"PYTHONDONTWRITEBYTECODE=1",
 		"HEARTBEAT_INTERVAL=" + strconv.FormatFloat(interval.Seconds(), 'f', -1, 64),
 	}
 	for _, kv := range cfg.Env {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/plugd/plugd/internal/manifest"
+	"github.com/plugd/plugd/internal/sandbox"
 	"github.com/plugd/plugd/internal/wire"
 )
 
@@ -19,6 +20,7 @@ import (
 const testSecret = "PLUGD_TEST_SECRET"
 
 func TestMain(m *testing.M) {
+	sandbox.MaybeRunInit() // the isolated tests start this binary as the sandbox init
 	os.Setenv(testSecret, "hunter2")
 	os.Exit(m.Run())
 }
@@ -58,7 +60,25 @@ func testConfig(t testing.TB, name string) LocalConfig {
 	cfg.HeartbeatTimeout = 30 * time.Second
 	cfg.StopGrace = 2 * time.Second
 	cfg.RestartBackoff = 50 * time.Millisecond
+	if os.Getenv("PLUGD_TEST_ZYGOTE") == "1" { // every SDK test through a zygote
+		withZygotes(t, &cfg, "")
+	}
 	return cfg
+}
+
+// withZygotes gives cfg a zygote set that the test closes. PLUGD_TEST_ZYGOTE=1 does it for
+// every test plugin (scripts/test.sh runs the package once that way).
+func withZygotes(t testing.TB, cfg *LocalConfig, preload string) *Zygotes {
+	t.Helper()
+	zs := NewZygotes(ZygoteConfig{DataDir: t.TempDir(), Preload: preload,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		zs.Close(ctx)
+	})
+	cfg.Zygotes = zs
+	return zs
 }
 
 // start makes a Local and stops it when the test ends.

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/plugd/plugd/internal/sandbox"
 	"github.com/plugd/plugd/internal/wire"
 )
 
@@ -24,7 +26,7 @@ type instance struct {
 	log     *slog.Logger
 	plog    *logFile
 	lim     *limiter
-	cmd     *exec.Cmd
+	wait    func() string // waits for the process to end and says how it ended
 	pid     int
 	conn    *wire.Conn
 	spawned time.Time
@@ -44,6 +46,12 @@ type instance struct {
 
 	exited  chan struct{} // closed once the process is reaped and exitErr is set
 	exitErr *ExitError
+
+	// pidOne: the process is PID 1 of its own PID namespace (sandboxed), where the kernel
+	// drops every signal it has no handler for. The SDK has no SIGTERM handler, so a stop is
+	// a SIGKILL at once, which SIGTERM would have been anyway.
+	pidOne bool
+	cg     *pluginCgroup // pids and CPU limits; nil when none
 }
 
 // spawn starts the process and its Conn. shim runs it under /bin/sh (see below).
@@ -88,29 +96,74 @@ func spawn(cfg *LocalConfig, logger *slog.Logger, plog *logFile, shim bool) (*in
 	}
 
 	lim := newLimiter(cfg, logger)
-	build := func() *exec.Cmd {
-		c := exec.Command(cfg.Python, "-m", cfg.Entrypoint)
-		if shim {
+	iso := cfg.Isolation
+	confined := iso.confines()
+	if iso != nil && iso.Refused != nil {
+		closeAll(parentEnds)
+		closeAll(childEnds)
+		return nil, fmt.Errorf("%w %s: %w", ErrSpawn, cfg.PluginID, iso.Refused)
+	}
+	if cfg.Zygotes != nil && !confined {
+		// A fork of the environment's zygote (zygote_linux.go); the plain spawn below when
+		// it fails. A confined (isolated) plugin never takes this path: a fork would have
+		// the zygote's credentials and view (see zygote.py).
+		in, zerr := forkFromZygote(cfg, logger, plog, lim, env, parentEnds, childEnds)
+		if zerr == nil {
+			return in, nil
+		}
+		logger.Warn("cannot fork the plugin from a zygote; starting it the plain way", "err", zerr)
+	}
+	var spec sandbox.Spec
+	if confined {
+		// RLIMIT_DATA is set by the init, before the exec, rather than by prlimit after it.
+		if spec, err = iso.spec(cfg, env, home, tmp, lim.dataRlimit()); err != nil {
+			lim.release()
+			closeAll(parentEnds)
+			closeAll(childEnds)
+			return nil, fmt.Errorf("%w %s: %w", ErrSpawn, cfg.PluginID, err)
+		}
+	}
+	build := func() (*exec.Cmd, error) {
+		var c *exec.Cmd
+		switch {
+		case confined:
+			// The sandbox's init execs the plugin as PID 1 of a PID namespace of its own:
+			// its getppid() is 0, never 1, so the PID 1 shim is never needed.
+			var err error
+			if c, err = sandbox.Command(spec); err != nil {
+				return nil, err
+			}
+			c.SysProcAttr = withProcAttr(c.SysProcAttr)
+		case shim:
 			// The SDK polls getppid() and exits when it reads 1, taking it for a dead parent
 			// (plugin-protocol.md 6.3). When the daemon itself is PID 1, as in a container
 			// started without an init, every child sees 1, so the plugin runs under a shell
 			// that stays its parent; the shell also sets the rlimit, which prlimit could only
 			// set on the shell after it had already forked.
 			c = exec.Command("/bin/sh", "-c", lim.shimLimit()+`"$0" "$@"; exit $?`, cfg.Python, "-m", cfg.Entrypoint)
+		default:
+			c = exec.Command(cfg.Python, "-m", cfg.Entrypoint)
 		}
-		c.Dir, c.Env = cfg.Dir, env
+		if !confined {
+			c.Dir, c.Env = cfg.Dir, env
+			c.SysProcAttr = procAttr()
+		}
 		c.Stdin, c.Stdout, c.Stderr = inR, outW, errW
-		c.SysProcAttr = procAttr()
-		return c
+		return c, nil
 	}
-	cmd := build()
-	inCgroup := lim.prepare(cmd.SysProcAttr)
-	err = startCmd(cmd)
+	cmd, err := build()
+	inCgroup := false
+	if err == nil {
+		inCgroup = lim.prepare(cmd.SysProcAttr)
+		err = startCmd(cmd)
+	}
 	if err != nil && inCgroup {
 		// Starting inside the cgroup needs clone3 (Linux 5.7), which seccomp filters may
 		// refuse; start normally and move the process in instead.
-		cmd, inCgroup = build(), false
-		err = startCmd(cmd)
+		if cmd, err = build(); err == nil {
+			inCgroup = false
+			err = startCmd(cmd)
+		}
 	}
 	closeAll(childEnds) // the child has its copies; ours would keep the pipes from ever ending
 	if err != nil {
@@ -119,24 +172,58 @@ func spawn(cfg *LocalConfig, logger *slog.Logger, plog *logFile, shim bool) (*in
 		return nil, fmt.Errorf("%w %s: %w", ErrSpawn, cfg.PluginID, err)
 	}
 	pid := cmd.Process.Pid
-	if err := lim.started(pid, inCgroup, shim); err != nil {
+	if err := lim.started(pid, inCgroup, shim || confined); err != nil {
 		logger.Warn("memory limit not applied", "pid", pid, "err", err)
 		lim.mode = ""
 	}
+	var cg *pluginCgroup
+	if confined {
+		// The init does not fork: once it is in the cgroups, so is everything the plugin
+		// starts. Without a usable cgroup, RLIMIT_NPROC alone holds, and no CPU quota.
+		var err error
+		cg, err = joinPluginCgroup(cfg.PluginID, pid, cgroupLimits{pids: spec.Limits.Processes, cpuPercent: iso.CPUPercent})
+		if err != nil {
+			lvl := slog.LevelDebug
+			if iso.CPUPercent > 0 {
+				lvl = slog.LevelWarn
+			}
+			logger.Log(context.Background(), lvl, "no cgroup for the plugin: the process limit is RLIMIT_NPROC alone, and the CPU quota is not applied", "err", err)
+		}
+	}
 
 	in := &instance{
-		cfg: cfg, log: logger.With("pid", pid), plog: plog, lim: lim, cmd: cmd, pid: pid, spawned: time.Now(),
+		cfg: cfg, log: logger.With("pid", pid), plog: plog, lim: lim, wait: waitCmd(cmd), pid: pid, spawned: time.Now(),
 		ready: make(chan struct{}), stderr: tail{max: stderrTail}, stderrDone: make(chan struct{}),
 		stopCh: make(chan error, 1), killCh: make(chan struct{}, 1), exited: make(chan struct{}),
+		pidOne: confined, cg: cg,
 	}
+	in.connect(inW, outR, errR)
+	isolation := "none"
+	if confined {
+		isolation = isolationText(spec)
+		if cg != nil {
+			isolation += "; cgroups " + cg.String()
+		}
+	}
+	plog.write(logger, pid, "runtime", fmt.Sprintf("started %s -m %s in %s (memory limit: %s; isolation: %s)", cfg.Python, cfg.Entrypoint, cfg.Dir, in.limitText(), isolation))
+	return in, nil
+}
+
+// connect starts the protocol on the process's stdin and stdout and the reading of its
+// stderr; spawn and forkFromZygote share it.
+func (in *instance) connect(inW, outR, errR *os.File) {
 	in.lastSeen.Store(in.spawned.UnixNano())
 	// The Conn writes only whole JSON lines, never a blank one: SDKs before 0.2.2 answer a
-	// blank line with an error event. It reads lines of any length, where the reference's
-	// 5 MiB cap killed plugins that returned a large result (user-pains.md 1.8).
-	in.conn = wire.NewConn(&activityReader{outR, &in.lastSeen}, &watchedWriter{w: inW, since: &in.writing}, wire.Options{OnEvent: in.onEvent, SessionBuffer: cfg.SessionBuffer})
+	// blank line with an error event. It reads lines up to cfg.Bounds.MaxLine (64 MiB in the
+	// daemon), where the reference's 5 MiB cap killed plugins that returned a large result
+	// (user-pains.md 1.8).
+	in.conn = wire.NewConn(&activityReader{outR, &in.lastSeen}, &watchedWriter{w: inW, since: &in.writing}, wire.Options{OnEvent: in.onEvent, SessionBuffer: in.cfg.SessionBuffer, Bounds: in.cfg.Bounds})
 	go in.readStderr(errR)
-	plog.write(logger, pid, "runtime", fmt.Sprintf("started %s -m %s in %s (memory limit: %s)", cfg.Python, cfg.Entrypoint, cfg.Dir, in.limitText()))
-	return in, nil
+}
+
+// waitCmd waits for a spawned process and says how it ended.
+func waitCmd(cmd *exec.Cmd) func() string {
+	return func() string { cmd.Wait(); return cmd.ProcessState.String() }
 }
 
 // startCmd forks from a fresh goroutine: see Pdeathsig in procAttr.
@@ -289,8 +376,9 @@ func (in *instance) kill() {
 // still in flight.
 func (in *instance) watch(onReady func()) {
 	waited := make(chan struct{})
+	var status string
 	go func() {
-		in.cmd.Wait()
+		status = in.wait()
 		close(waited)
 	}()
 	startTimer := time.NewTimer(in.cfg.StartTimeout)
@@ -325,6 +413,11 @@ loop:
 				kill(fmt.Errorf("%w (%s)", ErrStartTimeout, in.cfg.StartTimeout))
 			}
 		case <-tick.C:
+			if in.conn.Backpressured() {
+				// Held back by callers slower than it (wire.Bounds): not reading its stdout
+				// is the daemon's doing, so its silence proves nothing.
+				in.lastSeen.Store(time.Now().UnixNano())
+			}
 			if in.isReady() && time.Since(time.Unix(0, in.lastSeen.Load())) > in.cfg.HeartbeatTimeout {
 				kill(fmt.Errorf("%w (%s)", ErrHeartbeatTimeout, in.cfg.HeartbeatTimeout))
 			}
@@ -335,13 +428,20 @@ loop:
 			// Nothing more can come from a plugin whose stdout ended, nor go to one whose stdin
 			// broke. Don't wait for it to notice.
 			connDone = nil
+			if err := in.conn.Err(); errors.Is(err, wire.ErrLineTooLong) && reason == nil {
+				reason = err // the daemon ended it: say why, with the limit
+			}
 			signalGroup(in.pid, syscall.SIGKILL)
 		case why := <-in.stopCh:
 			if reason == nil {
 				reason = why
 			}
-			signalGroup(in.pid, syscall.SIGTERM) // the SDK has no handler: SIGTERM ends it
-			grace = time.After(in.cfg.StopGrace)
+			if in.pidOne {
+				signalGroup(in.pid, syscall.SIGKILL)
+			} else {
+				signalGroup(in.pid, syscall.SIGTERM) // the SDK has no handler: SIGTERM ends it
+				grace = time.After(in.cfg.StopGrace)
+			}
 		case <-grace:
 			grace = nil
 			signalGroup(in.pid, syscall.SIGKILL)
@@ -358,7 +458,7 @@ loop:
 	case <-time.After(time.Second): // a grandchild outside the group may hold stderr open
 	}
 	e := &ExitError{
-		Plugin: in.cfg.PluginID, PID: in.pid, Status: in.cmd.ProcessState.String(), Reason: reason,
+		Plugin: in.cfg.PluginID, PID: in.pid, Status: status, Reason: reason,
 		Ready: in.isReady(), MemoryLimit: in.lim.bytes, Enforcement: in.lim.mode, Stderr: in.stderr.String(),
 	}
 	// The kernel's word is final; a MemoryError in stderr is a strong hint only when the
@@ -367,9 +467,10 @@ loop:
 		e.Reason = ErrMemoryLimit
 	}
 	in.lim.release()
+	in.cg.release()
 	in.exitErr = e
 	in.conn.Close() // fails any session still open, and closes stdin now that nobody reads it
-	in.plog.write(in.log, in.pid, "runtime", "ended: "+in.cmd.ProcessState.String())
+	in.plog.write(in.log, in.pid, "runtime", "ended: "+status)
 	if errors.Is(reason, ErrStopped) {
 		in.log.Info("plugin stopped", "status", e.Status)
 	} else {

@@ -19,7 +19,7 @@ const (
 	StateStarting   State = "starting"   // spawned, waiting for the first heartbeat
 	StateReady      State = "ready"      // serving requests
 	StateRestarting State = "restarting" // crashed; waiting out the back-off before the next start
-	StateFailed     State = "failed"     // crash-looping; requests fail at once until Reset
+	StateFailed     State = "failed"     // crash-looping: requests fail at once until the crash-loop back-off ends or Reset
 )
 
 // Status is a snapshot of a Local, for health checks and metrics.
@@ -55,7 +55,15 @@ type Local struct {
 	inflight int
 	idle     *time.Timer
 	retry    *time.Timer
+	loops    int         // crash loops in a row: the exponent of the crash-loop back-off
+	recover  *time.Timer // ends the failed state of a crash loop; not stopped by Stop
+	retryAt  time.Time   // when recover fires
 	closed   bool
+	// spawnGen numbers starts; a spawn whose number is no longer current when it ends
+	// (the runtime was stopped meanwhile) ends its process. spawned is closed when the
+	// latest spawn has been settled either way.
+	spawnGen uint64
+	spawned  chan struct{}
 }
 
 // NewLocal returns a stopped runtime; nothing runs until the first request or Start.
@@ -148,8 +156,8 @@ func (l *Local) failedErr() error {
 	if errors.Is(l.lastErr, ErrSpawn) {
 		return l.lastErr
 	}
-	return fmt.Errorf("plugin %s: %w (%d crashes within %s; Reset to try again): %w",
-		l.cfg.PluginID, ErrCrashLoop, len(l.crashes), l.cfg.CrashLoopWindow, l.lastErr)
+	return fmt.Errorf("plugin %s: %w (%d crashes within %s; it may start again in %s, or at once when reset): %w",
+		l.cfg.PluginID, ErrCrashLoop, len(l.crashes), l.cfg.CrashLoopWindow, max(time.Until(l.retryAt), 0).Round(time.Second), l.lastErr)
 }
 
 // release ends one request's hold and arms the idle timer when none is left.
@@ -188,6 +196,7 @@ func (l *Local) broadcastLocked() {
 // detachLocked makes the current process no longer the plugin's, without waiting for it:
 // a new request starts a fresh one at once.
 func (l *Local) detachLocked(to State) {
+	l.spawnGen++ // a spawn in progress is no longer wanted
 	l.inst = nil
 	l.state = to
 	for _, t := range []**time.Timer{&l.idle, &l.retry} {
@@ -199,19 +208,44 @@ func (l *Local) detachLocked(to State) {
 	l.broadcastLocked()
 }
 
+// startLocked starts a process. The spawn itself (fork, exec, cgroup set-up: milliseconds)
+// runs without l.mu, which every request, status read and the Pool's picks take; the state is
+// StateStarting meanwhile, so requests wait for it as for the first heartbeat.
 func (l *Local) startLocked() {
-	inst, err := spawn(&l.cfg, l.log, l.plog, l.shim)
-	if err != nil {
-		// No interpreter, no folder: starting again cannot help, so fail now.
-		l.lastErr = err
-		l.state = StateFailed
-		l.log.Error("cannot start plugin", "err", err)
-		l.broadcastLocked()
-		return
-	}
-	l.inst, l.state = inst, StateStarting
+	l.spawnGen++
+	gen := l.spawnGen
+	done := make(chan struct{})
+	l.spawned = done
+	l.state = StateStarting
 	l.broadcastLocked()
-	go l.supervise(inst)
+	go func() {
+		inst, err := spawn(&l.cfg, l.log, l.plog, l.shim)
+		l.mu.Lock()
+		if l.spawnGen != gen {
+			// Stopped (or stopped and started again) while spawning: this process is nobody's.
+			l.mu.Unlock()
+			if inst != nil {
+				inst.stop(ErrStopped)
+				inst.watch(func() {})
+			}
+			close(done)
+			return
+		}
+		defer close(done) // settled: l.inst is set or the runtime failed
+		if err != nil {
+			// No interpreter, no folder: starting again cannot help, so fail now.
+			l.lastErr = err
+			l.state = StateFailed
+			l.log.Error("cannot start plugin", "err", err)
+			l.broadcastLocked()
+			l.mu.Unlock()
+			return
+		}
+		l.inst = inst
+		l.broadcastLocked()
+		l.mu.Unlock()
+		go l.supervise(inst)
+	}()
 }
 
 // supervise follows one process and decides what happens after it ends.
@@ -241,9 +275,30 @@ func (l *Local) supervise(inst *instance) {
 		}
 	}
 	l.crashes = append(recent, now)
+	if at := inst.readyAt.Load(); at != 0 && now.Sub(time.Unix(0, at)) >= l.cfg.CrashLoopWindow {
+		l.loops = 0 // it ran well for a while: a new loop starts the back-off afresh
+	}
 	if len(l.crashes) >= l.cfg.CrashLoopCount {
-		l.state = StateFailed
-		l.log.Error("plugin is crash-looping; requests fail until Reset", "crashes", len(l.crashes), "window", l.cfg.CrashLoopWindow)
+		l.loops++
+		delay := l.cfg.CrashLoopBackoff << min(l.loops-1, 30)
+		if delay > l.cfg.CrashLoopBackoffMax || delay <= 0 {
+			delay = l.cfg.CrashLoopBackoffMax
+		}
+		l.state, l.retryAt = StateFailed, now.Add(delay)
+		l.log.Error("plugin is crash-looping; requests fail until the back-off ends or it is reset",
+			"crashes", len(l.crashes), "window", l.cfg.CrashLoopWindow, "backoff", delay, "loops", l.loops)
+		l.recover = time.AfterFunc(delay, func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if l.state == StateFailed && !l.closed {
+				// The next request starts it again; its crashes count afresh, the loop
+				// count stays, so another loop waits twice as long.
+				l.crashes, l.recover = nil, nil
+				l.state = StateStopped
+				l.log.Info("crash-loop back-off over; the next request starts the plugin")
+				l.broadcastLocked()
+			}
+		})
 		l.broadcastLocked()
 		return
 	}
@@ -270,13 +325,22 @@ func (l *Local) supervise(inst *instance) {
 // the next request starts the plugin again. A failed runtime stays failed.
 func (l *Local) Stop(ctx context.Context) error {
 	l.mu.Lock()
-	inst := l.inst
+	inst, spawning := l.inst, l.state == StateStarting && l.inst == nil
+	spawned := l.spawned
 	to := StateStopped
 	if l.state == StateFailed {
 		to = StateFailed
 	}
 	l.detachLocked(to)
 	l.mu.Unlock()
+	if spawning && spawned != nil {
+		// The spawner sees it is no longer wanted and ends its process; wait for that.
+		select {
+		case <-spawned:
+		case <-ctx.Done():
+			return fmt.Errorf("plugin %s: stop: %w", l.cfg.PluginID, context.Cause(ctx))
+		}
+	}
 	if inst == nil {
 		return nil
 	}
@@ -295,17 +359,26 @@ func (l *Local) Stop(ctx context.Context) error {
 func (l *Local) Close(ctx context.Context) error {
 	l.mu.Lock()
 	l.closed = true
+	if l.recover != nil {
+		l.recover.Stop()
+		l.recover = nil
+	}
 	l.mu.Unlock()
 	err := l.Stop(ctx)
 	l.plog.close()
 	return err
 }
 
-// Reset clears a failed runtime and its crash history; the next request starts the plugin.
+// Reset clears a failed runtime, its crash history and its crash-loop back-off; the next
+// request starts the plugin.
 func (l *Local) Reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.crashes = nil
+	l.crashes, l.loops = nil, 0
+	if l.recover != nil {
+		l.recover.Stop()
+		l.recover = nil
+	}
 	if l.state == StateFailed {
 		l.state = StateStopped
 		l.broadcastLocked()

@@ -77,10 +77,8 @@ type Pool struct {
 }
 
 type member struct {
-	l *Local
-	// Under Pool.mu:
-	pending   int  // requests routed here whose Invoke has not returned yet
-	launching bool // being started by a scale-up, not yet in the starting state
+	l       *Local
+	pending int // under Pool.mu: requests routed here whose Invoke has not returned yet
 }
 
 // NewPool returns a Pool with no process running; the first request (or Start) starts the
@@ -114,11 +112,6 @@ func (p *Pool) pick() (m *member, done func()) {
 	bestLoad, running, starting := 0, 0, false
 	for _, m := range p.members {
 		st, inflight := m.l.load()
-		if m.launching {
-			running++
-			starting = true
-			continue
-		}
 		switch st {
 		case StateReady:
 			running++
@@ -163,14 +156,14 @@ func (p *Pool) scaleUpLocked() {
 	var m *member
 	n := -1
 	for i, c := range p.members {
-		if st, _ := c.l.load(); st == StateStopped && !c.launching {
+		if st, _ := c.l.load(); st == StateStopped {
 			m, n = c, i
 			break
 		}
 	}
 	if m == nil {
 		if len(p.members) >= p.cfg.MaxInstances {
-			return // the others have failed; Reset brings them back
+			return // the others have failed; their back-off or Reset brings them back
 		}
 		n = len(p.members)
 		cfg := p.cfg.LocalConfig
@@ -179,20 +172,15 @@ func (p *Pool) scaleUpLocked() {
 		m = &member{l: newLocal(cfg, p.plog)}
 		p.members = append(p.members, m)
 	}
-	m.launching = true
 	m.l.log.Info("plugin busy; starting another instance", "instance", n, "max", p.cfg.MaxInstances)
-	// Spawning takes milliseconds (fork, exec, cgroup): not under the Pool's lock, which
-	// every request takes. launching keeps the next picks from starting another meanwhile.
-	go func() {
-		m.l.mu.Lock()
-		if !m.l.closed && m.l.state == StateStopped {
-			m.l.startLocked()
-		}
-		m.l.mu.Unlock()
-		p.mu.Lock()
-		m.launching = false
-		p.mu.Unlock()
-	}()
+	// startLocked only marks the instance starting (so the next picks do not start another)
+	// and spawns in the background: neither the Pool's lock nor the instance's, which every
+	// request takes, is held while the process is forked.
+	m.l.mu.Lock()
+	if !m.l.closed && m.l.state == StateStopped {
+		m.l.startLocked()
+	}
+	m.l.mu.Unlock()
 }
 
 // Start starts the first instance if no instance is running and waits until one is ready.

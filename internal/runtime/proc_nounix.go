@@ -3,6 +3,7 @@
 package runtime
 
 import (
+	"io/fs"
 	"os"
 	"syscall"
 )
@@ -21,3 +22,8 @@ func signalGroup(pid int, sig syscall.Signal) error {
 	}
 	return p.Kill()
 }
+
+func owner(fi fs.FileInfo) int { return -1 }
+
+// withProcAttr: no sandbox runs here (sandbox.Command refuses every mode but none).
+func withProcAttr(attr *syscall.SysProcAttr) *syscall.SysProcAttr { return procAttr() }

@@ -39,6 +39,8 @@ type RemoteConfig struct {
 	HeartbeatTimeout time.Duration
 	// SessionBuffer bounds what one request may hold unread (wire.Options.SessionBuffer).
 	SessionBuffer int
+	// Bounds bound the memory the connection's messages take (line length, budgets).
+	Bounds wire.Bounds
 }
 
 func (c RemoteConfig) withDefaults() RemoteConfig {
@@ -91,7 +93,7 @@ func NewRemote(cfg RemoteConfig, r io.Reader, conn io.WriteCloser) *Remote {
 	// long line holds its heartbeats back meanwhile. The reader has no Close: closing conn
 	// ends both directions.
 	rm.conn = wire.NewConn(&liveReader{r: r, seen: &rm.lastSeen, ack: ackNow(conn)}, &watchedWriter{w: conn, since: &rm.writing},
-		wire.Options{OnEvent: rm.onEvent, SessionBuffer: cfg.SessionBuffer})
+		wire.Options{OnEvent: rm.onEvent, SessionBuffer: cfg.SessionBuffer, Bounds: cfg.Bounds})
 	go rm.watch()
 	return rm
 }
@@ -130,6 +132,9 @@ func (r *Remote) watch() {
 		case <-tick.C:
 			if reason != nil {
 				continue
+			}
+			if r.conn.Backpressured() {
+				r.lastSeen.Store(time.Now().UnixNano()) // held back by slow callers (wire.Bounds)
 			}
 			if time.Since(time.Unix(0, r.lastSeen.Load())) > timeout {
 				reason = fmt.Errorf("%w (%s)", ErrHeartbeatTimeout, timeout)

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/plugd/plugd/internal/backwards"
+	"github.com/plugd/plugd/internal/sandbox"
 	"github.com/plugd/plugd/internal/wire"
 )
 
@@ -217,10 +219,44 @@ func TestCrashLoop(t *testing.T) {
 	}
 }
 
+// TestCrashLoopBackoff: a failed runtime becomes startable again once its back-off is over,
+// and a second loop in a row waits twice as long.
+func TestCrashLoopBackoff(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "crashloop")
+	cfg.CrashLoopCount = 2
+	cfg.RestartBackoff = 10 * time.Millisecond
+	cfg.CrashLoopBackoff = 300 * time.Millisecond
+	l := start(t, cfg)
+	ctx := testCtx(t, 30*time.Second)
+	for loop := 1; loop <= 2; loop++ {
+		before := time.Now()
+		callTool(t, ctx, l, "echo", nil)
+		waitState(t, l, StateFailed, 20*time.Second)
+		if _, err := callTool(t, ctx, l, "echo", nil); !errors.Is(err, ErrCrashLoop) || !strings.Contains(err.Error(), "may start again in") {
+			t.Fatalf("loop %d: a failed runtime answered %v", loop, err)
+		}
+		// The back-off doubles per loop: the retry is scheduled at least that long after
+		// the loop began (read from the runtime, not timed, so a slow machine cannot fail it).
+		l.mu.Lock()
+		retryAt, loops := l.retryAt, l.loops
+		l.mu.Unlock()
+		if want := cfg.CrashLoopBackoff << (loop - 1); loops != loop || retryAt.Sub(before) < want {
+			t.Errorf("loop %d: %d loops counted, retry %s after the loop began, want at least %s", loop, loops, retryAt.Sub(before), want)
+		}
+		// And it does start again by itself once the back-off ends.
+		waitState(t, l, StateStopped, 20*time.Second)
+	}
+}
+
 func TestFiftyMiBLine(t *testing.T) {
 	t.Parallel()
-	l := start(t, testConfig(t, "bigline"))
-	items, err := callTool(t, testCtx(t, 60*time.Second), l, "bigline", nil)
+	cfg := testConfig(t, "bigline")
+	// Building and writing 50 MiB holds the SDK's heartbeats back; on a loaded machine under
+	// the race detector that took over the tests' usual 30 s. What is tested is the line.
+	cfg.HeartbeatTimeout = 2 * time.Minute
+	l := start(t, cfg)
+	items, err := callTool(t, testCtx(t, 3*time.Minute), l, "bigline", nil)
 	if err != nil || len(items) != 1 {
 		t.Fatalf("%d items, %v", len(items), err)
 	}
@@ -296,6 +332,7 @@ func TestStorage(t *testing.T) {
 func TestEnvironmentIsAllowListed(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, "sandbox")
+	cfg.Zygotes = nil // the plain spawn; TestZygoteForkedPluginEnvironment checks a fork
 	cfg.Env = []string{"HTTPS_PROXY=http://proxy.invalid:3128", "install_method=remote"}
 	// Authors ship .env files from debugging; INSTALL_METHOD=local must win over this one.
 	if err := os.WriteFile(filepath.Join(cfg.Dir, ".env"), []byte("INSTALL_METHOD=remote\nREMOTE_INSTALL_KEY=x\n"), 0o600); err != nil {
@@ -323,7 +360,7 @@ func TestEnvironmentIsAllowListed(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	want := []string{"HEARTBEAT_INTERVAL", "HOME", "HTTPS_PROXY", "INSTALL_METHOD", "LANG", "PATH", "TMPDIR"}
+	want := []string{"HEARTBEAT_INTERVAL", "HOME", "HTTPS_PROXY", "INSTALL_METHOD", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "TMPDIR"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("plugin environment has %v, want exactly %v", keys, want)
 	}
@@ -345,6 +382,13 @@ func TestEnvironmentIsAllowListed(t *testing.T) {
 	if got.JSON.Cwd != cfg.Dir || got.JSON.PPID != os.Getpid() {
 		t.Errorf("cwd %s, ppid %d; want %s, %d", got.JSON.Cwd, got.JSON.PPID, cfg.Dir, os.Getpid())
 	}
+	// The plugin imported its modules from cfg.Dir: no bytecode may have been written there.
+	filepath.WalkDir(cfg.Dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && (d.Name() == "__pycache__" || strings.HasSuffix(p, ".pyc")) {
+			t.Errorf("running the plugin wrote %s", p)
+		}
+		return nil
+	})
 }
 
 func TestLazyStartAndIdleStop(t *testing.T) {
@@ -587,7 +631,9 @@ func TestPID1Child(t *testing.T) {
 	if os.Getpid() != 1 {
 		t.Fatalf("pid %d, want 1", os.Getpid())
 	}
-	l := start(t, testConfig(t, "sandbox"))
+	cfg := testConfig(t, "sandbox")
+	cfg.Zygotes = nil // the shim is what this checks; a forked plugin's parent is its zygote
+	l := start(t, cfg)
 	ctx := testCtx(t, 30*time.Second)
 	items, err := callTool(t, ctx, l, "environ", nil)
 	if err != nil {
@@ -610,4 +656,84 @@ func TestPID1Child(t *testing.T) {
 	if _, err := callTool(t, ctx, l, "allocate", map[string]any{"mib": 8}); err != nil {
 		t.Errorf("the plugin under the shim went away: %v", err)
 	}
+}
+
+// TestIsolatedPlugin runs a real SDK plugin in the sandbox the daemon uses (ModeUID as root,
+// ModeUserNS otherwise): it starts, answers, sees its own folders at the usual paths, is
+// PID 1 of its own PID namespace, and its start is logged with the isolation in force.
+func TestIsolatedPlugin(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "sandbox")
+	tmp := t.TempDir()
+	iso, how := ChooseIsolation("required", Isolation{
+		UIDs:       sandbox.NewAllocator(filepath.Join(tmp, "uids.json"), 300000, 1000),
+		Limits:     sandbox.Limits{Processes: 64, OpenFiles: 256},
+		CPUPercent: 50,
+		Root:       filepath.Join(tmp, "root"),
+	})
+	if iso.Refused != nil {
+		t.Skipf("no sandbox here: %s", how)
+	}
+	t.Log(how)
+	cfg.Isolation = iso
+	l := start(t, cfg)
+	items, err := callTool(t, testCtx(t, 30*time.Second), l, "environ", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, _ := items[0].ToolMessage()
+	var got struct {
+		JSON struct {
+			Environ map[string]string `json:"environ"`
+			Cwd     string            `json:"cwd"`
+			PPID    int               `json:"ppid"`
+		} `json:"json_object"`
+	}
+	if err := json.Unmarshal(tm.Message, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.JSON.Cwd != cfg.Dir || got.JSON.Environ["HOME"] != filepath.Join(cfg.DataDir, "home") || got.JSON.PPID != 0 {
+		t.Errorf("inside the sandbox: cwd %q, HOME %q, ppid %d; want %q, %q, 0 (PID 1 of its namespace)",
+			got.JSON.Cwd, got.JSON.Environ["HOME"], got.JSON.PPID, cfg.Dir, filepath.Join(cfg.DataDir, "home"))
+	}
+	b, err := os.ReadFile(l.LogFile())
+	if err != nil || !strings.Contains(string(b), "isolation: "+string(iso.Mode)) {
+		t.Errorf("plugin.log does not name the isolation (%v):\n%s", err, b)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if strings.Contains(line, "runtime: started") {
+			t.Log(line)
+		}
+	}
+	// The plugin's cgroups, when the host lets the daemon make them, carry its limits.
+	cgroups, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", l.Status().PID))
+	checked := 0
+	for line := range strings.SplitSeq(strings.TrimSpace(string(cgroups)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 || !strings.Contains(f[2], "plugd-") {
+			continue
+		}
+		want := map[string]string{}
+		switch {
+		case f[1] == "":
+			want = map[string]string{"pids.max": "64", "cpu.max": "50000 100000"}
+		case strings.Contains(","+f[1]+",", ",pids,"):
+			f[1], want = "pids", map[string]string{"pids.max": "64"}
+		case strings.Contains(","+f[1]+",", ",cpu,"):
+			f[1], want = "cpu", map[string]string{"cpu.cfs_quota_us": "50000"}
+		}
+		for file, v := range want {
+			b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", f[1], f[2], file))
+			if err != nil || strings.TrimSpace(string(b)) != v {
+				t.Errorf("cgroup %s %s: %q (%v), want %q", f[1], file, b, err, v)
+			}
+			checked++
+		}
+	}
+	t.Logf("%d cgroup limits checked (%s)", checked, strings.ReplaceAll(strings.TrimSpace(string(cgroups)), "\n", " "))
+	t0 := time.Now()
+	if err := l.Stop(testCtx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stopped in %s", time.Since(t0).Round(time.Millisecond))
 }

@@ -34,6 +34,16 @@ func procAttr() *syscall.SysProcAttr {
 	}
 }
 
+// withProcAttr adds procAttr's settings to a sandbox's clone attributes.
+func withProcAttr(attr *syscall.SysProcAttr) *syscall.SysProcAttr {
+	if attr == nil {
+		return procAttr()
+	}
+	p := procAttr()
+	attr.Setpgid, attr.Pdeathsig = p.Setpgid, p.Pdeathsig
+	return attr
+}
+
 // limiter enforces one process's memory limit. With a usable cgroup v2 it is a child cgroup
 // with memory.max, which counts resident memory of the plugin and everything it spawns and
 // lets the kernel's OOM killer end the whole group at the limit. Without one it is
@@ -159,6 +169,14 @@ func (l *limiter) started(pid int, inCgroup, shimmed bool) error {
 		return unix.Prlimit(pid, unix.RLIMIT_DATA, &unix.Rlimit{Cur: n, Max: n}, nil)
 	}
 	return nil
+}
+
+// dataRlimit is RLIMIT_DATA for the process in bytes, 0 when the limit is not an rlimit.
+func (l *limiter) dataRlimit() uint64 {
+	if l.mode != "rlimit" {
+		return 0
+	}
+	return uint64(l.bytes) + rlimitHeadroom
 }
 
 // shimLimit is the shell command that sets the limit in the PID 1 shim (see spawn).

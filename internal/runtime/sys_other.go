@@ -2,7 +2,10 @@
 
 package runtime
 
-import "log/slog"
+import (
+	"errors"
+	"log/slog"
+)
 
 // Memory limits and RSS need Linux (cgroups, prlimit, /proc). Elsewhere the limit is logged
 // as not enforced and RSS reads as 0.
@@ -21,6 +24,7 @@ func newLimiter(cfg *LocalConfig, logger *slog.Logger) *limiter {
 
 func (l *limiter) started(pid int, inCgroup, shimmed bool) error { return nil }
 func (l *limiter) shimLimit() string                             { return "" }
+func (l *limiter) dataRlimit() uint64                            { return 0 }
 func (l *limiter) oomKilled() bool                               { return false }
 func (l *limiter) release()                                      {}
 
@@ -28,3 +32,18 @@ func readRSS(pid int) int64 { return 0 }
 
 // ackNow is TCP_QUICKACK, which only Linux has (see sys_linux.go).
 func ackNow(conn any) func() { return nil }
+
+// pluginCgroup: cgroups are Linux only; the limits are rlimits alone (or nothing).
+type pluginCgroup struct{}
+
+type cgroupLimits struct {
+	pids       uint64
+	cpuPercent int
+}
+
+func joinPluginCgroup(plugin string, pid int, lim cgroupLimits) (*pluginCgroup, error) {
+	return nil, errors.New("no cgroups on this system")
+}
+
+func (cg *pluginCgroup) String() string { return "" }
+func (cg *pluginCgroup) release()       {}

@@ -28,15 +28,15 @@ func TestPluginEnv(t *testing.T) {
 		err     bool
 	}{
 		{name: "defaults", timeout: 120 * time.Second, want: []string{
-			"PATH=/venv/bin:" + systemPath, "HOME=/h", "TMPDIR=/t", "LANG=C.UTF-8", "HEARTBEAT_INTERVAL=10", "INSTALL_METHOD=local",
+			"PATH=/venv/bin:" + systemPath, "HOME=/h", "TMPDIR=/t", "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1", "HEARTBEAT_INTERVAL=10", "INSTALL_METHOD=local",
 		}},
 		{name: "short heartbeat timeout", timeout: 2 * time.Second, want: []string{
-			"PATH=/venv/bin:" + systemPath, "HOME=/h", "TMPDIR=/t", "LANG=C.UTF-8", "HEARTBEAT_INTERVAL=0.5", "INSTALL_METHOD=local",
+			"PATH=/venv/bin:" + systemPath, "HOME=/h", "TMPDIR=/t", "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1", "HEARTBEAT_INTERVAL=0.5", "INSTALL_METHOD=local",
 		}},
 		{name: "extra entries, overrides, no INSTALL_METHOD", timeout: time.Minute,
 			env: []string{"HTTPS_PROXY=http://p:3128", "LANG=de_DE.UTF-8", "Install_Method=remote", "MAX_REQUEST_TIMEOUT=120", "EMPTY="},
 			want: []string{
-				"PATH=/venv/bin:" + systemPath, "HOME=/h", "TMPDIR=/t", "LANG=de_DE.UTF-8", "HEARTBEAT_INTERVAL=10",
+				"PATH=/venv/bin:" + systemPath, "HOME=/h", "TMPDIR=/t", "LANG=de_DE.UTF-8", "PYTHONDONTWRITEBYTECODE=1", "HEARTBEAT_INTERVAL=10",
 				"HTTPS_PROXY=http://p:3128", "MAX_REQUEST_TIMEOUT=120", "EMPTY=", "INSTALL_METHOD=local",
 			}},
 		{name: "not KEY=VALUE", timeout: time.Minute, env: []string{"JUSTAKEY"}, err: true},

@@ -8,6 +8,9 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // DefaultSessionBuffer is the default of Options.SessionBuffer: room for a 20 MiB file in
@@ -22,11 +25,58 @@ type Options struct {
 	// stream order, and blocks the reader while it runs.
 	OnEvent func(Event)
 	// SessionBuffer bounds, in bytes of message data, what one session may have queued and
-	// not yet taken with Next. 0 means DefaultSessionBuffer.
+	// not yet taken with Next; past it the session fails alone. 0 means DefaultSessionBuffer.
 	SessionBuffer int
+	Bounds
+}
+
+// Bounds bound the memory a Conn spends on what the plugin sends. The zero value bounds
+// nothing but SessionBuffer.
+type Bounds struct {
 	// MaxLine bounds one plugin line in bytes; a longer line breaks the Conn with
 	// ErrLineTooLong. 0 means no bound.
 	MaxLine int
+	// ConnBuffer bounds, in bytes of message data, what all sessions of the Conn have queued
+	// and not yet taken; Shared does the same across Conns. When either is spent the Conn
+	// stops reading until callers take messages: the plugin is slowed (its writes block),
+	// nothing is dropped. A message larger than a budget waits until the budget is whole.
+	ConnBuffer int64
+	Shared     *Budget
+	// LargeLine and OnLargeLine: OnLargeLine is called (on the reader goroutine) after a
+	// line of LargeLine bytes or more was read, so that the daemon can return the memory
+	// such a line took to the system once it is no longer used.
+	LargeLine   int
+	OnLargeLine func(n int)
+}
+
+// Budget is a number of bytes shared by Conns; see Bounds. Safe for concurrent use.
+type Budget struct {
+	size int64
+	sem  *semaphore.Weighted
+}
+
+// NewBudget returns a budget of size bytes.
+func NewBudget(size int64) *Budget {
+	return &Budget{size: size, sem: semaphore.NewWeighted(size)}
+}
+
+// acquire takes n bytes (at most the whole budget), waiting while they are in use; it
+// returns the bytes taken, to give back with release. A nil budget takes nothing.
+func (b *Budget) acquire(ctx context.Context, n int64) (int64, error) {
+	if b == nil || n <= 0 {
+		return 0, nil
+	}
+	n = min(n, b.size)
+	if b.sem.TryAcquire(n) {
+		return n, nil
+	}
+	return n, b.sem.Acquire(ctx, n)
+}
+
+func (b *Budget) release(n int64) {
+	if b != nil && n > 0 {
+		b.sem.Release(n)
+	}
 }
 
 // Conn multiplexes sessions over one plugin stream: a process's stdout and stdin, or a TCP
@@ -44,6 +94,11 @@ type Conn struct {
 	done     chan struct{} // closed when err is set
 
 	unrouted atomic.Uint64
+
+	life       context.Context // ends with the Conn: stops waits for budget
+	end        context.CancelFunc
+	connBudget *Budget      // Bounds.ConnBuffer as a Budget; nil when unbounded
+	waiting    atomic.Int64 // unix nanoseconds since the reader waits for budget; 0 when not
 }
 
 // NewConn starts reading r in a goroutine and writes requests to w. Close closes r and w if
@@ -53,13 +108,20 @@ func NewConn(r io.Reader, w io.Writer, opts Options) *Conn {
 		opts.SessionBuffer = DefaultSessionBuffer
 	}
 	c := &Conn{
-		lines:    NewLineReader(r, opts.MaxLine),
+		lines: NewLineReader(r, opts.MaxLine),
+		connBudget: func() *Budget {
+			if opts.ConnBuffer > 0 {
+				return NewBudget(opts.ConnBuffer)
+			}
+			return nil
+		}(),
 		w:        w,
 		opts:     opts,
 		wturn:    make(chan struct{}, 1),
 		sessions: map[string]*Session{},
 		done:     make(chan struct{}),
 	}
+	c.life, c.end = context.WithCancel(context.Background())
 	for _, x := range []any{r, w} {
 		if cl, ok := x.(io.Closer); ok {
 			c.closers = append(c.closers, cl)
@@ -91,6 +153,39 @@ func (c *Conn) Close() error {
 	}
 	return first
 }
+
+// Backpressured reports whether the Conn has stopped reading because its callers have not
+// taken what it read (see Bounds): the plugin is silent because it is held back, not dead.
+func (c *Conn) Backpressured() bool { return c.waiting.Load() != 0 }
+
+// charge takes n bytes from the Conn's budget and the shared one, waiting (and not reading)
+// while either is spent; the Conn's end stops the wait.
+func (c *Conn) charge(n int64) (charge, error) {
+	if c.connBudget == nil && c.opts.Shared == nil {
+		return charge{}, nil
+	}
+	ctx := c.life
+	c.waiting.Store(time.Now().UnixNano())
+	defer c.waiting.Store(0)
+	var ch charge
+	var err error
+	if ch.conn, err = c.connBudget.acquire(ctx, n); err != nil {
+		return charge{}, c.Err()
+	}
+	if ch.shared, err = c.opts.Shared.acquire(ctx, n); err != nil {
+		c.connBudget.release(ch.conn)
+		return charge{}, c.Err()
+	}
+	return ch, nil
+}
+
+func (c *Conn) refund(ch charge) {
+	c.connBudget.release(ch.conn)
+	c.opts.Shared.release(ch.shared)
+}
+
+// charge is what one queued message took from the budgets.
+type charge struct{ conn, shared int64 }
 
 // Unrouted counts the session lines dropped because no open session had their id: the
 // session ended, was cancelled, or never existed.
@@ -173,30 +268,45 @@ func (c *Conn) readLoop() {
 			c.fail(err)
 			return
 		}
-		ev, perr := ParseEvent(line)
-		if ev.Kind != KindSession {
-			if c.opts.OnEvent != nil {
-				c.opts.OnEvent(ev)
-			}
-			continue
+		n := len(line)
+		c.route(line)
+		line = nil
+		if c.opts.OnLargeLine != nil && c.opts.LargeLine > 0 && n >= c.opts.LargeLine {
+			c.opts.OnLargeLine(n)
 		}
-		c.mu.Lock()
-		s := c.sessions[ev.SessionID]
-		c.mu.Unlock()
-		switch {
-		case s == nil:
-			c.unrouted.Add(1)
-			if c.opts.OnEvent != nil {
-				c.opts.OnEvent(Event{Kind: KindUnrouted, SessionID: ev.SessionID})
-			}
-		case perr != nil:
-			s.finish(perr, false)
-		case ev.Message.Type == MessageEnd:
-			s.finish(io.EOF, false)
-		default:
-			if !s.push(ev.Message, c.opts.SessionBuffer) {
-				c.unrouted.Add(1) // finished between the lookup and the push
-			}
+	}
+}
+
+// route hands one line to its session, or to OnEvent.
+func (c *Conn) route(line []byte) {
+	ev, perr := ParseEvent(line)
+	if ev.Kind != KindSession {
+		if c.opts.OnEvent != nil {
+			c.opts.OnEvent(ev)
+		}
+		return
+	}
+	c.mu.Lock()
+	s := c.sessions[ev.SessionID]
+	c.mu.Unlock()
+	switch {
+	case s == nil:
+		c.unrouted.Add(1)
+		if c.opts.OnEvent != nil {
+			c.opts.OnEvent(Event{Kind: KindUnrouted, SessionID: ev.SessionID})
+		}
+	case perr != nil:
+		s.finish(perr, false)
+	case ev.Message.Type == MessageEnd:
+		s.finish(io.EOF, false)
+	default:
+		ch, err := c.charge(int64(len(ev.Message.Data)))
+		if err != nil {
+			return // the Conn ended while waiting: the session has failed with it
+		}
+		if !s.push(ev.Message, ch, c.opts.SessionBuffer) {
+			c.refund(ch)
+			c.unrouted.Add(1) // finished between the lookup and the push
 		}
 	}
 }
@@ -219,6 +329,7 @@ func (c *Conn) fail(cause error) {
 	open := c.sessions
 	c.sessions = map[string]*Session{}
 	close(c.done)
+	c.end()
 	c.mu.Unlock()
 	for _, s := range open {
 		s.finish(c.err, false)
@@ -235,9 +346,15 @@ type Session struct {
 
 	mu     sync.Mutex
 	stop   func() bool // stops the cancellation hook
-	queue  []SessionMessage
+	queue  []queuedMessage
 	queued int   // bytes of Data in queue
 	term   error // io.EOF after end; the failure otherwise
+}
+
+// queuedMessage is a message waiting for Next, and what it took from the Conn's budgets.
+type queuedMessage struct {
+	m  SessionMessage
+	ch charge
 }
 
 // ID is the session id, as sent to the plugin.
@@ -255,12 +372,13 @@ func (s *Session) Next() (SessionMessage, error) {
 		}
 		s.mu.Lock()
 		if len(s.queue) > 0 {
-			m := s.queue[0]
-			s.queue[0] = SessionMessage{}
+			q := s.queue[0]
+			s.queue[0] = queuedMessage{}
 			s.queue = s.queue[1:]
-			s.queued -= len(m.Data)
+			s.queued -= len(q.m.Data)
 			s.mu.Unlock()
-			return m, nil
+			s.conn.refund(q.ch)
+			return q.m, nil
 		}
 		err := s.term
 		s.mu.Unlock()
@@ -299,8 +417,9 @@ func (s *Session) cancelled() {
 // returns ErrSessionClosed. Closing a finished session only drops what it still holds.
 func (s *Session) Close() { s.finish(ErrSessionClosed, true) }
 
-// push queues one item. It returns false if the session had already finished.
-func (s *Session) push(m SessionMessage, limit int) bool {
+// push queues one item with what it took from the budgets. It returns false if the session
+// had already finished (the caller then gives the charge back).
+func (s *Session) push(m SessionMessage, ch charge, limit int) bool {
 	s.mu.Lock()
 	if s.term != nil {
 		s.mu.Unlock()
@@ -308,10 +427,11 @@ func (s *Session) push(m SessionMessage, limit int) bool {
 	}
 	if len(s.queue) > 0 && s.queued+len(m.Data) > limit {
 		s.mu.Unlock()
+		s.conn.refund(ch)
 		s.finish(fmt.Errorf("%w: session %s: more than %d bytes waiting", ErrSessionOverrun, s.ID(), limit), false)
 		return true
 	}
-	s.queue = append(s.queue, m)
+	s.queue = append(s.queue, queuedMessage{m: m, ch: ch})
 	s.queued += len(m.Data)
 	s.mu.Unlock()
 	s.signal()
@@ -325,12 +445,17 @@ func (s *Session) finish(err error, discard bool) {
 	if s.term == nil {
 		s.term = err
 	}
+	var dropped []queuedMessage
 	if discard {
 		s.term = err
+		dropped = s.queue
 		s.queue, s.queued = nil, 0
 	}
 	stop := s.stop
 	s.mu.Unlock()
+	for _, q := range dropped {
+		s.conn.refund(q.ch)
+	}
 	if stop != nil {
 		stop()
 	}

@@ -388,7 +388,7 @@ func TestHugeLine(t *testing.T) {
 
 // TestMaxLine: with a bound set, a longer line breaks the Conn loudly.
 func TestMaxLine(t *testing.T) {
-	c, p := newFakePlugin(t, Options{MaxLine: 1000})
+	c, p := newFakePlugin(t, Options{Bounds: Bounds{MaxLine: 1000}})
 	s := openRaw(t, c, p, "s")
 	go p.send(t, strings.Repeat("x", 5000))
 	if _, err := next(t, s); !errors.Is(err, ErrPluginExited) || !errors.Is(err, ErrLineTooLong) {
@@ -437,4 +437,57 @@ func BenchmarkRoundTrip(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestBudgetBackpressure: with the Conn's budget spent, the Conn stops reading (the plugin's
+// writes block) instead of dropping anything; taking messages lets it go on, and every
+// message arrives, in order. A shared budget holds two Conns back the same way.
+func TestBudgetBackpressure(t *testing.T) {
+	shared := NewBudget(3000)
+	item := func(sid string, n int) string {
+		return fmt.Sprintf(`{"event":"session","session_id":%q,"data":{"type":"stream","data":{"n":%d,"pad":"%0900d"}}}`, sid, n, 0)
+	}
+	c1, p1 := newFakePlugin(t, Options{Bounds: Bounds{ConnBuffer: 2000, Shared: shared}})
+	c2, p2 := newFakePlugin(t, Options{Bounds: Bounds{ConnBuffer: 2000, Shared: shared}})
+	s1 := openRaw(t, c1, p1, "a")
+	s2 := openRaw(t, c2, p2, "b")
+	const items = 20
+	sent1 := make(chan int, items)
+	go func() {
+		for i := range items {
+			p1.send(t, item("a", i))
+			sent1 <- i
+		}
+	}()
+	// Two ~1 KB items fit the Conn's 2000 bytes; the third waits, so the plugin's writes
+	// stop after it (the pipe has no buffer) until the consumer takes something.
+	waitFor(t, func() bool { return c1.Backpressured() })
+	if n := len(sent1); n > 3 {
+		t.Fatalf("plugin wrote %d items with room for 2", n)
+	}
+	// The second Conn gets what is left of the shared budget, then waits too.
+	go func() {
+		for i := range items {
+			p2.send(t, item("b", i))
+		}
+	}()
+	waitFor(t, func() bool { return c2.Backpressured() })
+	for i := range items {
+		for _, s := range []*Session{s1, s2} {
+			m, err := next(t, s)
+			if err != nil {
+				t.Fatalf("item %d: %v", i, err)
+			}
+			if want := fmt.Sprintf(`"n":%d,`, i); !strings.Contains(string(m.Data), want) {
+				t.Fatalf("item %d of %s: %.40s", i, s.ID(), m.Data)
+			}
+		}
+	}
+	if c1.Backpressured() || c2.Backpressured() {
+		t.Error("still held back after every message was taken")
+	}
+	// Everything taken: both budgets are whole again.
+	if !shared.sem.TryAcquire(3000) {
+		t.Error("the shared budget was not given back")
+	}
 }

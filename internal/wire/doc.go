@@ -8,8 +8,8 @@
 //     request type and action the SDK routes, backwards-invocation answers, the plugin's events
 //     and session messages. Free-form parts stay json.RawMessage so the daemon forwards the
 //     bytes it was given; numbers and key order are never re-encoded.
-//   - Framing (lines.go): LineReader reads plugin lines of any length, with memory proportional
-//     to the line, skipping blank lines; ParseEvent classifies one line and never fails on junk.
+//   - Framing (lines.go): LineReader reads plugin lines up to an optional bound, with memory
+//     proportional to the line, skipping blank lines; ParseEvent classifies one line and never fails on junk.
 //   - Multiplexing (conn.go): Conn runs many concurrent sessions over one stream, routes each
 //     plugin line to its session, hands everything else to the runtime, and fails every open
 //     session at once when the stream ends, so no caller waits for a dead plugin.
@@ -28,6 +28,12 @@
 // runtime declares a healthy plugin dead; and the plugin, unable to write its stdout, would
 // stall too. A single item larger than the bound is still accepted when the session's queue
 // is empty (the line is in memory already), so a consumer that keeps up never fails.
+//
+// Per-session queues alone do not bound a Conn: many sessions each just under the bound add
+// up. Options.Bounds adds budgets for the whole Conn (ConnBuffer) and across Conns (Shared):
+// when one is spent the reader does wait, since dropping or failing would lose data the caller
+// asked for; Conn.Backpressured tells the runtime that the silence is the daemon's doing, so no
+// heartbeat timeout fires meanwhile. MaxLine bounds one line (LineReader).
 //
 // Options.OnEvent, by contrast, is called on the reader goroutine and does block it: logs and
 // heartbeats are never dropped, and the runtime that receives them must handle them quickly.

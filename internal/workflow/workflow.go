@@ -42,13 +42,18 @@ type Config struct {
 	ResponseMode string `json:"response_mode,omitempty"`
 }
 
-// Client talks to Dify app APIs. HTTP is the outbound client (the egress package's, with its
-// address guard and timeouts, in the daemon).
-type Client struct {
-	HTTP *http.Client
+// Doer sends requests: an *http.Client, or the egress client (address guard at connect time,
+// timeouts, response size cap), which the daemon uses.
+type Doer interface {
+	Do(*http.Request) (*http.Response, error)
 }
 
-func (c *Client) hc() *http.Client {
+// Client talks to Dify app APIs through HTTP (nil: http.DefaultClient).
+type Client struct {
+	HTTP Doer
+}
+
+func (c *Client) hc() Doer {
 	if c.HTTP != nil {
 		return c.HTTP
 	}
@@ -213,7 +218,9 @@ func (cfg Config) check() error {
 	return nil
 }
 
-func (cfg Config) endpoint(path string) string { return strings.TrimRight(cfg.BaseURL, "/") + "/" + path }
+func (cfg Config) endpoint(path string) string {
+	return strings.TrimRight(cfg.BaseURL, "/") + "/" + path
+}
 
 func (c *Client) getJSON(ctx context.Context, cfg Config, apiKey, path string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.endpoint(path), nil)

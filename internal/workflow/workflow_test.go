@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http/httptest"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -13,7 +14,15 @@ import (
 	"github.com/plugd/plugd/internal/catalog/catalogtest"
 	"github.com/plugd/plugd/internal/store/sqlstore"
 	"github.com/plugd/plugd/internal/workflow"
+	"github.com/plugd/plugd/internal/workflow/workflowtest"
 )
+
+func newFakeApp(t *testing.T, key string) (*workflowtest.App, string) {
+	app := workflowtest.NewApp(key)
+	srv := httptest.NewServer(app)
+	t.Cleanup(srv.Close)
+	return app, srv.URL + "/v1"
+}
 
 func collect(t *testing.T, st catalog.Stream) ([]catalog.Message, error) {
 	t.Helper()
@@ -109,9 +118,8 @@ func TestWorkflowTool(t *testing.T) {
 					t.Fatalf("streamed messages %+v", msgs)
 				}
 			}
-			app.mu.Lock()
-			call := app.calls[len(app.calls)-1]
-			app.mu.Unlock()
+			calls := app.Calls()
+			call := calls[len(calls)-1]
 			if call["response_mode"] != mode || call["user"] != "u1" {
 				t.Fatalf("the app got %v", call)
 			}
@@ -125,11 +133,11 @@ func TestWorkflowTool(t *testing.T) {
 				t.Fatalf("failed run: %v", err)
 			}
 			// A missing required input is refused before the app is called.
-			n := len(app.calls)
+			n := len(app.Calls())
 			if _, err := c.Call(ctx, "t1", catalog.CallRequest{ProviderID: p.ID, Tool: p.Name}); !errors.Is(err, catalog.ErrInvalid) || !strings.Contains(err.Error(), "name") {
 				t.Fatalf("missing input: %v", err)
 			}
-			if len(app.calls) != n {
+			if len(app.Calls()) != n {
 				t.Fatal("the app was called without its required input")
 			}
 		})

@@ -15,6 +15,11 @@
 //	       and on a second daemon whose environments exist (the environment is reused).
 //	load   tool/invoke (text mode) at concurrency 1, 16 and 64 for -duration each: calls/s,
 //	       p50 and p99 latency, the daemon's peak RSS and the plugin process's RSS.
+//	cold   with -cold copies of the plugin installed (one shared environment), the daemon is
+//	       restarted and each plugin called once: the first call's latency (process start to
+//	       answer, through the HTTP API), p50/p90/max, with and without zygotes
+//	       (PLUGD_ZYGOTE). Then uninstall + upload + install of one of them again, whose
+//	       environment was kept (reinstall).
 //	rss    the daemon's RSS (VmRSS) just after start with nothing installed, and after a
 //	       restart with -plugins copies of the plugin installed under different names (one
 //	       shared environment, none started since none was called).
@@ -54,6 +59,7 @@ var (
 	duration = flag.Duration("duration", 10*time.Second, "load: time per concurrency level")
 	levels   = flag.String("concurrency", "1,16,64", "load: concurrency levels")
 	nPlugins = flag.Int("plugins", 100, "rss: plugins installed")
+	nCold    = flag.Int("cold", 20, "cold: plugins installed")
 	python   = flag.String("python", os.Getenv("PLUGD_TEST_PYTHON311"), "interpreter environments are built from (PLUGD_TEST_PYTHON311)")
 	uv       = flag.String("uv", os.Getenv("PLUGD_TEST_UV"), "the uv binary (PLUGD_TEST_UV)")
 	keep     = flag.Bool("keep", false, "keep the scratch folder (printed at the end)")
@@ -95,6 +101,9 @@ func main() {
 	}
 	if slices.Contains(want, "load") {
 		sectionLoad()
+	}
+	if slices.Contains(want, "cold") {
+		sectionCold()
 	}
 	if slices.Contains(want, "rss") {
 		sectionRSS()
@@ -411,6 +420,22 @@ func rss(pid int) int64 {
 	return 0
 }
 
+// smapsPss is the proportional set size of pid in bytes: shared pages (a zygote's, inherited
+// copy-on-write) divided among the processes sharing them.
+func smapsPss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
 // children lists the descendants of pid.
 func children(pid int) []int {
 	entries, _ := os.ReadDir("/proc")
@@ -617,4 +642,104 @@ func sectionRSS() {
 	fmt.Printf("| just started, nothing installed | %s |\n", mib(idle))
 	fmt.Printf("| right after installing %d plugins (tasks of 50; installs took %.0f s) | %s |\n", *nPlugins, installTook.Seconds(), mib(afterInstall))
 	fmt.Printf("| restarted with %d installed (listed: %d), none started (%d child processes) | %s |\n", *nPlugins, plist.Total, len(kids), mib(restarted))
+}
+
+func pct(lat []time.Duration, p float64) time.Duration {
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	return s[int(p*float64(len(s)-1))]
+}
+
+func sectionCold() {
+	pyDir = filepath.Join(work, "python-cold")
+	var pkgs []pkg
+	for i := 0; i < *nCold; i++ {
+		pkgs = append(pkgs, makePackage(fmt.Sprintf("e2etool-c%02d", i), ""))
+	}
+	d := newDaemon("cold", nil)
+	log.Printf("cold: installing %d plugins", *nCold)
+	var uids []string
+	for _, p := range pkgs {
+		d.upload(p)
+		uids = append(uids, p.uid)
+	}
+	d.install(uids)
+	d.stop()
+	fmt.Printf("\n### First call after a restart, %d plugins installed (one environment; load %s)\n\n", *nCold, loadavg())
+	fmt.Println("| zygote | first call p50 | p90 | max | later call p50 | processes | their PSS (RSS) |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	var reinstalls []string
+	// Zygotes are off while plugins are isolated (the default, PLUGD_ISOLATION=required), so
+	// they are compared with isolation off; the last row is the default configuration.
+	for _, conf := range []struct{ zygote, isolation string }{{"false", "off"}, {"true", "off"}, {"true", "required"}} {
+		zygote := conf.zygote + ", isolation " + conf.isolation
+		d.env = map[string]string{"PLUGD_ZYGOTE": conf.zygote, "PLUGD_ISOLATION": conf.isolation}
+		d.start()
+		d.waitReady()
+		var first, later []time.Duration
+		for i := range pkgs {
+			id := fmt.Sprintf("plugd/e2etool-c%02d", i)
+			t0 := time.Now()
+			if err := d.invoke(id, "cold"); err != nil {
+				log.Fatalf("cold: %s: %v", id, err)
+			}
+			first = append(first, time.Since(t0))
+			t0 = time.Now()
+			if err := d.invoke(id, "warm"); err != nil {
+				log.Fatalf("cold: %s: %v", id, err)
+			}
+			later = append(later, time.Since(t0))
+		}
+		ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) }
+		kids := children(d.cmd.Process.Pid)
+		var pss, rssSum int64
+		for _, k := range kids {
+			pss += smapsPss(k)
+			rssSum += rss(k)
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s | %d | %s (%s) |\n", zygote, ms(pct(first, 0.5)), ms(pct(first, 0.9)), ms(pct(first, 1)), ms(pct(later, 0.5)),
+			len(kids), mib(pss), mib(rssSum))
+		reinstalls = append(reinstalls, reinstall(d, pkgs[0]))
+		d.stop()
+	}
+	fmt.Printf("\n| reinstall (uninstall, then upload + install task success; environment kept), 5 times | p50 | max |\n|---|---|---|\n")
+	for i, r := range reinstalls {
+		fmt.Printf("| %s | %s |\n", []string{"zygote false, isolation off", "zygote true, isolation off", "isolation required (zygote off)"}[i], r)
+	}
+}
+
+// reinstall uninstalls p and installs it again (its environment was kept), 5 times, and
+// returns the p50 and max as two table cells.
+func reinstall(d *daemon, p pkg) string {
+	var list struct {
+		List []struct {
+			PluginUniqueIdentifier string `json:"plugin_unique_identifier"`
+			InstallationID         string `json:"installation_id"`
+		} `json:"list"`
+	}
+	json.Unmarshal(d.call(http.MethodGet, "management/list?page=1&page_size=256", "", nil), &list)
+	var iid string
+	for _, it := range list.List {
+		if it.PluginUniqueIdentifier == p.uid {
+			iid = it.InstallationID
+		}
+	}
+	if iid == "" {
+		log.Fatalf("reinstall: %s not listed", p.uid)
+	}
+	var took []time.Duration
+	for i := 0; i < 5; i++ {
+		d.callJSON("management/uninstall", map[string]any{"plugin_installation_id": iid})
+		start := time.Now()
+		d.upload(p)
+		d.install([]string{p.uid})
+		took = append(took, time.Since(start))
+		json.Unmarshal(d.call(http.MethodGet, "management/list?page=1&page_size=256", "", nil), &list)
+		for _, it := range list.List {
+			if it.PluginUniqueIdentifier == p.uid {
+				iid = it.InstallationID
+			}
+		}
+	}
+	return fmt.Sprintf("%.2f s | %.2f s", pct(took, 0.5).Seconds(), pct(took, 1).Seconds())
 }

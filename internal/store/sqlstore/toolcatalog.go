@@ -339,6 +339,16 @@ func (db *DB) SetPluginsSeen(ctx context.Context, tenant string, seen []catalog.
 	return nil
 }
 
+// Version reads the tenant's current change-log version.
+func (db *DB) Version(ctx context.Context, tenant string) (int64, error) {
+	var v int64
+	err := db.read().queryRow(ctx, "SELECT version FROM tool_catalog_versions WHERE tenant_id = ?", tenant).Scan(&v)
+	if isNoRows(err) {
+		return 0, nil
+	}
+	return v, err
+}
+
 const changeCols = "version, at, kind, provider_kind, provider_id, tool, reason, detail"
 
 func scanChange(s rowScanner) (catalog.Change, error) {

@@ -30,8 +30,8 @@ func testToolProviders(t *testing.T, s store.Store) {
 	p := catalog.StoredProvider{Provider: catalog.Provider{ID: "p1", Kind: catalog.KindAPI, Name: "pets", Label: "Pets",
 		Config:      json.RawMessage(`{"server":"http://x"}`),
 		Credentials: map[string]string{"api_key": "must-not-be-stored"},
-		Tools: []catalog.Tool{{Name: "list", InputSchema: json.RawMessage(`{"type":"object","required":["a"]}`)}},
-		CreatedAt: at, UpdatedAt: at}, SealedCredentials: []byte{0, 1, 2, 255}}
+		Tools:       []catalog.Tool{{Name: "list", InputSchema: json.RawMessage(`{"type":"object","required":["a"]}`)}},
+		CreatedAt:   at, UpdatedAt: at}, SealedCredentials: []byte{0, 1, 2, 255}}
 	ch := []catalog.Change{{Kind: catalog.ChangeProviderAdded, ProviderKind: catalog.KindAPI, ProviderID: "p1", At: at}}
 	if err := cs.CreateProvider(ctx, "t1", p, ch); err != nil {
 		t.Fatal(err)

@@ -8,7 +8,8 @@ from dify_plugin.entities.tool import ToolInvokeMessage
 
 class EchoTool(Tool):
     """Each mode exercises one path of the daemon: plain text, a JSON message, a long call
-    (to kill the daemon under), a plugin error, and a backwards call to plugin storage."""
+    (to kill the daemon under), a plugin error, a backwards call to plugin storage, and one
+    outsized message (big)."""
 
     def _invoke(self, tool_parameters: dict[str, Any]) -> Generator[ToolInvokeMessage, None, None]:
         text = str(tool_parameters.get("text") or "")
@@ -20,6 +21,9 @@ class EchoTool(Tool):
         elif mode == "sleep":
             time.sleep(float(text))
             yield self.create_text_message("slept " + text)
+        elif mode == "big":
+            # One message of int(text) bytes: the daemon's memory bounds are measured with it.
+            yield self.create_text_message("x" * int(text))
         elif mode == "error":
             raise ValueError("boom")
         elif mode == "storage":

@@ -1,33 +1,37 @@
-package workflow_test
+// Package workflowtest is a fake of a Dify workflow app's public API for tests (the workflow
+// package's and the end-to-end ones), written from Dify's documentation of that API.
+package workflowtest
 
 import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
-	"testing"
 )
 
-// fakeApp is a Dify workflow app's public API (the "service API"), written from Dify's
+// App is a Dify workflow app's public API (the "service API"), written from Dify's
 // documentation of it (web/app/components/develop/template/template_workflow.en.mdx): Bearer
 // app-key auth, GET /parameters with user_input_form, GET /info, and POST /workflows/run in
 // blocking mode (one JSON object) and streaming mode (`data: {event...}` lines separated by
 // blank lines, with `event: ping` keep-alives). The app greets: outputs {"greeting": "Hello,
 // <name>!" repeated <times> times}, and fails when name is "crash".
-type fakeApp struct {
+// Serve it under /v1 (the base URL is the server's URL + "/v1").
+type App struct {
 	key string
 
 	mu    sync.Mutex
 	calls []map[string]any // bodies of /workflows/run
 }
 
-func newFakeApp(t *testing.T, key string) (*fakeApp, string) {
-	f := &fakeApp{key: key}
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	return f, srv.URL + "/v1"
+// NewApp returns an app opened by the API key key.
+func NewApp(key string) *App { return &App{key: key} }
+
+// Calls returns the bodies of every /workflows/run received, oldest first.
+func (f *App) Calls() []map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]map[string]any(nil), f.calls...)
 }
 
 func difyError(w http.ResponseWriter, status int, code, msg string) {
@@ -36,7 +40,7 @@ func difyError(w http.ResponseWriter, status int, code, msg string) {
 	json.NewEncoder(w).Encode(map[string]any{"code": code, "message": msg, "status": status})
 }
 
-func (f *fakeApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (f *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") != "Bearer "+f.key {
 		difyError(w, http.StatusUnauthorized, "unauthorized", "Access token is invalid")
 		return
@@ -60,7 +64,7 @@ func (f *fakeApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (f *fakeApp) run(w http.ResponseWriter, r *http.Request) {
+func (f *App) run(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Inputs       map[string]any `json:"inputs"`
 		ResponseMode string         `json:"response_mode"`
