@@ -9,7 +9,7 @@ import (
 	"github.com/plugd/plugd/internal/mcpserver"
 )
 
-// The MCP server's tables (migration 0005): hashed bearer tokens and named tool sets.
+// The MCP server's tables (migration 0006): hashed bearer tokens and named tool sets.
 
 var _ mcpserver.Store = (*DB)(nil)
 
