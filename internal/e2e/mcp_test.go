@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -24,7 +26,16 @@ import (
 // and called, with progress and structured content.
 func TestMCPServer(t *testing.T) {
 	pk := packages(t)
-	d := startDaemon(t, daemonOptions{})
+	pets := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v2/pet/7" {
+			http.Error(w, `{"message":"not found"}`, http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"id":7,"name":"doggie","status":"available"}`))
+	}))
+	defer pets.Close()
+	d := startDaemon(t, daemonOptions{Env: map[string]string{"PLUGD_EGRESS_ALLOW": "127.0.0.1"}})
 	ctx, cancel := context.WithTimeout(context.Background(), installDeadline)
 	defer cancel()
 	tenant := newTenant()
@@ -108,9 +119,31 @@ func TestMCPServer(t *testing.T) {
 		t.Fatalf("tools after the install: %v", got)
 	}
 
+	// An OpenAPI import is announced the same way, and its operations are tools.
+	petstore, err := filepath.Abs(filepath.Join("..", "apitools", "testdata", "petstore-3.0.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plugd("tools", "import-openapi", "pets", "--file", petstore, "--server-url", pets.URL+"/v2")
+	const apiTool = "pets__getPetById"
+	for {
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatal("no notifications/tools/list_changed after the OpenAPI import")
+		}
+		if slices.Contains(mcpToolNames(ctx, t, cs), apiTool) {
+			break
+		}
+	}
+	r, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: apiTool, Arguments: map[string]any{"petId": 7}})
+	if sc, _ := json.Marshal(r.StructuredContent); err != nil || r.IsError || !strings.Contains(string(sc), `"name":"doggie"`) {
+		t.Fatalf("OpenAPI tool over MCP (Go SDK): %v %+v %s", err, r, sc)
+	}
+
 	params := &mcp.CallToolParams{Name: mcpTool, Arguments: map[string]any{"text": "hello over mcp", "mode": "text"}}
 	params.SetProgressToken("e2e")
-	r, err := cs.CallTool(ctx, params)
+	r, err = cs.CallTool(ctx, params)
 	if err != nil || r.IsError || len(r.Content) != 1 || r.Content[0].(*mcp.TextContent).Text != "hello over mcp" {
 		t.Fatalf("call (Go SDK): %v %+v", err, r)
 	}
@@ -143,8 +176,18 @@ func TestMCPServer(t *testing.T) {
 		t.Log("PLUGD_TEST_MCP_PYTHON not set: the Python client is not tried")
 	} else {
 		for transport, url := range map[string]string{"streamable": created.URL, "sse": d.base + "/sse/" + tenant} {
-			cmd := exec.CommandContext(ctx, python, "testdata/mcp_client.py", transport, url, created.Token, mcpTool, `{"text":"from python","mode":"text"}`)
+			cmd := exec.CommandContext(ctx, python, "testdata/mcp_client.py", transport, url, created.Token, apiTool, `{"petId":7}`)
 			var o, e bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &o, &e
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("python mcp client over %s, OpenAPI tool: %v\n%s", transport, err, e.String())
+			}
+			if !strings.Contains(o.String(), `"structuredContent": {"id": 7, "name": "doggie"`) {
+				t.Fatalf("python mcp client over %s, OpenAPI tool:\n%s", transport, o.String())
+			}
+			cmd = exec.CommandContext(ctx, python, "testdata/mcp_client.py", transport, url, created.Token, mcpTool, `{"text":"from python","mode":"text"}`)
+			o.Reset()
+			e.Reset()
 			cmd.Stdout, cmd.Stderr = &o, &e
 			if err := cmd.Run(); err != nil {
 				t.Fatalf("python mcp client over %s: %v\n%s", transport, err, e.String())
@@ -159,7 +202,7 @@ func TestMCPServer(t *testing.T) {
 					IsError bool `json:"isError"`
 				} `json:"result"`
 			}
-			if err := json.Unmarshal(o.Bytes(), &got); err != nil || !slices.Equal(got.Tools, []string{mcpTool}) || got.Result.IsError ||
+			if err := json.Unmarshal(o.Bytes(), &got); err != nil || !slices.Contains(got.Tools, mcpTool) || !slices.Contains(got.Tools, apiTool) || got.Result.IsError ||
 				len(got.Result.Content) != 1 || got.Result.Content[0].Text != "from python" {
 				t.Fatalf("python mcp client over %s: %v\n%s", transport, err, o.String())
 			}
@@ -178,7 +221,7 @@ func TestMCPServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("plugd mcp serve: %v", err)
 	}
-	if got := mcpToolNames(ctx, t, stdio); !slices.Equal(got, []string{mcpTool}) {
+	if got := mcpToolNames(ctx, t, stdio); !slices.Contains(got, mcpTool) || !slices.Contains(got, apiTool) {
 		t.Fatalf("tools over stdio: %v", got)
 	}
 	r, err = stdio.CallTool(ctx, &mcp.CallToolParams{Name: mcpTool, Arguments: map[string]any{"text": "over stdio", "mode": "text"}})
