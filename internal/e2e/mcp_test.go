@@ -230,6 +230,37 @@ func TestMCPServer(t *testing.T) {
 	}
 	stdio.Close()
 
+	// A tool set: only the OpenAPI provider's tools, at its own URL, with its own token.
+	plugd("mcp", "set", "put", "petsonly", "--provider", "pets")
+	var setTok struct {
+		Token string `json:"token"`
+		URL   string `json:"url"`
+	}
+	if err := json.Unmarshal([]byte(plugd("mcp", "token", "create", "--set", "petsonly", "--json")), &setTok); err != nil || setTok.URL != created.URL+"/sets/petsonly" {
+		t.Fatalf("token for a set: %+v %v", setTok, err)
+	}
+	setCS, err := mcp.NewClient(&mcp.Implementation{Name: "e2e-set", Version: "1"}, nil).Connect(ctx,
+		&mcp.StreamableClientTransport{Endpoint: setTok.URL, HTTPClient: &http.Client{Transport: bearerRT{setTok.Token}}}, nil)
+	if err != nil {
+		t.Fatalf("tool set: %v", err)
+	}
+	got := mcpToolNames(ctx, t, setCS)
+	if !slices.Contains(got, apiTool) || slices.Contains(got, mcpTool) {
+		t.Fatalf("tools of the set: %v", got)
+	}
+	setCS.Close()
+	var toks []struct {
+		ID  string `json:"id"`
+		Set string `json:"set"`
+	}
+	if err := json.Unmarshal([]byte(plugd("mcp", "token", "list", "--json")), &toks); err != nil || len(toks) != 2 || strings.Contains(plugd("mcp", "token", "list", "--json"), "plugd_mcp_") {
+		t.Fatalf("token list: %+v %v", toks, err)
+	}
+	plugd("mcp", "set", "delete", "petsonly")
+	if out := plugd("mcp", "token", "list", "--json"); strings.Contains(out, "petsonly") {
+		t.Fatalf("the deleted set's token is still listed: %s", out)
+	}
+
 	// Revoked: the next connection is refused.
 	plugd("mcp", "token", "revoke", created.ID)
 	if _, err := mcp.NewClient(&mcp.Implementation{Name: "late"}, nil).Connect(ctx, &mcp.StreamableClientTransport{Endpoint: created.URL, HTTPClient: hc, MaxRetries: -1}, nil); err == nil {
