@@ -9,6 +9,8 @@
 #   pynew-sdk/     Python >= 3.12 venv (from scripts/python-new.sh, which may build
 #                  CPython 3.13 from Debian's sources) with the newest dify-plugin SDK.
 #   pg/, s3/       the test servers' data and installs (scripts/postgres.sh, scripts/s3.sh).
+#   mcp-everything-<version>/  @modelcontextprotocol/server-everything from npm (MCP client tests)
+#   mcp-py-<version>/          the official Python MCP SDK and mcp-server-time from PyPI
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/cache.sh

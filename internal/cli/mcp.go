@@ -14,19 +14,20 @@ import (
 	"github.com/plugd/plugd/internal/mcpserver"
 )
 
-// newMCPCmd is `plugd mcp`: the daemon's MCP server (docs/mcp.md) — its tokens, its tool
-// sets, and `serve`, which puts it on stdio for desktop clients. (MCP servers as tool
-// providers, the client side, add their subcommands here too.)
+// newMCPCmd is `plugd mcp` (docs/mcp.md): the daemon's MCP server — its tokens, its tool
+// sets, and `serve`, which puts it on stdio for desktop clients — and MCP servers as tool
+// providers (add, list, tools, remove: mcp_client.go).
 func newMCPCmd(env Env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "mcp",
-		Short: "The daemon's tools over the Model Context Protocol: tokens, tool sets, stdio",
+		Short: "MCP both ways: the daemon's tools served (tokens, tool sets, stdio) and MCP servers as tool providers",
 	}
 	token := &cobra.Command{Use: "token", Short: "Bearer tokens of the tenant's MCP endpoints (stored hashed)"}
 	token.AddCommand(newMCPTokenCreateCmd(), newMCPTokenListCmd(), newMCPTokenRevokeCmd())
 	set := &cobra.Command{Use: "set", Short: "Named tool sets: a URL per subset of the tenant's tools"}
 	set.AddCommand(newMCPSetPutCmd(), newMCPSetListCmd(), newMCPSetDeleteCmd())
 	c.AddCommand(newMCPServeCmd(env), token, set)
+	c.AddCommand(mcpClientCommands()...)
 	return c
 }
 
