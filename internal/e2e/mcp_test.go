@@ -21,9 +21,11 @@ import (
 // TestMCPServer drives the MCP server of a real `plugd serve` with MCP clients no one here
 // wrote — the official Go SDK's client (streamable HTTP, and stdio through `plugd mcp serve`)
 // and the official Python SDK's client from PyPI (streamable HTTP and SSE) — around a real SDK
-// plugin: a request without a token is refused; a client connected to an empty tenant hears
-// notifications/tools/list_changed when the plugin is installed; the plugin's tool is listed
-// and called, with progress and structured content.
+// plugin, an imported OpenAPI description (loopback upstream) and a third-party MCP server
+// added as a provider (mcp-server-time over stdio): a request without a token is refused; a
+// client connected to an empty tenant hears notifications/tools/list_changed when the plugin is
+// installed and when the others are added; every kind of tool is listed and called, with
+// progress and structured content; tool sets and revocation work through the CLI.
 func TestMCPServer(t *testing.T) {
 	pk := packages(t)
 	pets := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -141,6 +143,35 @@ func TestMCPServer(t *testing.T) {
 		t.Fatalf("OpenAPI tool over MCP (Go SDK): %v %+v %s", err, r, sc)
 	}
 
+	// A proxied MCP tool: a third-party MCP server (mcp-server-time from PyPI, over stdio)
+	// added as a provider (internal/mcpclient) is served again by plugd's MCP server.
+	const timeTool = "time__get_current_time"
+	python := os.Getenv("PLUGD_TEST_MCP_PYTHON")
+	if python == "" {
+		if os.Getenv("PLUGD_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("PLUGD_TEST_MCP_PYTHON is not set: run scripts/test-deps.sh")
+		}
+		t.Log("PLUGD_TEST_MCP_PYTHON not set: the Python client and the proxied MCP tool are not tried")
+	} else {
+		add := exec.CommandContext(ctx, binary(t), "mcp", "add", "time", "--daemon-url", d.base, "--key", d.key, "--tenant", tenant,
+			"--command", python, "--json", "--", "-m", "mcp_server_time", "--local-timezone", "UTC")
+		add.Dir = d.home
+		if out, err := add.CombinedOutput(); err != nil {
+			t.Fatalf("plugd mcp add time: %v\n%s", err, out)
+		}
+		for !slices.Contains(mcpToolNames(ctx, t, cs), timeTool) {
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				t.Fatal("the proxied MCP server's tools never appeared")
+			}
+		}
+		r, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: timeTool, Arguments: map[string]any{"timezone": "Asia/Tokyo"}})
+		if err != nil || r.IsError || len(r.Content) == 0 || !strings.Contains(r.Content[0].(*mcp.TextContent).Text, "Asia/Tokyo") {
+			t.Fatalf("proxied MCP tool over MCP (Go SDK): %v %+v", err, r)
+		}
+	}
+
 	params := &mcp.CallToolParams{Name: mcpTool, Arguments: map[string]any{"text": "hello over mcp", "mode": "text"}}
 	params.SetProgressToken("e2e")
 	r, err = cs.CallTool(ctx, params)
@@ -168,13 +199,11 @@ func TestMCPServer(t *testing.T) {
 	}
 
 	// The official Python SDK's client, over streamable HTTP and the older SSE transport.
-	python := os.Getenv("PLUGD_TEST_MCP_PYTHON")
-	if python == "" {
-		if os.Getenv("PLUGD_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatal("PLUGD_TEST_MCP_PYTHON is not set: run scripts/test-deps.sh")
+	if python != "" {
+		cmd := exec.CommandContext(ctx, python, "testdata/mcp_client.py", "streamable", created.URL, created.Token, timeTool, `{"timezone":"Asia/Tokyo"}`)
+		if out, err := cmd.Output(); err != nil || !strings.Contains(string(out), "Asia/Tokyo") || strings.Contains(string(out), `"isError": true`) {
+			t.Fatalf("python mcp client, proxied MCP tool: %v\n%s", err, out)
 		}
-		t.Log("PLUGD_TEST_MCP_PYTHON not set: the Python client is not tried")
-	} else {
 		for transport, url := range map[string]string{"streamable": created.URL, "sse": d.base + "/sse/" + tenant} {
 			cmd := exec.CommandContext(ctx, python, "testdata/mcp_client.py", transport, url, created.Token, apiTool, `{"petId":7}`)
 			var o, e bytes.Buffer
@@ -207,7 +236,7 @@ func TestMCPServer(t *testing.T) {
 				t.Fatalf("python mcp client over %s: %v\n%s", transport, err, o.String())
 			}
 		}
-		cmd := exec.CommandContext(ctx, python, "testdata/mcp_client.py", "streamable", created.URL, "plugd_mcp_wrong", mcpTool, `{}`)
+		cmd = exec.CommandContext(ctx, python, "testdata/mcp_client.py", "streamable", created.URL, "plugd_mcp_wrong", mcpTool, `{}`)
 		if out, err := cmd.CombinedOutput(); err == nil {
 			t.Fatalf("python client with a wrong token succeeded:\n%s", out)
 		}
