@@ -46,8 +46,6 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-// tokenInfoKey is not needed: the SDK carries the token's TokenInfo to tool handlers.
-
 // sdkServer is the SDK's getServer: the guard has authenticated the request and built the
 // server already, so this only looks it up.
 func (s *Server) sdkServer(r *http.Request) *mcp.Server {
