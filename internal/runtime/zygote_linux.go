@@ -93,6 +93,7 @@ type zygote struct {
 	ready    chan struct{} // closed when the preload is done or failed (err)
 	err      error
 	dead     chan struct{} // closed when the control socket ended
+	waited   chan struct{} // closed when the process is reaped
 	deadErr  error
 	writeMu  sync.Mutex
 	mu       sync.Mutex
@@ -331,7 +332,7 @@ func (zs *Zygotes) start(key string, cfg *LocalConfig) (*zygote, error) {
 		conn.Close()
 		return nil, fmt.Errorf("zygote: start %s: %w", cfg.Python, err)
 	}
-	z := &zygote{z: zs, key: key, cmd: cmd, conn: conn, confined: confined, ready: make(chan struct{}), dead: make(chan struct{}),
+	z := &zygote{z: zs, key: key, cmd: cmd, conn: conn, confined: confined, ready: make(chan struct{}), dead: make(chan struct{}), waited: make(chan struct{}),
 		pending: map[int]chan zygoteReply{}, children: map[int]*zygoteChild{}}
 	log := zs.log.With("zygote", key, "pid", cmd.Process.Pid, "python", cfg.Python)
 	go func() { // its stderr: tracebacks of a failed preload, nothing else in normal operation
@@ -341,6 +342,7 @@ func (zs *Zygotes) start(key string, cfg *LocalConfig) (*zygote, error) {
 	go z.read(log)
 	go func() {
 		err := cmd.Wait()
+		close(z.waited)
 		conn.Close() // ends read, which fails everything pending
 		log.Info("zygote ended", "status", err)
 	}()
@@ -598,8 +600,10 @@ func (zs *Zygotes) Close(ctx context.Context) error {
 	zs.mu.Unlock()
 	for _, z := range all {
 		z.stop()
+		// Until reaped: a confined zygote's PID namespace (its plugins included) is gone
+		// only once its PID 1 is.
 		select {
-		case <-z.dead:
+		case <-z.waited:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
