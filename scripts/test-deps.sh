@@ -9,6 +9,8 @@
 #   pynew-sdk/     Python >= 3.12 venv (from scripts/python-new.sh, which may build
 #                  CPython 3.13 from Debian's sources) with the newest dify-plugin SDK.
 #   pg/, s3/       the test servers' data and installs (scripts/postgres.sh, scripts/s3.sh).
+#   mcp-everything-<version>/  @modelcontextprotocol/server-everything from npm (MCP client tests)
+#   mcp-py-<version>/          the official Python MCP SDK and mcp-server-time from PyPI
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/cache.sh
@@ -34,6 +36,26 @@ if [ ! -x "$venv_new/bin/python" ] || ! "$venv_new/bin/python" -c 'import dify_p
   VIRTUAL_ENV="$venv_new" "$venv/bin/uv" pip install --quiet 'dify_plugin>=0.10' >&2
 fi
 
+# Third-party MCP servers for internal/mcpclient's tests, keyed by version: the reference
+# server of the MCP project from npm (stdio, streamable HTTP and SSE) and, from PyPI, the
+# official Python SDK (its MCPServer runs the test server in testdata) with mcp-server-time.
+everything_version=2026.8.31
+everything=$PLUGD_CACHE/mcp-everything-$everything_version
+everything_js=$everything/node_modules/@modelcontextprotocol/server-everything/dist/index.js
+if command -v npm >/dev/null && [ ! -f "$everything_js" ]; then
+  echo "test-deps: installing @modelcontextprotocol/server-everything@$everything_version" >&2
+  mkdir -p "$everything"
+  (cd "$everything" && npm install --silent --no-audit --no-fund "@modelcontextprotocol/server-everything@$everything_version") >&2
+fi
+mcp_py_version=2.3.0
+mcp_py=$PLUGD_CACHE/mcp-py-$mcp_py_version
+if [ ! -x "$mcp_py/bin/python" ] || ! "$mcp_py/bin/python" -c 'import mcp.server.mcpserver, mcp_server_time' 2>/dev/null; then
+  echo "test-deps: creating $mcp_py (mcp==$mcp_py_version, mcp-server-time)" >&2
+  rm -rf "$mcp_py"
+  "$venv/bin/uv" venv --quiet --python "$pynew" "$mcp_py" >&2
+  VIRTUAL_ENV="$mcp_py" "$venv/bin/uv" pip install --quiet "mcp==$mcp_py_version" 'mcp-server-time==2026.10.19' >&2
+fi
+
 # Servers for the daemon's tests, on loopback: PostgreSQL and an S3-compatible store. Each
 # script prints its own KEY=VALUE lines. 8>&-: the servers outlive this script and must not
 # inherit the lock's descriptor, or they hold the lock for as long as they run and every later
@@ -48,4 +70,6 @@ PLUGD_TEST_PYTHON_SDK07=$venv/bin/python
 PLUGD_TEST_PYTHON_NEW=$pynew
 PLUGD_TEST_PYTHON_SDK_NEW=$venv_new/bin/python
 PLUGD_TEST_UV=$venv/bin/uv
+PLUGD_TEST_MCP_EVERYTHING=$everything_js
+PLUGD_TEST_MCP_PYTHON=$mcp_py/bin/python
 VARS

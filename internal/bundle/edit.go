@@ -207,7 +207,7 @@ func (b *Bundle) WriteZip(ctx context.Context, w io.Writer) error {
 // assets rewritten (and removed packages deleted), a file is replaced atomically.
 func (b *Bundle) Save(ctx context.Context) error {
 	if !b.isDir {
-		return writeAtomic(b.path, func(w io.Writer) error { return b.WriteZip(ctx, w) })
+		return pkgfile.WriteFileAtomic(b.path, func(w io.Writer) error { return b.WriteZip(ctx, w) })
 	}
 	root, err := os.OpenRoot(b.path)
 	if err != nil {
@@ -234,27 +234,6 @@ func (b *Bundle) Save(ctx context.Context) error {
 		return err
 	}
 	return root.WriteFile(ManifestFile, man, 0o644)
-}
-
-// writeAtomic writes path through a temporary file in the same folder.
-func writeAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 //go:embed templates/icon.svg

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plugd/plugd/internal/bundle"
+	"github.com/plugd/plugd/internal/pkgfile"
 )
 
 // newBundleCmd is `bundle`, the reference CLI's commands for plugin bundles (.difybndl), a
@@ -238,7 +239,7 @@ func newBundlePackageCmd(env Env) *cobra.Command {
 			if same, _ := sameFile(args[0], output); same {
 				return usageError{errors.New("the output would overwrite the bundle itself; give -o")}
 			}
-			if err := writeFileAtomic(output, func(w io.Writer) error { return b.WriteZip(cmd.Context(), w) }); err != nil {
+			if err := pkgfile.WriteFileAtomic(output, func(w io.Writer) error { return b.WriteZip(cmd.Context(), w) }); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "packaged %s (%d dependencies) to %s\n", b.Manifest.Name, len(b.Manifest.Dependencies), output)

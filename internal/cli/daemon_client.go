@@ -38,8 +38,14 @@ type remoteFlags struct {
 }
 
 func (f *remoteFlags) register(c *cobra.Command, jsonUsage string) {
+	f.registerURLAs(c, jsonUsage, "url")
+}
+
+// registerURLAs is register with the daemon's URL under another flag name, for a command
+// whose --url means something else (`plugd mcp add --url` is the MCP server's).
+func (f *remoteFlags) registerURLAs(c *cobra.Command, jsonUsage, urlFlag string) {
 	fl := c.Flags()
-	fl.StringVar(&f.url, "url", "", "daemon URL (default $PLUGD_URL, else http://127.0.0.1:$SERVER_PORT, port 5002 when unset)")
+	fl.StringVar(&f.url, urlFlag, "", "daemon URL (default $PLUGD_URL, else http://127.0.0.1:$SERVER_PORT, port 5002 when unset)")
 	fl.StringVar(&f.key, "key", "", "API key, Dify's PLUGIN_DAEMON_KEY (default $PLUGD_KEY, else $SERVER_KEY, else the key `plugd serve` generated in <data-dir>/server.key)")
 	fl.StringVar(&f.tenant, "tenant", "", "tenant (workspace) id (default $PLUGD_TENANT, else \"default\")")
 	fl.StringVar(&f.dataDir, "data-dir", "", "data folder of `plugd serve`, to find its generated key (default $PLUGD_DATA_DIR, else ~/.local/share/plugd)")

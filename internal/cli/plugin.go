@@ -131,7 +131,7 @@ func newPackageCmd(env Env) *cobra.Command {
 				output = filepath.Base(abs) + ".difypkg"
 			}
 			progress := progressPrinter(cmd.ErrOrStderr(), "packaging", s.tree.TotalSize(), asJSON)
-			if err := writeFileAtomic(output, func(w io.Writer) error {
+			if err := pkgfile.WriteFileAtomic(output, func(w io.Writer) error {
 				return s.tree.WriteZip(ctx, w, progress)
 			}); err != nil {
 				return err
@@ -227,28 +227,6 @@ func exactArgs(n int) cobra.PositionalArgs {
 		}
 		return nil
 	}
-}
-
-// writeFileAtomic writes path through a temporary file in the same folder, so a failure
-// never leaves a half-written package behind.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // progressThreshold is the size from which packaging shows progress; below it the work is

@@ -94,7 +94,7 @@ func newSignatureSignCmd() *cobra.Command {
 				ext := filepath.Ext(args[0])
 				output = strings.TrimSuffix(args[0], ext) + ".signed" + ext
 			}
-			if err := writeFileAtomic(output, func(w io.Writer) error {
+			if err := pkgfile.WriteFileAtomic(output, func(w io.Writer) error {
 				return signature.Sign(ctx, pkg, w, key, cat, time.Now())
 			}); err != nil {
 				return err

@@ -94,6 +94,12 @@ func (c *Client) ImportTools(ctx context.Context, kind string, body map[string]a
 	return out, c.toolsDo(ctx, http.MethodPost, "import/"+kind, nil, body, &out)
 }
 
+// RefreshTools lists a provider's tools anew from its source (an MCP server).
+func (c *Client) RefreshTools(ctx context.Context, id string) (catalog.Provider, error) {
+	var out catalog.Provider
+	return out, c.toolsDo(ctx, http.MethodPost, "refresh/"+escapeID(id), nil, nil, &out)
+}
+
 // SetToolPreference pins/unpins and hides/shows a provider or tool.
 func (c *Client) SetToolPreference(ctx context.Context, ch catalog.PreferenceChange) (catalog.Preference, error) {
 	var out catalog.Preference

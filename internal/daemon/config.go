@@ -124,6 +124,8 @@ type Config struct {
 
 	// Tools orders and filters the tool catalog (docs/tools.md).
 	Tools ToolsConfig
+	// MCP supervises the MCP servers added as tool providers (docs/mcp.md).
+	MCP MCPConfig
 
 	LogLevel  string // DEBUG, INFO, WARN or ERROR
 	LogFormat string // text or json
@@ -134,6 +136,17 @@ type Config struct {
 
 	sources map[string]string // variable name -> where its value came from
 	python  map[string]string // raw values of the variables pyenv reads
+}
+
+// MCPConfig supervises MCP servers added as tool providers: PLUGD_MCP_MEMORY_LIMIT and
+// PLUGD_MCP_IDLE_STOP.
+type MCPConfig struct {
+	// MemoryLimit caps each stdio MCP server's memory; 0: none.
+	MemoryLimit int64
+	// IdleStop stops an MCP session (and a stdio server's process) unused this long.
+	IdleStop time.Duration
+	// Stdio allows stdio servers: commands the key's holders choose, run (confined) here.
+	Stdio bool
 }
 
 // ToolsConfig is the tool catalog's ordering: Dify's six POSITION_* settings, with Dify's
@@ -840,6 +853,9 @@ func variables() []variable {
 		duration("PLUGD_RESTART_BACKOFF", time.Second, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.RestartBackoff }),
 		duration("PLUGD_CRASH_LOOP_BACKOFF", time.Minute, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.CrashLoopBackoff }),
 		duration("PLUGD_CRASH_LOOP_BACKOFF_MAX", 30*time.Minute, time.Second, time.Millisecond, func(c *Config) *time.Duration { return &c.CrashLoopBackoffMax }),
+		size("PLUGD_MCP_MEMORY_LIMIT", 1<<30, func(c *Config) *int64 { return &c.MCP.MemoryLimit }),
+		boolean("PLUGD_MCP_STDIO", true, func(c *Config) *bool { return &c.MCP.Stdio }),
+		duration("PLUGD_MCP_IDLE_STOP", 10*time.Minute, time.Second, time.Second, func(c *Config) *time.Duration { return &c.MCP.IdleStop }),
 		str("PLUGD_TOOL_POSITION_FILE", "", func(c *Config) *string { return &c.Tools.PositionFile }),
 		list("POSITION_PROVIDER_PINS", func(c *Config) *[]string { return &c.Tools.ProviderPins }),
 		list("POSITION_PROVIDER_INCLUDES", func(c *Config) *[]string { return &c.Tools.ProviderIncludes }),

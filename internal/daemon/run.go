@@ -230,6 +230,11 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	if secrets != nil {
 		apiCfg.Secrets = secrets
 	}
+	pool, err := mcpPool(c, iso, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
 	// Tool credentials are sealed under the master key (PLUGD_MASTER_KEY, else DATA_DIR/master.key,
 	// made on first start); tools reach out through the guarded egress client.
 	ring, err := vault.LoadKeyring(os.LookupEnv, c.DataDir, o.Stdout)
@@ -244,7 +249,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	tools, importers, err := toolCatalog(c, db, disp, secretsVault, egress.New(egressSettings))
+	tools, importers, err := toolCatalog(c, db, disp, secretsVault, egress.New(egressSettings), pool)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/plugd/plugd/internal/apitools"
@@ -11,6 +12,7 @@ import (
 	"github.com/plugd/plugd/internal/dispatch"
 	"github.com/plugd/plugd/internal/egress"
 	"github.com/plugd/plugd/internal/httpapi"
+	"github.com/plugd/plugd/internal/mcpclient"
 	"github.com/plugd/plugd/internal/plugintools"
 	"github.com/plugd/plugd/internal/runtime"
 	"github.com/plugd/plugd/internal/store/sqlstore"
@@ -21,8 +23,10 @@ import (
 // toolCatalog wires the tool catalog of `plugd serve`: plugin providers derived from the
 // store's installations and called through the dispatcher, OpenAPI operations and workflow apps
 // called through outbound (the egress client: address guard, timeouts, size cap), credentials
-// sealed by secrets (the vault), ordering from the POSITION_* settings.
-func toolCatalog(c Config, db *sqlstore.DB, disp *dispatch.Dispatcher, secrets catalog.Secrets, outbound *egress.Client) (*catalog.Catalog, httpapi.ToolImporters, error) {
+// sealed by secrets (the vault), ordering from the POSITION_* settings. MCP servers are
+// reached through the egress guard too (PLUGD_EGRESS_ALLOW, SSRF_PROXY_*); their sessions live
+// in mcp, which the caller closes at shutdown.
+func toolCatalog(c Config, db *sqlstore.DB, disp *dispatch.Dispatcher, secrets catalog.Secrets, outbound *egress.Client, mcp *mcpclient.Pool) (*catalog.Catalog, httpapi.ToolImporters, error) {
 	order, err := toolOrdering(c.Tools)
 	if err != nil {
 		return nil, httpapi.ToolImporters{}, err
@@ -41,8 +45,10 @@ func toolCatalog(c Config, db *sqlstore.DB, disp *dispatch.Dispatcher, secrets c
 			catalog.KindPlugin:   plugintools.NewCaller(invoke),
 			catalog.KindWorkflow: workflow.Caller{Client: wf},
 			catalog.KindAPI:      apitools.Caller{Client: outbound},
+			catalog.KindMCP:      mcp,
 		},
 	})
+	mcp.Follow(cat)
 	api := apitools.Importer{Client: outbound}
 	imp := httpapi.ToolImporters{
 		OpenAPI: func(ctx context.Context, req httpapi.OpenAPIImport) (catalog.NewProvider, error) {
@@ -59,8 +65,32 @@ func toolCatalog(c Config, db *sqlstore.DB, disp *dispatch.Dispatcher, secrets c
 			return wf.NewProvider(ctx, req.Name, req.Label, req.Description,
 				workflow.Config{BaseURL: req.BaseURL, ResponseMode: req.ResponseMode}, req.APIKey)
 		},
+		MCP: func(ctx context.Context, tenant string, req httpapi.MCPImport) (catalog.NewProvider, error) {
+			s := mcpclient.Server{Name: req.Name, Label: req.Label, Description: req.Description,
+				URL: req.URL, Transport: req.Transport, Headers: req.Headers, Timeout: req.Timeout, SSEReadTime: req.SSEReadTimeout,
+				Command: req.Command, Args: req.Args, Env: req.Env}
+			if req.ProviderID != "" {
+				s.Unmask = func(creds map[string]string) (map[string]string, error) {
+					return cat.Unmask(ctx, tenant, req.ProviderID, creds)
+				}
+			}
+			return mcp.NewProvider(ctx, tenant, s)
+		},
 	}
 	return cat, imp, nil
+}
+
+// mcpPool is the pool of MCP sessions of `plugd serve`; stdio servers are confined as
+// plugins are (iso, from PLUGD_ISOLATION).
+func mcpPool(c Config, iso *runtime.Isolation, log *slog.Logger) (*mcpclient.Pool, error) {
+	eg, err := egress.SettingsFromEnv(os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	return mcpclient.NewPool(mcpclient.Options{
+		Egress: eg, DataDir: c.DataDir, IdleStop: c.MCP.IdleStop, MemoryLimit: c.MCP.MemoryLimit, Logger: log,
+		Confine: mcpclient.SandboxConfiner(iso), NoStdio: !c.MCP.Stdio,
+	}), nil
 }
 
 // toolOrdering reads the ordering settings and the position file.

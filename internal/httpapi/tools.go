@@ -30,6 +30,7 @@ type ToolCatalog interface {
 	SetCredentials(ctx context.Context, tenant, providerID string, creds map[string]string) (catalog.Provider, error)
 	Check(ctx context.Context, tenant string, refs []catalog.ToolRef) ([]catalog.Deleted, error)
 	Changes(ctx context.Context, tenant string, since int64, limit int) (catalog.ChangeSet, error)
+	Refresh(ctx context.Context, tenant, id string) (catalog.Provider, error)
 }
 
 var _ ToolCatalog = (*catalog.Catalog)(nil)
@@ -41,6 +42,27 @@ type ToolImporters struct {
 	OpenAPI func(ctx context.Context, req OpenAPIImport) (catalog.NewProvider, error)
 	// Workflow describes a Dify workflow app into a workflow provider.
 	Workflow func(ctx context.Context, req WorkflowImport) (catalog.NewProvider, error)
+	// MCP connects to an MCP server once (detecting a remote server's transport) and lists
+	// its tools into an mcp provider.
+	MCP func(ctx context.Context, tenant string, req MCPImport) (catalog.NewProvider, error)
+}
+
+// MCPImport is the body of POST /tools/{tenant}/import/mcp (docs/mcp.md): a remote server
+// (url, with headers) or a stdio one (command, args, env). Header and env values are stored
+// sealed and answered masked.
+type MCPImport struct {
+	ProviderID     string            `json:"provider_id,omitempty"`
+	Name           string            `json:"name"`
+	Label          string            `json:"label,omitempty"`
+	Description    string            `json:"description,omitempty"`
+	URL            string            `json:"url,omitempty"`
+	Transport      string            `json:"transport,omitempty"`
+	Headers        map[string]string `json:"headers,omitempty"`
+	Timeout        float64           `json:"timeout,omitempty"`
+	SSEReadTimeout float64           `json:"sse_read_timeout,omitempty"`
+	Command        string            `json:"command,omitempty"`
+	Args           []string          `json:"args,omitempty"`
+	Env            map[string]string `json:"env,omitempty"`
 }
 
 // OpenAPIImport is the body of POST /tools/{tenant}/import/openapi.
@@ -122,6 +144,8 @@ func (s *Server) toolRoutes() {
 		"DELETE " + T + "/providers/{id...}": s.toolsRemove,
 		"POST " + T + "/import/openapi":      s.toolsImportOpenAPI,
 		"POST " + T + "/import/workflow":     s.toolsImportWorkflow,
+		"POST " + T + "/import/mcp":          s.toolsImportMCP,
+		"POST " + T + "/refresh/{id...}":     s.toolsRefresh,
 		"POST " + T + "/call":                s.toolsCall,
 		"POST " + T + "/preferences":         s.toolsPreference,
 		"POST " + T + "/credentials":         s.toolsCredentials,
@@ -257,6 +281,30 @@ func (s *Server) toolsImportWorkflow(w http.ResponseWriter, r *http.Request) {
 	}
 	np, err := s.cfg.ToolImporters.Workflow(r.Context(), req)
 	s.addOrReplace(w, r, req.ProviderID, np, err)
+}
+
+func (s *Server) toolsImportMCP(w http.ResponseWriter, r *http.Request) {
+	var req MCPImport
+	if err := decodeTools(w, r, &req); err != nil {
+		s.toolsFail(w, r, err)
+		return
+	}
+	if s.cfg.ToolImporters.MCP == nil {
+		s.toolsFail(w, r, fmt.Errorf("adding MCP servers: %w", catalog.ErrNoCaller))
+		return
+	}
+	np, err := s.cfg.ToolImporters.MCP(r.Context(), r.PathValue("tenant_id"), req)
+	s.addOrReplace(w, r, req.ProviderID, np, err)
+}
+
+// toolsRefresh lists a provider's tools anew from its source (an MCP server's tools/list).
+func (s *Server) toolsRefresh(w http.ResponseWriter, r *http.Request) {
+	p, err := s.cfg.Tools.Refresh(r.Context(), r.PathValue("tenant_id"), r.PathValue("id"))
+	if err != nil {
+		s.toolsFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, success(p))
 }
 
 func (s *Server) toolsPreference(w http.ResponseWriter, r *http.Request) {

@@ -240,12 +240,13 @@ func TestToolsOpenAPIDescribesRoutes(t *testing.T) {
 	}
 	for _, r := range []string{"GET /tools/{tenant_id}/providers", "GET /tools/{tenant_id}/providers/{id}", "DELETE /tools/{tenant_id}/providers/{id}",
 		"POST /tools/{tenant_id}/import/openapi", "POST /tools/{tenant_id}/import/workflow", "POST /tools/{tenant_id}/call",
+		"POST /tools/{tenant_id}/import/mcp", "POST /tools/{tenant_id}/refresh/{id}",
 		"POST /tools/{tenant_id}/preferences", "POST /tools/{tenant_id}/credentials", "POST /tools/{tenant_id}/check", "GET /tools/{tenant_id}/changes", "GET /tools/openapi.json"} {
 		if !described[r] {
 			t.Errorf("route %s is not described", r)
 		}
 	}
-	if len(described) != 11 {
-		t.Errorf("%d operations described, 11 routes served", len(described))
+	if len(described) != 13 {
+		t.Errorf("%d operations described, 13 routes served", len(described))
 	}
 }
