@@ -24,9 +24,10 @@
 #
 # Messages are one JSON object per datagram.
 #   daemon -> zygote  {"op":"spawn","id":N,"env":["K=V",...],"module":"main","confine":{...}}
-#                     with SCM_RIGHTS [stdin, stdout, stderr, cwd, sync, mount trees...]
-#                     ("confine" and the mount trees only for a confined zygote, which
-#                     ignores cwd)
+#                     with SCM_RIGHTS [stdin, stdout, stderr, sync, cwd] or, for a confined
+#                     zygote, [stdin, stdout, stderr, sync, mount trees...]: a descriptor
+#                     of a folder of the daemon's view would let it walk out of its own
+#                     with "..", a detached mount tree does not
 #   zygote -> daemon  {"op":"ready","pid":P}                        once, after the preload
 #                     {"op":"spawned","id":N,"pid":P}              the child exists
 #                     {"op":"failed","id":N,"error":"..."}         it does not
@@ -202,18 +203,17 @@ def child(msg, fds, others):
         ctl.close()
         for fd in others:
             os.close(fd)
-        stdin, stdout, stderr, cwd, sync = fds[:5]
+        stdin, stdout, stderr, sync = fds[:4]
         for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
             os.dup2(fd, target)
         for fd in (stdin, stdout, stderr):
             if fd > 2:
                 os.close(fd)
         if "confine" in msg:
-            os.close(cwd)  # a folder of the daemon's view: never entered
-            confine(msg["confine"], fds[5:])
+            confine(msg["confine"], fds[4:])
         else:
-            os.fchdir(cwd)
-            os.close(cwd)
+            os.fchdir(fds[4])
+            os.close(fds[4])
         os.write(sync, b"c")
         if os.read(sync, 1) != b"g":  # the daemon gave up on this child
             os._exit(125)
@@ -265,7 +265,7 @@ def child(msg, fds, others):
 
 
 def spawn(msg, fds, children):
-    want = 5 + len(msg.get("confine", {}).get("mounts", []))
+    want = 4 + (len(msg["confine"]["mounts"]) if "confine" in msg else 1)
     if len(fds) != want:
         for fd in fds:
             os.close(fd)

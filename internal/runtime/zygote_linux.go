@@ -456,11 +456,6 @@ func (z *zygote) spawn(cfg *LocalConfig, env []string, spec *sandbox.Spec, stdin
 	if (spec != nil) != z.confined {
 		return nil, errors.New("zygote: a confined plugin needs a confined zygote, and only it")
 	}
-	cwd, err := os.Open(cfg.Dir)
-	if err != nil {
-		return nil, err
-	}
-	defer cwd.Close()
 	sfds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("zygote: socketpair: %w", err)
@@ -474,8 +469,18 @@ func (z *zygote) spawn(cfg *LocalConfig, env []string, spec *sandbox.Spec, stdin
 		return nil, fmt.Errorf("zygote: %w", err)
 	}
 	msg := map[string]any{"op": "spawn", "env": env, "module": cfg.Entrypoint}
-	fds := []int{int(stdin.Fd()), int(stdout.Fd()), int(stderr.Fd()), int(cwd.Fd()), int(theirSync.Fd())}
-	if spec != nil {
+	fds := []int{int(stdin.Fd()), int(stdout.Fd()), int(stderr.Fd()), int(theirSync.Fd())}
+	if spec == nil {
+		cwd, err := os.Open(cfg.Dir)
+		if err != nil {
+			goW.Close()
+			return nil, err
+		}
+		defer cwd.Close()
+		fds = append(fds, int(cwd.Fd()))
+	} else {
+		// No descriptor of a folder of the daemon's view: with "..", a confined zygote
+		// could walk from it out of its own view. Detached mount trees stop at their root.
 		conf, trees, err := childConfinement(cfg, spec)
 		if err != nil {
 			goW.Close()
