@@ -65,6 +65,9 @@ type Provider struct {
 	Label       string `json:"label"`
 	Description string `json:"description"`
 	Icon        string `json:"icon,omitempty"`
+	// Tags are the provider's declared tags (a plugin's identity.tags), which tool sets of
+	// the MCP server select by.
+	Tags []string `json:"tags,omitempty"`
 	// PluginID and PluginUniqueIdentifier say which installed version provides a plugin
 	// provider; Remote marks one attached for remote debugging.
 	PluginID               string `json:"plugin_id,omitempty"`

@@ -55,22 +55,11 @@ func (f *remoteFlags) registerURLAs(c *cobra.Command, jsonUsage, urlFlag string)
 // connect resolves the flags and their environment defaults into a client. What cannot be
 // resolved is a usage error: the command cannot run as called.
 func (f *remoteFlags) connect() (*client.Client, error) {
-	base := firstSet(f.url, os.Getenv("PLUGD_URL"))
-	if base == "" {
-		port := strings.TrimSpace(os.Getenv("SERVER_PORT"))
-		if port == "" {
-			port = "5002"
-		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return nil, usageError{fmt.Errorf("SERVER_PORT=%q is not a port number; pass --url", port)}
-		}
-		base = "http://127.0.0.1:" + port
+	base, err := daemonURL(f.url)
+	if err != nil {
+		return nil, err
 	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usageError{fmt.Errorf("daemon URL %q: want http://host:port or https://host", base)}
-	}
-	f.baseURL = strings.TrimRight(base, "/")
+	f.baseURL = base
 
 	key := firstSet(f.key, os.Getenv("PLUGD_KEY"), os.Getenv("SERVER_KEY"))
 	if key == "" {
@@ -89,6 +78,27 @@ func (f *remoteFlags) connect() (*client.Client, error) {
 	}
 	tenant := firstSet(f.tenant, os.Getenv("PLUGD_TENANT"), "default")
 	return client.New(f.baseURL, key, tenant, nil), nil
+}
+
+// daemonURL is the daemon's base URL: the flag, else $PLUGD_URL, else the loopback address
+// on $SERVER_PORT (5002 when unset).
+func daemonURL(flag string) (string, error) {
+	base := firstSet(flag, os.Getenv("PLUGD_URL"))
+	if base == "" {
+		port := strings.TrimSpace(os.Getenv("SERVER_PORT"))
+		if port == "" {
+			port = "5002"
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return "", usageError{fmt.Errorf("SERVER_PORT=%q is not a port number; pass --url", port)}
+		}
+		base = "http://127.0.0.1:" + port
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", usageError{fmt.Errorf("daemon URL %q: want http://host:port or https://host", base)}
+	}
+	return strings.TrimRight(base, "/"), nil
 }
 
 func firstSet(values ...string) string {

@@ -159,6 +159,13 @@ type ToolsConfig struct {
 	ToolPins         []string // POSITION_TOOL_PINS
 	ToolIncludes     []string // POSITION_TOOL_INCLUDES
 	ToolExcludes     []string // POSITION_TOOL_EXCLUDES
+
+	// MCPPublicURL is the daemon's address as MCP clients reach it (PLUGD_MCP_PUBLIC_URL),
+	// named in the protected-resource metadata; empty derives it from each request.
+	MCPPublicURL string
+	// MCPAuthorizationServers are OAuth issuers announced in that metadata
+	// (PLUGD_MCP_AUTHORIZATION_SERVERS); empty when only plugd's own tokens are used.
+	MCPAuthorizationServers []string
 }
 
 // DBConfig selects and tunes the database.
@@ -863,6 +870,8 @@ func variables() []variable {
 		list("POSITION_TOOL_PINS", func(c *Config) *[]string { return &c.Tools.ToolPins }),
 		list("POSITION_TOOL_INCLUDES", func(c *Config) *[]string { return &c.Tools.ToolIncludes }),
 		list("POSITION_TOOL_EXCLUDES", func(c *Config) *[]string { return &c.Tools.ToolExcludes }),
+		str("PLUGD_MCP_PUBLIC_URL", "", func(c *Config) *string { return &c.Tools.MCPPublicURL }),
+		list("PLUGD_MCP_AUTHORIZATION_SERVERS", func(c *Config) *[]string { return &c.Tools.MCPAuthorizationServers }),
 
 		oneOf("LOG_LEVEL", "INFO", map[string]string{"debug": "DEBUG", "info": "INFO", "warn": "WARN", "warning": "WARN", "error": "ERROR"},
 			func(c *Config) *string { return &c.LogLevel }).withFlag("log-level", "DEBUG, INFO, WARN or ERROR"),

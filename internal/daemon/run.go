@@ -26,6 +26,7 @@ import (
 	"github.com/plugd/plugd/internal/egress"
 	"github.com/plugd/plugd/internal/httpapi"
 	"github.com/plugd/plugd/internal/install"
+	"github.com/plugd/plugd/internal/mcpserver"
 	"github.com/plugd/plugd/internal/pyenv"
 	"github.com/plugd/plugd/internal/runtime"
 	"github.com/plugd/plugd/internal/sandbox"
@@ -254,6 +255,10 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 		return err
 	}
 	apiCfg.Tools, apiCfg.ToolImporters = tools, importers
+	apiCfg.MCP = mcpserver.New(ctx, mcpserver.Options{
+		Catalog: tools, Store: db, Logger: log, Version: o.Version,
+		PublicURL: c.Tools.MCPPublicURL, AuthorizationServers: c.Tools.MCPAuthorizationServers,
+	})
 	api := httpapi.New(apiCfg)
 	// Plugins attached for remote debugging left with the daemon that served them.
 	if n, err := mgr.DetachAll(ctx); err != nil {

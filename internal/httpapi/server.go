@@ -172,8 +172,11 @@ type Config struct {
 	// Tools serves the tool catalog's REST API under /tools/ (tools.go); nil leaves it off.
 	Tools         ToolCatalog
 	ToolImporters ToolImporters
-	Logger        *slog.Logger
-	Version       string
+	// MCP serves the tool catalog over MCP (/mcp/, /sse/) and manages its tokens and tool
+	// sets under /tools/{tenant_id}/mcp/ (mcp.go); nil leaves it off.
+	MCP     MCPServer
+	Logger  *slog.Logger
+	Version string
 }
 
 const (
@@ -320,6 +323,7 @@ func (s *Server) routes() {
 		m.HandleFunc("POST "+M+"/reset", s.auth(s.resetPlugin))
 	}
 	s.toolRoutes()
+	s.mcpRoutes()
 	if s.cfg.DebugKeys != nil {
 		m.HandleFunc("POST "+P+"/debugging/key", s.auth(s.debuggingKey))
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/plugd/plugd/internal/catalog"
 	"github.com/plugd/plugd/internal/catalog/catalogtest"
+	"github.com/plugd/plugd/internal/mcpserver"
 	"github.com/plugd/plugd/internal/store/sqlstore"
 )
 
@@ -59,7 +60,7 @@ func toolsServer(t *testing.T) *httptest.Server {
 	}
 	cat := catalog.New(catalog.Config{Store: db, Secrets: catalogtest.NewSecrets(),
 		Callers: map[catalog.Kind]catalog.Caller{catalog.KindWorkflow: upperCaller{}}})
-	s := New(Config{ServerKey: testKey, Tools: cat, ToolImporters: ToolImporters{
+	s := New(Config{ServerKey: testKey, Tools: cat, MCP: mcpserver.New(t.Context(), mcpserver.Options{Catalog: cat, Store: db}), ToolImporters: ToolImporters{
 		// The real importer (internal/workflow) reads the app's parameters; this one makes the
 		// same provider from the request alone, which is all the routes need.
 		Workflow: func(_ context.Context, req WorkflowImport) (catalog.NewProvider, error) {
@@ -222,7 +223,7 @@ func TestToolsOpenAPIDescribesRoutes(t *testing.T) {
 		for method := range ops {
 			m := strings.ToUpper(method)
 			described[m+" "+path] = true
-			concrete := strings.NewReplacer("{tenant_id}", "t9", "{id}", "x").Replace(path)
+			concrete := strings.NewReplacer("{tenant_id}", "t9", "{id}", "x", "{name}", "s").Replace(path)
 			req, _ := http.NewRequest(m, srv.URL+concrete, strings.NewReader("{}"))
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -241,12 +242,14 @@ func TestToolsOpenAPIDescribesRoutes(t *testing.T) {
 	for _, r := range []string{"GET /tools/{tenant_id}/providers", "GET /tools/{tenant_id}/providers/{id}", "DELETE /tools/{tenant_id}/providers/{id}",
 		"POST /tools/{tenant_id}/import/openapi", "POST /tools/{tenant_id}/import/workflow", "POST /tools/{tenant_id}/call",
 		"POST /tools/{tenant_id}/import/mcp", "POST /tools/{tenant_id}/refresh/{id}",
-		"POST /tools/{tenant_id}/preferences", "POST /tools/{tenant_id}/credentials", "POST /tools/{tenant_id}/check", "GET /tools/{tenant_id}/changes", "GET /tools/openapi.json"} {
+		"POST /tools/{tenant_id}/preferences", "POST /tools/{tenant_id}/credentials", "POST /tools/{tenant_id}/check", "GET /tools/{tenant_id}/changes", "GET /tools/openapi.json",
+		"GET /tools/{tenant_id}/mcp/tokens", "POST /tools/{tenant_id}/mcp/tokens", "DELETE /tools/{tenant_id}/mcp/tokens/{id}",
+		"GET /tools/{tenant_id}/mcp/sets", "PUT /tools/{tenant_id}/mcp/sets/{name}", "DELETE /tools/{tenant_id}/mcp/sets/{name}"} {
 		if !described[r] {
 			t.Errorf("route %s is not described", r)
 		}
 	}
-	if len(described) != 13 {
-		t.Errorf("%d operations described, 13 routes served", len(described))
+	if len(described) != 19 {
+		t.Errorf("%d operations described, 19 routes served", len(described))
 	}
 }

@@ -109,7 +109,7 @@ func (s *Source) parse(ctx context.Context, uid string) (parsed, error) {
 func Provider(tp manifest.ToolProvider) catalog.Provider {
 	p := catalog.Provider{
 		Kind: catalog.KindPlugin, Name: tp.Identity.Name, Label: tp.Identity.Label.EnUS,
-		Description: tp.Identity.Description.EnUS, Icon: tp.Identity.Icon, Tools: make([]catalog.Tool, 0, len(tp.Tools)),
+		Description: tp.Identity.Description.EnUS, Icon: tp.Identity.Icon, Tags: tp.Identity.Tags, Tools: make([]catalog.Tool, 0, len(tp.Tools)),
 	}
 	for _, c := range tp.CredentialsSchema {
 		p.CredentialsSchema = append(p.CredentialsSchema, catalog.CredentialField{Name: c.Name, Type: c.Type, Required: c.Required})

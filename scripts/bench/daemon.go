@@ -20,6 +20,11 @@
 //	       answer, through the HTTP API), p50/p90/max, with and without zygotes
 //	       (PLUGD_ZYGOTE). Then uninstall + upload + install of one of them again, whose
 //	       environment was kept (reinstall).
+//	mcp    MCP tools/call of the plugin's tool through plugd's MCP server (official Go SDK
+//	       client, streamable HTTP, one session per worker) beside tool/invoke at the same
+//	       concurrency levels, and tools/list of a tenant with 1,000 tools (an imported
+//	       OpenAPI description of 1,000 operations): the first list of a new session (server
+//	       built) and later lists.
 //	rss    the daemon's RSS (VmRSS) just after start with nothing installed, and after a
 //	       restart with -plugins copies of the plugin installed under different names (one
 //	       shared environment, none started since none was called).
@@ -30,6 +35,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -50,6 +56,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"syscall"
 	"time"
 )
@@ -107,6 +115,9 @@ func main() {
 	}
 	if slices.Contains(want, "rss") {
 		sectionRSS()
+	}
+	if slices.Contains(want, "mcp") {
+		sectionMCP()
 	}
 }
 
@@ -743,4 +754,218 @@ func reinstall(d *daemon, p pkg) string {
 		}
 	}
 	return fmt.Sprintf("%.2f s | %.2f s", pct(took, 0.5).Seconds(), pct(took, 1).Seconds())
+}
+
+// tools calls the tool catalog's REST API (/tools/{tenant}/...) and returns the envelope's data.
+func (d *daemon) tools(method, path string, v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	req, _ := http.NewRequest(method, d.url("tools/"+tenant+"/"+path), bytes.NewReader(b))
+	req.Header.Set("X-Api-Key", d.key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := d.hc.Do(req)
+	if err != nil {
+		log.Fatalf("%s tools/%s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var env struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil || resp.StatusCode/100 != 2 {
+		log.Fatalf("%s tools/%s: HTTP %d %.500s", method, path, resp.StatusCode, body)
+	}
+	return env.Data
+}
+
+type bearerRT struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearerRT) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
+}
+
+// level runs call from n workers for -duration and reports calls/s, p50, p99 and errors.
+func level(n int, call func(w, i int) error) (float64, time.Duration, time.Duration, int64, string) {
+	var (
+		mu       sync.Mutex
+		lat      []time.Duration
+		errs     atomic.Int64
+		firstErr atomic.Value
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	end := start.Add(*duration)
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			var mine []time.Duration
+			for i := 0; time.Now().Before(end); i++ {
+				t0 := time.Now()
+				if err := call(w, i); err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(lat)
+	first, _ := firstErr.Load().(string)
+	if len(lat) == 0 {
+		return 0, 0, 0, errs.Load(), first
+	}
+	return float64(len(lat)) / elapsed.Seconds(), pct(lat, 0.5), pct(lat, 0.99), errs.Load(), first
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+func sectionMCP() {
+	v1 := makePackage("e2etool", "")
+	pyDir = filepath.Join(work, "python-mcp")
+	d := newDaemon("mcp", nil)
+	defer d.stop()
+	log.Print("mcp: installing")
+	d.upload(v1)
+	d.install([]string{v1.uid})
+	var tok struct {
+		Token string `json:"token"`
+	}
+	json.Unmarshal(d.tools(http.MethodPost, "mcp/tokens", map[string]any{"name": "bench"}), &tok)
+	endpoint := d.url("mcp/" + tenant)
+	hc := &http.Client{Transport: bearerRT{tok.Token, d.hc.Transport}}
+	ctx := context.Background()
+	connect := func() *mcp.ClientSession {
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil).Connect(ctx,
+			&mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: hc, DisableStandaloneSSE: true}, nil)
+		if err != nil {
+			log.Fatalf("mcp: connect: %v", err)
+		}
+		return cs
+	}
+	callMCP := func(cs *mcp.ClientSession, text string) error {
+		r, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "e2etool__echo", Arguments: map[string]any{"text": text, "mode": "text"}})
+		if err != nil {
+			return err
+		}
+		if r.IsError || len(r.Content) != 1 || r.Content[0].(*mcp.TextContent).Text != text {
+			return fmt.Errorf("unexpected result %+v", r)
+		}
+		return nil
+	}
+	warm := connect()
+	for i := 0; i < 50; i++ {
+		if err := d.invoke("plugd/e2etool", "warm"); err != nil {
+			log.Fatalf("warm-up: %v", err)
+		}
+		if err := callMCP(warm, "warm"); err != nil {
+			log.Fatalf("warm-up (mcp): %v", err)
+		}
+	}
+	warm.Close()
+	fmt.Printf("\n### MCP tools/call beside tool/invoke (text mode, %v per level and route, load %s before)\n\n", *duration, loadavg())
+	fmt.Println("| concurrency | route | calls/s | p50 | p99 | errors |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, s := range strings.Split(*levels, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			log.Fatalf("bad concurrency %q", s)
+		}
+		log.Printf("mcp: concurrency %d", n)
+		rate, p50, p99, errs, first := level(n, func(w, i int) error { return d.invoke("plugd/e2etool", fmt.Sprintf("w%d-%d", w, i)) })
+		fmt.Printf("| %d | `tool/invoke` | %.0f | %s | %s | %d |\n", n, rate, ms(p50), ms(p99), errs)
+		if first != "" {
+			log.Printf("tool/invoke: first error: %s", first)
+		}
+		sessions := make([]*mcp.ClientSession, n)
+		for w := range sessions {
+			sessions[w] = connect()
+		}
+		rate, p50, p99, errs, first = level(n, func(w, i int) error { return callMCP(sessions[w], fmt.Sprintf("w%d-%d", w, i)) })
+		fmt.Printf("| %d | MCP `tools/call` | %.0f | %s | %s | %d |\n", n, rate, ms(p50), ms(p99), errs)
+		if first != "" {
+			log.Printf("mcp: first error: %s", first)
+		}
+		for _, cs := range sessions {
+			cs.Close()
+		}
+	}
+
+	// 1,000 tools: an OpenAPI description of 1,000 operations, imported as one provider.
+	paths := map[string]any{}
+	for i := 0; i < 999; i++ {
+		paths[fmt.Sprintf("/items%d/{id}", i)] = map[string]any{"get": map[string]any{
+			"operationId": fmt.Sprintf("getItem%d", i), "summary": fmt.Sprintf("Reads item kind %d", i),
+			"parameters": []any{map[string]any{"name": "id", "in": "path", "required": true, "schema": map[string]any{"type": "string"}},
+				map[string]any{"name": "verbose", "in": "query", "schema": map[string]any{"type": "boolean"}}},
+			"responses": map[string]any{"200": map[string]any{"description": "ok"}},
+		}}
+	}
+	doc, _ := json.Marshal(map[string]any{"openapi": "3.0.3", "info": map[string]any{"title": "bench", "version": "1"},
+		"servers": []any{map[string]any{"url": "http://127.0.0.1:9/"}}, "paths": paths})
+	d.tools(http.MethodPost, "import/openapi", map[string]any{"name": "bench", "schema": string(doc)})
+	list := func(cs *mcp.ClientSession) int {
+		n := 0
+		for _, err := range cs.Tools(ctx, nil) {
+			if err != nil {
+				log.Fatalf("mcp: tools/list: %v", err)
+			}
+			n++
+		}
+		return n
+	}
+	// The daemon picks the import up from the change log (polled every 250 ms).
+	probe := connect()
+	for deadline := time.Now().Add(time.Minute); list(probe) < 1000; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			log.Fatal("mcp: the imported tools did not appear within a minute")
+		}
+	}
+	probe.Close()
+	var firsts, laters []time.Duration
+	var count int
+	for i := 0; i < 5; i++ {
+		// A token of its own makes no difference; a fresh tenant would: the first session of a
+		// tenant builds its server (catalog list + 1,000 registrations). Measure both.
+		t0 := time.Now()
+		cs := connect()
+		count = list(cs)
+		firsts = append(firsts, time.Since(t0))
+		for j := 0; j < 20; j++ {
+			t1 := time.Now()
+			list(cs)
+			laters = append(laters, time.Since(t1))
+		}
+		cs.Close()
+	}
+	// After a restart the tenant has no server yet: the first session builds it.
+	var builds []time.Duration
+	for i := 0; i < 3; i++ {
+		d.stop()
+		d.start()
+		t0 := time.Now()
+		cs := connect()
+		list(cs)
+		builds = append(builds, time.Since(t0))
+		cs.Close()
+	}
+	slices.Sort(builds)
+	slices.Sort(firsts)
+	slices.Sort(laters)
+	fmt.Printf("\n### MCP tools/list with %d tools (load %s)\n\n", count, loadavg())
+	fmt.Println("| what | p50 | max |")
+	fmt.Println("|---|---|---|")
+	fmt.Printf("| first session after a restart: server built (catalog list + registrations), initialize, tools/list (3 runs) | %s | %s |\n", ms(pct(builds, 0.5)), ms(builds[len(builds)-1]))
+	fmt.Printf("| new session: initialize + tools/list (server already built) | %s | %s |\n", ms(pct(firsts, 0.5)), ms(firsts[len(firsts)-1]))
+	fmt.Printf("| tools/list on an open session | %s | %s |\n", ms(pct(laters, 0.5)), ms(laters[len(laters)-1]))
 }

@@ -50,6 +50,8 @@ func runConformance(t *testing.T, open storeFactory) {
 		{"ToolProviders", testToolProviders},
 		{"ToolPreferences", testToolPreferences},
 		{"ToolChangeLog", testToolChangeLog},
+		{"MCPTokens", testMCPTokens},
+		{"MCPToolSets", testMCPToolSets},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
