@@ -322,3 +322,44 @@ func procStatus(t testing.TB, pid int) map[string][]string {
 	}
 	return m
 }
+
+// A child of a confined zygote that cannot confine itself exits before it says so, and the
+// plugin starts the plain sandboxed way: never unconfined. Here the plugin's uid (kept in the
+// uid table from before) lies outside the range the zygote's user namespace maps, so the
+// child's setresuid fails.
+func TestZygoteConfinedFallback(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("confined zygotes need root (mode uid)")
+	}
+	cfg := testConfig(t, "sandbox")
+	zs := withZygotes(t, &cfg, "")
+	tmp := t.TempDir()
+	table := filepath.Join(tmp, "uids.json")
+	if err := os.WriteFile(table, []byte(`{"`+cfg.PluginID+`": 299000}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	iso, how := ChooseIsolation("uid", Isolation{
+		UIDs:   sandbox.NewAllocator(table, 300000, 1000),
+		Limits: sandbox.Limits{Processes: 64, OpenFiles: 256},
+		Root:   filepath.Join(tmp, "root"),
+	})
+	if iso.Refused != nil {
+		t.Skipf("no sandbox here: %s", how)
+	}
+	cfg.Isolation = iso
+	l := start(t, cfg)
+	if err := l.Start(testCtx(t, 60*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(l.LogFile())
+	if strings.Contains(string(b), "forked from a zygote") || !strings.Contains(string(b), "isolation: uid 299000") {
+		t.Fatalf("want a plain sandboxed start after the failed fork:\n%s", b)
+	}
+	if n, _ := zs.Usage(); n != 1 {
+		t.Errorf("the confined zygote does not run (%d): only its child failed", n)
+	}
+	if st := procStatus(t, l.Status().PID); st["Uid"][0] != "299000" || st["CapEff"][0] != "0000000000000000" {
+		t.Errorf("the plain start runs as %v with CapEff %v", st["Uid"], st["CapEff"])
+	}
+}
