@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -390,4 +391,47 @@ func FuzzParseManifest(f *testing.F) {
 			t.Fatalf("a marshalled manifest does not parse again: %v\n%s", err, out)
 		}
 	})
+}
+
+// TestReadReferenceBundle reads a bundle written by the reference's own bundle packager
+// (testdata/vectors/derived/reference-bundle.difybndl, see the vectors' README): its manifest,
+// its three kinds of dependency and the package inside, which is vec1.difypkg byte for byte.
+func TestReadReferenceBundle(t *testing.T) {
+	data, err := os.ReadFile("../../testdata/vectors/derived/reference-bundle.difybndl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Read(bytes.NewReader(data), int64(len(data)), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := a.Manifest
+	const sum = "20a6b69bf49ca85b63f1f3ac3dbd0afd1a640025a9fabb4c4646f823e18d0ed5"
+	want := []Dependency{
+		{Type: Package, Value: Value{Path: sum}},
+		{Type: Marketplace, Value: Value{MarketplacePattern: "langgenius/agent:0.0.14"}},
+		{Type: Github, Value: Value{RepoPattern: "langgenius/e2etool:^1.0.0/e2etool.difypkg"}},
+	}
+	if m.Name != "b2" || m.Author != "me" || m.Version != "0.0.1" || m.Type != "bundle" || !slices.Equal(m.Dependencies, want) {
+		t.Fatalf("manifest %+v", m)
+	}
+	if probs := a.Check(); len(Blocking(probs)) != 0 {
+		t.Errorf("problems in the reference's bundle: %v", probs)
+	}
+	rc, _, err := a.OpenAsset(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vec1, err := os.ReadFile("../../testdata/vectors/vec1.difypkg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, vec1) {
+		t.Errorf("the bundled package (%d bytes) is not vec1.difypkg (%d bytes)", len(got), len(vec1))
+	}
 }

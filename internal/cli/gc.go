@@ -57,14 +57,22 @@ func newGCCmd(env Env) *cobra.Command {
 				if dryRun {
 					verb = "would free"
 				}
-				fmt.Fprintf(env.Stdout, "%d environments, %s; %s %s (max unused age %s, max size %s)\n", len(rep.Envs), mebibytes(rep.Total),
-					verb, mebibytes(rep.Freed), cfg.EnvGC.MaxUnusedAge, mebibytes(cfg.EnvGC.MaxSize))
+				// A zero setting turns its rule off (pyenv.Policy).
+				age, size := "off", "off"
+				if cfg.EnvGC.MaxUnusedAge > 0 {
+					age = cfg.EnvGC.MaxUnusedAge.String()
+				}
+				if cfg.EnvGC.MaxSize > 0 {
+					size = mebibytes(cfg.EnvGC.MaxSize)
+				}
+				fmt.Fprintf(env.Stdout, "%s, %s; %s %s (max unused age %s, max size %s)\n", plural(len(rep.Envs), "environment"), mebibytes(rep.Total),
+					verb, mebibytes(rep.Freed), age, size)
 			}
 			for _, e := range rep.Errors {
 				fmt.Fprintf(env.Stderr, "plugd gc: %s\n", e)
 			}
 			if len(rep.Errors) > 0 {
-				return fmt.Errorf("%d environments could not be removed", len(rep.Errors))
+				return fmt.Errorf("%s could not be removed", plural(len(rep.Errors), "environment"))
 			}
 			return nil
 		},

@@ -50,7 +50,7 @@ func newValidateCmd(env Env) *cobra.Command {
 				fmt.Fprintf(out, "ok: %s (%s), %d files\n", v.Identity, v.Category, v.Files)
 			} else {
 				printProblems(out, v.Problems)
-				fmt.Fprintf(out, "%d problems found in %s\n", len(v.Problems), args[0])
+				fmt.Fprintf(out, "%s found in %s\n", plural(len(v.Problems), "problem"), args[0])
 			}
 			if !v.Valid {
 				return silentError{errInvalid}
@@ -113,7 +113,7 @@ func newPackageCmd(env Env) *cobra.Command {
 					}
 				} else {
 					printProblems(cmd.ErrOrStderr(), v.Problems)
-					fmt.Fprintf(cmd.ErrOrStderr(), "%d problems found; nothing was written\n", len(v.Problems))
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s found; nothing was written\n", plural(len(v.Problems), "problem"))
 				}
 				return silentError{errInvalid}
 			}
@@ -268,4 +268,12 @@ func humanBytes(n int64) string {
 	default:
 		return fmt.Sprintf("%d B", n)
 	}
+}
+
+// plural is "1 thing" or "N things", for summary lines.
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }

@@ -60,6 +60,10 @@ func TestGCCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "0 environments") {
 		t.Fatalf("gc: %d %q %q", code, out, errOut)
 	}
+	t.Setenv("PLUGD_ENV_MAX_UNUSED_AGE", "0")
+	if code, out, errOut := run(t, "plugd", "gc", "--data-dir", data); code != 0 || !strings.Contains(out, "(max unused age off, max size ") {
+		t.Errorf("gc with the age rule off: %d %q %q", code, out, errOut)
+	}
 	t.Setenv("PLUGD_ENV_MAX_UNUSED_AGE", "a week")
 	if code, _, errOut := run(t, "plugd", "gc", "--data-dir", data); code != ExitUsage || !strings.Contains(errOut, "PLUGD_ENV_MAX_UNUSED_AGE") {
 		t.Errorf("bad age: exit %d, %q", code, errOut)

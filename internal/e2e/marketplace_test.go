@@ -71,8 +71,13 @@ func TestOfficialPackageOnDefaultSettings(t *testing.T) {
 	}
 	checkListedWithCategory(t, ctx, c, "langgenius/agent", "langgenius")
 
-	// The plugin answers: its function_calling strategy runs, asks Dify's LLM (the fake) and
-	// streams the answer back.
+	expectOfficialAgentAnswers(ctx, t, d, fake, c)
+}
+
+// expectOfficialAgentAnswers checks that the installed official agent answers: its
+// function_calling strategy runs, asks Dify's LLM (the fake) and streams the answer back.
+func expectOfficialAgentAnswers(ctx context.Context, t *testing.T, d *daemon, fake *fakeDify, c *difyClient) {
+	t.Helper()
 	body := map[string]any{
 		"user_id": "e2e-user", "conversation_id": nil, "app_id": nil, "message_id": nil,
 		"data": map[string]any{
@@ -215,7 +220,8 @@ func TestInstallFromMarketplace(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(mp.Close)
-	d := startDaemon(t, daemonOptions{Env: defaultSignatureEnv})
+	fake := newFakeDify(t)
+	d := startDaemon(t, daemonOptions{Env: difyEnv(fake, defaultSignatureEnv)})
 	cacheDir := filepath.Join(t.TempDir(), "cli-data")
 	env := map[string]string{"MARKETPLACE_API_URL": mp.URL, "PLUGD_DATA_DIR": cacheDir}
 
@@ -257,12 +263,12 @@ func TestInstallFromMarketplace(t *testing.T) {
 	if err != nil || !strings.Contains(out, "SIGNED BY") || !regexpLine(out, `langgenius/agent\s+0\.0\.14\s+\S+\s+marketplace\s+langgenius`) {
 		t.Fatalf("plugd list: %s, %v", out, err)
 	}
-	// The installed plugin answers: the daemon lists its agent strategies and reports it ready
-	// once it has started.
+	// The installed plugin is listed with its agent strategies, and answers a call.
 	strategies, err := d.client("mp-tenant").rawGet(ctx, "plugin/mp-tenant/management/agent_strategies", pageQuery(1, 256))
 	if err != nil || !strings.Contains(string(strategies), "function_calling") {
 		t.Fatalf("agent strategies: %s, %v", strategies, errorText(err))
 	}
+	expectOfficialAgentAnswers(ctx, t, d, fake, d.client("mp-tenant"))
 
 	// Installing again in another tenant uses the cache, verified again by the daemon.
 	before := mp.Downloads.Load()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -188,5 +189,40 @@ func TestUploadBundleRejects(t *testing.T) {
 	m := e.manager(t, nil)
 	if _, err := m.UploadBundle(ctx, "t1", bytes.NewReader(good), true); err == nil || !strings.Contains(err.Error(), "not signed") {
 		t.Errorf("verify_signature=true with an unsigned package: %v", err)
+	}
+}
+
+// TestUploadReferenceBundle: a bundle written by the reference's own bundle packager uploads,
+// and the answer is what the reference's upload/bundle route builds for it.
+func TestUploadReferenceBundle(t *testing.T) {
+	data, err := os.ReadFile("../../testdata/vectors/derived/reference-bundle.difybndl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	m := e.manager(t, nil)
+	ctx := context.Background()
+	deps, err := m.UploadBundle(ctx, "t1", bytes.NewReader(data), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vec1, err := os.ReadFile("../../testdata/vectors/vec1.difypkg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	single, err := m.Upload(ctx, "t1", bytes.NewReader(vec1), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const uid = "test/echo:0.0.1@20a6b69bf49ca85b63f1f3ac3dbd0afd1a640025a9fabb4c4646f823e18d0ed5"
+	want := `[{"type":"package","value":{"manifest":` + string(single.Manifest) + `,"unique_identifier":"` + uid + `"}},` +
+		`{"type":"marketplace","value":{"organization":"langgenius","plugin":"agent","version":"0.0.14"}},` +
+		`{"type":"github","value":{"packages":"e2etool.difypkg","release":"^1.0.0","repo":"langgenius/e2etool","repo_address":"https://github.com/langgenius/e2etool"}}]`
+	if single.UniqueIdentifier != uid || string(raw) != want {
+		t.Fatalf("answer\n%s\nwant\n%s", raw, want)
 	}
 }
