@@ -295,6 +295,32 @@ func (d *daemon) waitReady() {
 	log.Fatal("/health/ready never answered 200")
 }
 
+// waitPluginsReady waits until /health/ready lists n plugins in state ready (warmed at boot).
+func (d *daemon) waitPluginsReady(n int) {
+	for i := 0; i < 1200; i++ {
+		var h struct {
+			Plugins []struct {
+				State string `json:"state"`
+			} `json:"plugins"`
+		}
+		if resp, err := d.hc.Get(d.url("health/ready")); err == nil {
+			json.NewDecoder(resp.Body).Decode(&h)
+			resp.Body.Close()
+			ready := 0
+			for _, p := range h.Plugins {
+				if p.State == "ready" {
+					ready++
+				}
+			}
+			if ready >= n {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	log.Fatalf("warm on start: %d plugins never all ready", n)
+}
+
 // call makes a non-streamed request and returns the envelope's data.
 func (d *daemon) call(method, path, contentType string, body io.Reader) json.RawMessage {
 	req, _ := http.NewRequest(method, d.url("plugin/"+tenant+"/"+path), body)
@@ -680,13 +706,22 @@ func sectionCold() {
 	fmt.Println("| zygote | first call p50 | p90 | max | later call p50 | processes | their PSS (RSS) |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	var reinstalls, labels []string
-	// Each with isolation off and required; the last row is the default configuration
-	// (confined zygotes when the daemon is root, docs/runtime.md).
-	for _, conf := range []struct{ zygote, isolation string }{{"false", "off"}, {"true", "off"}, {"false", "required"}, {"true", "required"}} {
+	// Each with isolation off and required; the fourth row is the default configuration
+	// (confined zygotes when the daemon is root, docs/runtime.md); the last adds
+	// PLUGD_WARM_ON_START for every plugin and waits for the warming before the first call.
+	for _, conf := range []struct{ zygote, isolation, warm string }{
+		{"false", "off", "0"}, {"true", "off", "0"}, {"false", "required", "0"}, {"true", "required", "0"},
+		{"true", "required", strconv.Itoa(*nCold)}} {
 		zygote := conf.zygote + ", isolation " + conf.isolation
-		d.env = map[string]string{"PLUGD_ZYGOTE": conf.zygote, "PLUGD_ISOLATION": conf.isolation}
+		if conf.warm != "0" {
+			zygote += ", PLUGD_WARM_ON_START=" + conf.warm + " (called once all are warm)"
+		}
+		d.env = map[string]string{"PLUGD_ZYGOTE": conf.zygote, "PLUGD_ISOLATION": conf.isolation, "PLUGD_WARM_ON_START": conf.warm}
 		d.start()
 		d.waitReady()
+		if conf.warm != "0" {
+			d.waitPluginsReady(*nCold)
+		}
 		var first, later []time.Duration
 		for i := range pkgs {
 			id := fmt.Sprintf("plugd/e2etool-c%02d", i)
