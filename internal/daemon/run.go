@@ -169,12 +169,16 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	} else {
 		log.Info("plugin isolation: " + how)
 	}
-	// Zygotes fork plugins without confinement, so they are off while plugins are isolated
-	// (the runtime also never forks a confined plugin from one).
+	// With isolation in force as root (mode uid), zygotes are confined and their children
+	// confine themselves to the plugin's sandbox (docs/runtime.md); in mode userns a fork
+	// could not be given a uid of its own, so plugins start the plain way.
 	var zygotes *runtime.Zygotes
-	if c.Zygote && iso.Confines() {
-		log.Info("zygotes off: plugins are isolated, and a forked plugin would not be (PLUGD_ZYGOTE ignored)")
+	if c.Zygote && iso.Confines() && iso.Mode != sandbox.ModeUID {
+		log.Info("zygotes off: plugins are isolated in mode " + string(iso.Mode) + ", where a forked plugin could not be (PLUGD_ZYGOTE ignored)")
 	} else if c.Zygote {
+		if iso.Confines() {
+			log.Info("zygotes confined: each in a user namespace of its own, its plugins forked into their own sandboxes")
+		}
 		zygotes = runtime.NewZygotes(runtime.ZygoteConfig{DataDir: filepath.Join(c.DataDir, "plugins", ".zygotes"),
 			IdleStop: c.IdleStop, Logger: log})
 	}

@@ -136,8 +136,46 @@ func TestHostilePluginIsConfined(t *testing.T) {
 			t.Errorf("the plugin listed %s: %.200q", p, got)
 		}
 	}
-	if r.PID != 1 {
-		t.Errorf("the plugin is pid %d in its own PID namespace, want 1", r.PID)
+	// By default (PLUGD_ZYGOTE on, the daemon root) the plugin is forked from a confined
+	// zygote: it shares the zygote's PID namespace, where the daemon is not either.
+	plog, _ := os.ReadFile(filepath.Join(d.opts.DataDir, "plugins", "plugd", "e2ehostile", "logs", "plugin.log"))
+	forked := strings.Contains(string(plog), "forked from a zygote")
+	t.Logf("forked from a confined zygote: %v", forked)
+	if os.Geteuid() == 0 && (!forked || !strings.Contains(log, "zygotes confined")) {
+		t.Errorf("as root, with default settings, the plugin was not forked from a confined zygote:\n%s", plog)
+	}
+	if forked && !strings.Contains(string(plog), "from a confined zygote") {
+		t.Errorf("forked from an unconfined zygote:\n%s", plog)
+	}
+	if !forked && r.PID != 1 || forked && r.PID <= 2 {
+		t.Errorf("the plugin is pid %d in its PID namespace, want 1 or, forked from a zygote, above 2", r.PID)
+	}
+	if forked {
+		// The zygote's PID namespace holds its reaper (1), the zygote and the plugins forked
+		// from it: all of other uids, whose environ and working folder it may not read.
+		var pids []int
+		if err := json.Unmarshal(r.Proc, &pids); err != nil || len(pids) < 3 {
+			t.Fatalf("the plugin's /proc: %s (%v)", r.Proc, err)
+		}
+		var reads, lists []string
+		for _, p := range pids {
+			if p != r.PID {
+				reads = append(reads, "/proc/"+strconv.Itoa(p)+"/environ")
+				lists = append(lists, "/proc/"+strconv.Itoa(p)+"/cwd")
+			}
+		}
+		r2 := attack(ctx, t, c, map[string]any{"read": reads, "list": lists})
+		for _, m := range []map[string]string{r2.Read, r2.List} {
+			for p, got := range m {
+				t.Logf("%s: %.80s", p, got)
+				if !strings.HasPrefix(got, "error ") {
+					t.Errorf("the plugin read %s of a process of its zygote's namespace: %.80q", p, got)
+				}
+			}
+		}
+		if len(r2.Read) != len(reads) || len(r2.List) != len(lists) {
+			t.Errorf("the report misses attempts: %+v", r2)
+		}
 	}
 	if os.Geteuid() == 0 && (r.UID == 0 || r.UID < 200000) {
 		t.Errorf("the plugin runs as uid %d, want one of its own from PLUGD_SANDBOX_UID_BASE", r.UID)
@@ -274,7 +312,8 @@ func (d *daemon) killPlugin(t *testing.T, uid string) {
 	name := strings.SplitN(strings.TrimPrefix(uid, "plugd/"), ":", 2)[0]
 	for _, p := range descendants(d.pid()) {
 		cwd, _ := os.Readlink("/proc/" + strconv.Itoa(p.PID) + "/cwd")
-		if strings.Contains(p.Cmdline, " -m main") && strings.Contains(cwd, name) {
+		plugin := strings.Contains(p.Cmdline, " -m main") || strings.Contains(p.Cmdline, "# plugd zygote") // forked from one
+		if plugin && strings.Contains(cwd, name) {
 			if proc, err := os.FindProcess(p.PID); err == nil {
 				proc.Kill()
 			}

@@ -103,17 +103,27 @@ func spawn(cfg *LocalConfig, logger *slog.Logger, plog *logFile, shim bool) (*in
 		closeAll(childEnds)
 		return nil, fmt.Errorf("%w %s: %w", ErrSpawn, cfg.PluginID, iso.Refused)
 	}
-	if cfg.Zygotes != nil && !confined {
-		// A fork of the environment's zygote (zygote_linux.go); the plain spawn below when
-		// it fails. A confined (isolated) plugin never takes this path: a fork would have
-		// the zygote's credentials and view (see zygote.py).
-		in, zerr := forkFromZygote(cfg, logger, plog, lim, env, parentEnds, childEnds)
-		if zerr == nil {
-			return in, nil
-		}
-		logger.Warn("cannot fork the plugin from a zygote; starting it the plain way", "err", zerr)
-	}
 	var spec sandbox.Spec
+	if cfg.Zygotes != nil && (!confined || iso.Mode == sandbox.ModeUID) {
+		// A fork of the environment's zygote (zygote_linux.go); the plain spawn below when
+		// it fails. A confined (isolated) plugin is forked from a confined zygote and
+		// confines itself to the very sandbox a plain start would give it (zygote.py), which
+		// needs the daemon to be root (mode uid): in mode userns it always starts the plain way.
+		var confine *sandbox.Spec
+		if confined {
+			if spec, err = iso.spec(cfg, env, home, tmp, lim.dataRlimit()); err == nil {
+				confine = &spec
+			}
+		}
+		if err == nil {
+			in, zerr := forkFromZygote(cfg, logger, plog, lim, env, confine, parentEnds, childEnds)
+			if zerr == nil {
+				return in, nil
+			}
+			logger.Warn("cannot fork the plugin from a zygote; starting it the plain way", "err", zerr)
+		}
+		err = nil
+	}
 	if confined {
 		// RLIMIT_DATA is set by the init, before the exec, rather than by prlimit after it.
 		if spec, err = iso.spec(cfg, env, home, tmp, lim.dataRlimit()); err != nil {

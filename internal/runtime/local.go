@@ -64,6 +64,10 @@ type Local struct {
 	// latest spawn has been settled either way.
 	spawnGen uint64
 	spawned  chan struct{}
+	// failedStarts counts processes that ended before they were ready (lastErr is the latest).
+	// A request waiting for a start compares it with its value when it began to wait, so a
+	// process that exits before the request even sees it still fails that request at once.
+	failedStarts uint64
 }
 
 // NewLocal returns a stopped runtime; nothing runs until the first request or Start.
@@ -107,11 +111,20 @@ func (l *Local) acquire(ctx context.Context) (*instance, error) {
 	if err := l.cfg.validate(); err != nil {
 		return nil, err
 	}
+	first, failedStarts := true, uint64(0)
 	for {
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()
 			return nil, fmt.Errorf("plugin %s: %w", l.cfg.PluginID, ErrClosed)
+		}
+		if first {
+			first, failedStarts = false, l.failedStarts
+		} else if l.failedStarts != failedStarts {
+			// A start this request waited for ended before it was ready.
+			err := l.lastErr
+			l.mu.Unlock()
+			return nil, err
 		}
 		if l.state == StateStopped {
 			l.startLocked()
@@ -267,6 +280,9 @@ func (l *Local) supervise(inst *instance) {
 	}
 	l.inst = nil
 	l.lastErr = inst.exitErr
+	if !inst.exitErr.Ready {
+		l.failedStarts++
+	}
 	now := time.Now()
 	recent := l.crashes[:0]
 	for _, t := range l.crashes {

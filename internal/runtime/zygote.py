@@ -6,13 +6,28 @@
 # SOCK_SEQPACKET control socket on fd 3 and nothing else of its own: stdin is /dev/null, stderr
 # goes to the daemon's log. Everything a plugin needs arrives with the request that forks it,
 # by file descriptor, so the child never opens a path: its stdin, stdout and stderr, its
-# working directory (an O_DIRECTORY fd, entered with fchdir) and the read end of a "go" pipe.
+# working directory (an O_DIRECTORY fd, entered with fchdir) and its end of a "sync" socket.
 # That is what lets a child be confined after fork (its own uid, a mount namespace that shows
 # only its own folders) without needing anything outside its view.
 #
+# A confined zygote (plugin isolation in force, docs/runtime.md "Zygotes and isolation") runs
+# in the sandbox of internal/sandbox as root of a user namespace of its own, with CAP_SYS_ADMIN,
+# CAP_SETUID, CAP_SETGID, CAP_SYS_CHROOT and CAP_SETPCAP in that namespace only; its view is the
+# system folders and the interpreter, read-only. It is PID 1 of its PID namespace; since the
+# SDK exits when getppid() is 1, that PID 1 forks once and stays a mere reaper, and the zygote
+# proper is its child. Each child confines itself before it tells the daemon so (confine):
+# a mount namespace of its own whose root holds the zygote's view, its plugin's code
+# (read-only), HOME and TMPDIR (read-write: mount trees the daemon cloned with open_tree and
+# sends as descriptors), a private /tmp and /dev/shm and a /proc; then the plugin's rlimits,
+# an empty capability bounding set, no groups, the plugin's own uid and gid (which leaves no
+# capability), no-new-privileges.
+#
 # Messages are one JSON object per datagram.
-#   daemon -> zygote  {"op":"spawn","id":N,"env":["K=V",...],"module":"main"}
-#                     with SCM_RIGHTS [stdin, stdout, stderr, cwd, go]
+#   daemon -> zygote  {"op":"spawn","id":N,"env":["K=V",...],"module":"main","confine":{...}}
+#                     with SCM_RIGHTS [stdin, stdout, stderr, sync, cwd] or, for a confined
+#                     zygote, [stdin, stdout, stderr, sync, mount trees...]: a descriptor
+#                     of a folder of the daemon's view would let it walk out of its own
+#                     with "..", a detached mount tree does not
 #   zygote -> daemon  {"op":"ready","pid":P}                        once, after the preload
 #                     {"op":"spawned","id":N,"pid":P}              the child exists
 #                     {"op":"failed","id":N,"error":"..."}         it does not
@@ -21,21 +36,23 @@
 # The child, in order: its own process group; SIGKILL when the zygote dies (PR_SET_PDEATHSIG,
 # as the daemon sets for the zygote, so a dead daemon takes every plugin with it); the control
 # socket and its siblings' descriptors closed; stdio and working directory from the fds; then
-# it waits for one byte on the go pipe, which the daemon writes once it has put the child in
-# its memory cgroup or set its rlimit; only then the plugin's exact environment replaces the
+# (confined) it confines itself; it writes "c" on its sync socket and waits for one byte "g" on
+# it, which the daemon writes once it has put the child in its memory and pids cgroups or set
+# its rlimit; only then the plugin's exact environment replaces the
 # zygote's and the entry module runs as `python -m` would run it.
 import json
 import os
 import select
 import signal
 import socket
+import stat
 import sys
 
 # Captured before the SDK's gevent monkey-patching replaces them with cooperative versions:
 # the zygote is a plain blocking loop and never runs gevent's hub.
 _fork, _waitpid, _select = os.fork, os.waitpid, select.select
 ctl = socket.socket(fileno=3)
-zygote_pid = os.getpid()
+zygote_pid = 0  # set by main, after the reaper's fork
 
 
 def send(msg):
@@ -64,6 +81,119 @@ def set_pdeathsig():
         os._exit(126)
 
 
+def reap_as_init():
+    # PID 1 of a confined zygote's PID namespace: fork the zygote proper and reap what ends,
+    # orphans included, until it ends; the namespace ends with this process.
+    if os.getpid() != 1:
+        return
+    pid = _fork()
+    if pid == 0:
+        return
+    ctl.close()
+    while True:
+        try:
+            p, status = _waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(1)
+        except InterruptedError:
+            continue
+        if p == pid:
+            os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
+# Linux constants the child needs, from <sys/mount.h>, <linux/prctl.h>, <sched.h>.
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
+CLONE_NEWNS, MNT_DETACH, AT_FDCWD, MOVE_MOUNT_F_EMPTY_PATH = 0x20000, 2, -100, 4
+PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
+SYS_MOVE_MOUNT = 429  # the same on every architecture (syscalls from 424 on are shared)
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+
+
+def confine(c, trees):
+    # Runs as root of the zygote's user namespace, before any of the plugin's code. Any
+    # failure raises: the child exits without its "c", and the daemon starts the plugin the
+    # plain sandboxed way instead.
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def check(rc, what):
+        if rc != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, "%s: %s" % (what, os.strerror(e)))
+
+    def mount(src, target, fstype, flags, data, what):
+        enc = lambda v: v.encode() if isinstance(v, str) else v
+        check(libc.mount(enc(src), enc(target), enc(fstype), flags, enc(data)), what)
+
+    root = c["root"]
+    at = lambda p: os.path.join(root, p.lstrip("/"))
+    check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    mount(None, "/", None, MS_REC | MS_PRIVATE, None, "making mounts private")
+    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m", "the root tmpfs")
+    # A private /tmp first: what is bound under /tmp (test set-ups keep everything there)
+    # gets its skeleton in it.
+    os.makedirs(at("/tmp"), 0o1777, exist_ok=True)
+    mount("tmpfs", at("/tmp"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=%d" % c["tmp_size"], "/tmp")
+    bound = []
+    for p in c["view"]:  # what the zygote sees of the host, bound from its view
+        if any(p == q or p.startswith(q.rstrip("/") + "/") for q in bound):
+            continue
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        t = at(p)
+        os.makedirs(os.path.dirname(t), exist_ok=True)
+        bound.append(p)
+        if stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(p), t)  # /bin -> usr/bin
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            os.makedirs(t, exist_ok=True)
+        else:
+            open(t, "a").close()
+        mount(p, t, None, MS_BIND | MS_REC, None, "binding " + p)
+    for m, fd in zip(c["mounts"], trees):  # the plugin's own folders, cloned by the daemon
+        t = at(m)
+        os.makedirs(t, exist_ok=True)
+        check(libc.syscall(SYS_MOVE_MOUNT, fd, b"", AT_FDCWD, t.encode(), MOVE_MOUNT_F_EMPTY_PATH), "mounting " + m)
+        os.close(fd)
+    for d, mode in (("/dev", 0o755), ("/proc", 0o555)):
+        os.makedirs(at(d), mode, exist_ok=True)
+    mount("/dev", at("/dev"), None, MS_BIND | MS_REC, None, "binding /dev")
+    mount("tmpfs", at("/dev/shm"), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=64m", "/dev/shm")
+    mount("proc", at("/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None, "/proc")
+    os.chdir(root)
+    check(libc.syscall(SYS_PIVOT_ROOT[os.uname().machine], b".", b"."), "pivot_root")
+    check(libc.umount2(b".", MNT_DETACH), "detaching the zygote's root")
+    os.chdir("/")
+    mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None, "read-only root")
+
+    import resource
+
+    lim = c["limits"]
+    for res, key in ((resource.RLIMIT_NPROC, "nproc"), (resource.RLIMIT_NOFILE, "nofile"),
+                     (resource.RLIMIT_DATA, "data"), (resource.RLIMIT_CPU, "cpu")):
+        if lim.get(key):
+            resource.setrlimit(res, (lim[key], lim[key]))
+    for cap in range(64):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != 22:  # EINVAL: no such cap
+            check(-1, "emptying the capability bounding set")
+    check(libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clearing ambient capabilities")
+    os.setgroups([])
+    os.setresgid(c["gid"], c["gid"], c["gid"])
+    os.setresuid(c["uid"], c["uid"], c["uid"])  # from root of the namespace: no capability left
+    check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    set_pdeathsig()  # a change of credentials cleared it
+    with open("/proc/self/status") as f:
+        caps = [l.split()[1] for l in f if l.startswith(("CapPrm", "CapEff", "CapBnd", "CapAmb"))]
+    if any(int(v, 16) for v in caps):
+        raise OSError("capabilities left after the drop: %s" % caps)
+    os.chdir(c["dir"])
+
+
 def child(msg, fds, others):
     code = 1
     try:
@@ -73,17 +203,21 @@ def child(msg, fds, others):
         ctl.close()
         for fd in others:
             os.close(fd)
-        stdin, stdout, stderr, cwd, go = fds
+        stdin, stdout, stderr, sync = fds[:4]
         for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
             os.dup2(fd, target)
         for fd in (stdin, stdout, stderr):
             if fd > 2:
                 os.close(fd)
-        os.fchdir(cwd)
-        os.close(cwd)
-        if os.read(go, 1) != b"g":  # the daemon gave up on this child
+        if "confine" in msg:
+            confine(msg["confine"], fds[4:])
+        else:
+            os.fchdir(fds[4])
+            os.close(fds[4])
+        os.write(sync, b"c")
+        if os.read(sync, 1) != b"g":  # the daemon gave up on this child
             os._exit(125)
-        os.close(go)
+        os.close(sync)
 
         os.environ.clear()
         for kv in msg["env"]:
@@ -131,10 +265,11 @@ def child(msg, fds, others):
 
 
 def spawn(msg, fds, children):
-    if len(fds) != 5:
+    want = 4 + (len(msg["confine"]["mounts"]) if "confine" in msg else 1)
+    if len(fds) != want:
         for fd in fds:
             os.close(fd)
-        send({"op": "failed", "id": msg.get("id"), "error": "expected 5 descriptors, got %d" % len(fds)})
+        send({"op": "failed", "id": msg.get("id"), "error": "expected %d descriptors, got %d" % (want, len(fds))})
         return
     try:
         pid = _fork()
@@ -157,6 +292,9 @@ def spawn(msg, fds, children):
 
 
 def main():
+    global zygote_pid
+    reap_as_init()
+    zygote_pid = os.getpid()
     try:
         preload()
     except BaseException as e:
@@ -172,7 +310,7 @@ def main():
         for r in ready:
             if r is ctl:
                 try:
-                    data, fds, _, _ = socket.recv_fds(ctl, 1 << 20, 8)
+                    data, fds, _, _ = socket.recv_fds(ctl, 1 << 20, 16)
                 except InterruptedError:
                     continue
                 if not data:

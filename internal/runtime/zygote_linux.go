@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/plugd/plugd/internal/sandbox"
 	"golang.org/x/sys/unix"
 )
 
@@ -84,10 +85,15 @@ type zygote struct {
 	key  string
 	cmd  *exec.Cmd
 	conn *net.UnixConn
+	// pid is the host pid of the zygote proper, the parent of its children: cmd's own, or
+	// for a confined zygote its child (cmd is PID 1 of the sandbox, a reaper); 0 until ready.
+	pid      int
+	confined bool
 
 	ready    chan struct{} // closed when the preload is done or failed (err)
 	err      error
 	dead     chan struct{} // closed when the control socket ended
+	waited   chan struct{} // closed when the process is reaped
 	deadErr  error
 	writeMu  sync.Mutex
 	mu       sync.Mutex
@@ -127,21 +133,21 @@ func parseZygoteReply(b []byte) (zygoteReply, error) {
 // zygoteChild is a plugin process forked by a zygote. The daemon is not its parent: its exit
 // status comes from the zygote over the control socket.
 type zygoteChild struct {
-	pid    int
-	goPipe *os.File // written once the limits are applied: the child waits for it
+	pid    int      // in the daemon's PID namespace
+	sync   net.Conn // written once the limits are applied: the child waits for it
 	exited chan struct{}
 	status string
 }
 
 // release lets the child go on to run the plugin.
 func (c *zygoteChild) release() error {
-	defer c.goPipe.Close()
-	_, err := c.goPipe.Write([]byte("g"))
+	defer c.sync.Close()
+	_, err := c.sync.Write([]byte("g"))
 	return err
 }
 
-// abandon ends a child that will not be released: it exits when its go pipe closes.
-func (c *zygoteChild) abandon() { c.goPipe.Close() }
+// abandon ends a child that will not be released: it exits when its sync socket closes.
+func (c *zygoteChild) abandon() { c.sync.Close() }
 
 // wait returns the child's exit status as os.ProcessState.String says it.
 func (c *zygoteChild) wait() string {
@@ -153,18 +159,35 @@ func (c *zygoteChild) wait() string {
 // spawn made (parent ends: stdin writer, stdout reader, stderr reader; child ends the other
 // way), applies the memory limit before the child runs plugin code, and returns its instance.
 // On an error nothing is closed and nothing runs: the caller spawns the plain way instead.
-func forkFromZygote(cfg *LocalConfig, logger *slog.Logger, plog *logFile, lim *limiter, env []string, parentEnds, childEnds []*os.File) (*instance, error) {
+//
+// With isolation in force (mode uid only), spec is the plugin's sandbox, as a plain start
+// would have it: the zygote is a confined one and the child confines itself to spec (its uid,
+// its folders, its limits) before it says so; the daemon then puts it in the plugin's cgroups.
+func forkFromZygote(cfg *LocalConfig, logger *slog.Logger, plog *logFile, lim *limiter, env []string, spec *sandbox.Spec, parentEnds, childEnds []*os.File) (*instance, error) {
 	inW, outR, errR := parentEnds[0], parentEnds[1], parentEnds[2]
-	c, err := cfg.Zygotes.fork(cfg, env, childEnds[0], childEnds[1], childEnds[2])
+	c, err := cfg.Zygotes.fork(cfg, env, spec, childEnds[0], childEnds[1], childEnds[2])
 	if err != nil {
 		return nil, err
+	}
+	var cg *pluginCgroup
+	if spec != nil {
+		// The child is confined and waits: no plugin code has run. Its pids limit and CPU
+		// quota are the plugin's, as for a plain start.
+		cg, err = joinPluginCgroup(cfg.PluginID, c.pid, cgroupLimits{pids: spec.Limits.Processes, cpuPercent: cfg.Isolation.CPUPercent})
+		if err != nil {
+			lvl := slog.LevelDebug
+			if cfg.Isolation.CPUPercent > 0 {
+				lvl = slog.LevelWarn
+			}
+			logger.Log(context.Background(), lvl, "no cgroup for the plugin: the process limit is RLIMIT_NPROC alone, and the CPU quota is not applied", "err", err)
+		}
 	}
 	for _, f := range childEnds {
 		f.Close() // the child has its copies
 	}
-	// The child waits on its go pipe until its limit is in place: no plugin code runs
+	// The child waits on its sync socket until its limit is in place: no plugin code runs
 	// outside it. cgroup.procs and prlimit both work on a process that is not our child.
-	if err := lim.started(c.pid, false, false); err != nil {
+	if err := lim.started(c.pid, false, spec != nil); err != nil {
 		logger.Warn("memory limit not applied", "pid", c.pid, "err", err)
 		lim.mode = ""
 	}
@@ -174,10 +197,17 @@ func forkFromZygote(cfg *LocalConfig, logger *slog.Logger, plog *logFile, lim *l
 	in := &instance{
 		cfg: cfg, log: logger.With("pid", c.pid), plog: plog, lim: lim, wait: c.wait, pid: c.pid, spawned: time.Now(),
 		ready: make(chan struct{}), stderr: tail{max: stderrTail}, stderrDone: make(chan struct{}),
-		stopCh: make(chan error, 1), killCh: make(chan struct{}, 1), exited: make(chan struct{}),
+		stopCh: make(chan error, 1), killCh: make(chan struct{}, 1), exited: make(chan struct{}), cg: cg,
 	}
 	in.connect(inW, outR, errR)
-	plog.write(logger, c.pid, "runtime", fmt.Sprintf("forked from a zygote: %s -m %s in %s (memory limit: %s)", cfg.Python, cfg.Entrypoint, cfg.Dir, in.limitText()))
+	isolation := "none"
+	if spec != nil {
+		isolation = isolationText(*spec) + ", from a confined zygote"
+		if cg != nil {
+			isolation += "; cgroups " + cg.String()
+		}
+	}
+	plog.write(logger, c.pid, "runtime", fmt.Sprintf("forked from a zygote: %s -m %s in %s (memory limit: %s; isolation: %s)", cfg.Python, cfg.Entrypoint, cfg.Dir, in.limitText(), isolation))
 	return in, nil
 }
 
@@ -185,6 +215,9 @@ func forkFromZygote(cfg *LocalConfig, logger *slog.Logger, plog *logFile, lim *l
 // daemon-wide environment (which may hold variables the interpreter reads at start-up).
 func zygoteKey(cfg *LocalConfig) string {
 	h := sha256.New()
+	if cfg.Isolation.confines() {
+		h.Write([]byte("confined\x00")) // never shared with an unconfined zygote
+	}
 	h.Write([]byte(cfg.Python))
 	for _, kv := range cfg.Env {
 		h.Write([]byte{0})
@@ -195,7 +228,7 @@ func zygoteKey(cfg *LocalConfig) string {
 
 // fork starts the plugin of cfg from its zygote with the given stdio and environment. The
 // child waits until release; the caller applies its memory limit first.
-func (zs *Zygotes) fork(cfg *LocalConfig, env []string, stdin, stdout, stderr *os.File) (*zygoteChild, error) {
+func (zs *Zygotes) fork(cfg *LocalConfig, env []string, spec *sandbox.Spec, stdin, stdout, stderr *os.File) (*zygoteChild, error) {
 	z, err := zs.get(cfg)
 	if err != nil {
 		return nil, err
@@ -210,7 +243,7 @@ func (zs *Zygotes) fork(cfg *LocalConfig, env []string, stdin, stdout, stderr *o
 	if z.err != nil {
 		return nil, z.err
 	}
-	return z.spawn(cfg, env, stdin, stdout, stderr)
+	return z.spawn(cfg, env, spec, stdin, stdout, stderr)
 }
 
 // get returns the running zygote of cfg's key, starting one if none runs.
@@ -272,13 +305,26 @@ func (zs *Zygotes) start(key string, cfg *LocalConfig) (*zygote, error) {
 		conn.Close()
 		return nil, fmt.Errorf("zygote: %w", err)
 	}
-	cmd := exec.Command(cfg.Python, "-c", zygoteSource)
-	cmd.Dir, cmd.Env = dir, env // an empty folder: nothing to import by accident
+	var cmd *exec.Cmd
+	confined := cfg.Isolation.confines()
+	if confined {
+		cmd, err = confinedZygoteCmd(key, cfg, home, tmp, env)
+		if err != nil {
+			errR.Close()
+			errW.Close()
+			conn.Close()
+			return nil, fmt.Errorf("zygote: %w", err)
+		}
+		cmd.SysProcAttr = withProcAttr(cmd.SysProcAttr)
+	} else {
+		cmd = exec.Command(cfg.Python, "-c", zygoteSource)
+		cmd.Dir, cmd.Env = dir, env // an empty folder: nothing to import by accident
+		// Its own process group and SIGKILL when the daemon dies, as for a plugin; its
+		// children set SIGKILL on the zygote's death in turn (zygote.py).
+		cmd.SysProcAttr = procAttr()
+	}
 	cmd.Stderr = errW
 	cmd.ExtraFiles = []*os.File{theirs} // fd 3
-	// Its own process group and SIGKILL when the daemon dies, as for a plugin; its children
-	// set SIGKILL on the zygote's death in turn (zygote.py).
-	cmd.SysProcAttr = procAttr()
 	err = startCmd(cmd)
 	errW.Close()
 	if err != nil {
@@ -286,7 +332,7 @@ func (zs *Zygotes) start(key string, cfg *LocalConfig) (*zygote, error) {
 		conn.Close()
 		return nil, fmt.Errorf("zygote: start %s: %w", cfg.Python, err)
 	}
-	z := &zygote{z: zs, key: key, cmd: cmd, conn: conn, ready: make(chan struct{}), dead: make(chan struct{}),
+	z := &zygote{z: zs, key: key, cmd: cmd, conn: conn, confined: confined, ready: make(chan struct{}), dead: make(chan struct{}), waited: make(chan struct{}),
 		pending: map[int]chan zygoteReply{}, children: map[int]*zygoteChild{}}
 	log := zs.log.With("zygote", key, "pid", cmd.Process.Pid, "python", cfg.Python)
 	go func() { // its stderr: tracebacks of a failed preload, nothing else in normal operation
@@ -296,6 +342,7 @@ func (zs *Zygotes) start(key string, cfg *LocalConfig) (*zygote, error) {
 	go z.read(log)
 	go func() {
 		err := cmd.Wait()
+		close(z.waited)
 		conn.Close() // ends read, which fails everything pending
 		log.Info("zygote ended", "status", err)
 	}()
@@ -324,7 +371,20 @@ func (z *zygote) read(log *slog.Logger) {
 		}
 		switch r.Op {
 		case "ready":
-			log.Info("zygote ready", "after", time.Since(started).Round(time.Millisecond))
+			// The zygote proper: the process itself, or for a confined one its PID 1's child.
+			pid, err := childPID(z.cmd.Process.Pid, r.PID)
+			if !z.confined {
+				pid, err = z.cmd.Process.Pid, nil
+			}
+			if err != nil {
+				z.err = fmt.Errorf("zygote: its ready message names pid %d: %w", r.PID, err)
+				close(z.ready)
+				continue
+			}
+			z.mu.Lock()
+			z.pid = pid
+			z.mu.Unlock()
+			log.Info("zygote ready", "after", time.Since(started).Round(time.Millisecond), "confined", z.confined)
 			close(z.ready)
 		case "failed":
 			if r.ID == 0 { // the preload failed; the zygote exits
@@ -392,17 +452,48 @@ func (z *zygote) read(log *slog.Logger) {
 }
 
 // spawn asks the zygote for one child.
-func (z *zygote) spawn(cfg *LocalConfig, env []string, stdin, stdout, stderr *os.File) (*zygoteChild, error) {
-	cwd, err := os.Open(cfg.Dir)
-	if err != nil {
-		return nil, err
+func (z *zygote) spawn(cfg *LocalConfig, env []string, spec *sandbox.Spec, stdin, stdout, stderr *os.File) (*zygoteChild, error) {
+	if (spec != nil) != z.confined {
+		return nil, errors.New("zygote: a confined plugin needs a confined zygote, and only it")
 	}
-	defer cwd.Close()
-	goR, goW, err := os.Pipe()
+	sfds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("zygote: socketpair: %w", err)
 	}
-	defer goR.Close()
+	theirSync := os.NewFile(uintptr(sfds[1]), "zygote-sync")
+	defer theirSync.Close()
+	ourSync := os.NewFile(uintptr(sfds[0]), "zygote-sync")
+	goW, err := net.FileConn(ourSync)
+	ourSync.Close()
+	if err != nil {
+		return nil, fmt.Errorf("zygote: %w", err)
+	}
+	msg := map[string]any{"op": "spawn", "env": env, "module": cfg.Entrypoint}
+	fds := []int{int(stdin.Fd()), int(stdout.Fd()), int(stderr.Fd()), int(theirSync.Fd())}
+	if spec == nil {
+		cwd, err := os.Open(cfg.Dir)
+		if err != nil {
+			goW.Close()
+			return nil, err
+		}
+		defer cwd.Close()
+		fds = append(fds, int(cwd.Fd()))
+	} else {
+		// No descriptor of a folder of the daemon's view: with "..", a confined zygote
+		// could walk from it out of its own view. Detached mount trees stop at their root.
+		conf, trees, err := childConfinement(cfg, spec)
+		if err != nil {
+			goW.Close()
+			return nil, err
+		}
+		defer func() {
+			for _, t := range trees {
+				unix.Close(t)
+			}
+		}()
+		msg["confine"] = conf
+		fds = append(fds, trees...)
+	}
 
 	z.mu.Lock()
 	if z.pending == nil {
@@ -420,11 +511,13 @@ func (z *zygote) spawn(cfg *LocalConfig, env []string, stdin, stdout, stderr *os
 	}
 	z.mu.Unlock()
 
-	msg, _ := json.Marshal(map[string]any{"op": "spawn", "id": id, "env": env, "module": cfg.Entrypoint})
-	rights := unix.UnixRights(int(stdin.Fd()), int(stdout.Fd()), int(stderr.Fd()), int(cwd.Fd()), int(goR.Fd()))
+	msg["id"] = id
+	b, _ := json.Marshal(msg)
+	rights := unix.UnixRights(fds...)
 	z.writeMu.Lock()
-	_, _, err = z.conn.WriteMsgUnix(msg, rights, nil)
+	_, _, err = z.conn.WriteMsgUnix(b, rights, nil)
 	z.writeMu.Unlock()
+	theirSync.Close() // the child's alone now: its exit ends the socket
 	if err != nil {
 		z.mu.Lock()
 		delete(z.pending, id)
@@ -444,13 +537,15 @@ func (z *zygote) spawn(cfg *LocalConfig, env []string, stdin, stdout, stderr *os
 		return nil, fmt.Errorf("zygote: fork: %s", r.Error)
 	}
 	// The daemon signals, limits and accounts this pid: it must be the zygote's own child,
-	// not a process a compromised zygote names.
-	if ppid, err := parentPID(r.PID); err != nil || ppid != z.cmd.Process.Pid {
+	// not a process a compromised zygote names. A confined zygote names it in its own PID
+	// namespace.
+	pid, err := childPID(z.pid, r.PID)
+	if err != nil {
 		goW.Close()
 		z.conn.Close()
-		return nil, fmt.Errorf("zygote: reported pid %d is not its child (parent %d, %v); zygote stopped", r.PID, ppid, err)
+		return nil, fmt.Errorf("zygote: reported pid %d: %w; zygote stopped", r.PID, err)
 	}
-	c := &zygoteChild{pid: r.PID, goPipe: goW, exited: make(chan struct{})}
+	c := &zygoteChild{pid: pid, sync: goW, exited: make(chan struct{})}
 	z.mu.Lock()
 	if z.children == nil || z.pending == nil { // died meanwhile
 		z.mu.Unlock()
@@ -459,6 +554,15 @@ func (z *zygote) spawn(cfg *LocalConfig, env []string, stdin, stdout, stderr *os
 	}
 	z.children[r.PID] = c
 	z.mu.Unlock()
+	// The child says "c" once it is set up (confined, for a confined zygote); a child that
+	// fails there exits, and the plugin starts the plain way.
+	goW.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var one [1]byte
+	if n, err := goW.Read(one[:]); n != 1 || one[0] != 'c' {
+		goW.Close()
+		return nil, fmt.Errorf("zygote: the child %d did not set itself up (%v); see the plugin's stderr", pid, err)
+	}
+	goW.SetReadDeadline(time.Time{})
 	return c, nil
 }
 
@@ -501,8 +605,10 @@ func (zs *Zygotes) Close(ctx context.Context) error {
 	zs.mu.Unlock()
 	for _, z := range all {
 		z.stop()
+		// Until reaped: a confined zygote's PID namespace (its plugins included) is gone
+		// only once its PID 1 is.
 		select {
-		case <-z.dead:
+		case <-z.waited:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -516,7 +622,11 @@ func (zs *Zygotes) Running() []int {
 	defer zs.mu.Unlock()
 	var pids []int
 	for _, z := range zs.byKey {
-		pids = append(pids, z.cmd.Process.Pid)
+		z.mu.Lock()
+		if z.pid != 0 {
+			pids = append(pids, z.pid)
+		}
+		z.mu.Unlock()
 	}
 	return pids
 }
@@ -531,21 +641,127 @@ func (zs *Zygotes) Usage() (count int, rss int64) {
 	return count, rss
 }
 
-// parentPID reads the parent of pid from /proc.
-func parentPID(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+// childPID finds the child of parent (a pid of the daemon's namespace) whose pid in its own
+// (innermost) PID namespace is nsPID, and returns its pid in the daemon's: a zygote names its
+// children as it sees them, and only its own children count.
+func childPID(parent, nsPID int) (int, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", parent))
 	if err != nil {
 		return 0, err
 	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("unreadable /proc stat")
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", parent, t.Name()))
+		if err != nil {
+			continue
+		}
+		for _, f := range bytes.Fields(b) {
+			pid, err := strconv.Atoi(string(f))
+			if err != nil {
+				continue
+			}
+			if inner, err := innermostPID(pid); err == nil && inner == nsPID {
+				return pid, nil
+			}
+		}
 	}
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 2 {
-		return 0, errors.New("unreadable /proc stat")
+	return 0, fmt.Errorf("not a child of %d", parent)
+}
+
+// innermostPID reads the pid of pid in its own PID namespace (the last of NSpid).
+func innermostPID(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
 	}
-	return strconv.Atoi(string(f[1]))
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
+		if rest, ok := bytes.CutPrefix(line, []byte("NSpid:")); ok {
+			f := bytes.Fields(rest)
+			if len(f) == 0 {
+				break
+			}
+			return strconv.Atoi(string(f[len(f)-1]))
+		}
+	}
+	return 0, errors.New("no NSpid in /proc status")
+}
+
+// confinedZygoteCmd is the command of a confined zygote of key: the sandbox of a plugin of
+// its environment, but root of a user namespace of its own (sandbox.Nest) that maps the
+// sandbox's uid range, so that it can give each child its plugin's uid; it runs as a uid of
+// the range of its own, sees the system folders and the interpreter, read-only, and its own
+// HOME and TMPDIR, and no plugin's code or folders (each child mounts its own).
+func confinedZygoteCmd(key string, cfg *LocalConfig, home, tmp string, env []string) (*exec.Cmd, error) {
+	iso := cfg.Isolation
+	if iso.Mode != sandbox.ModeUID || iso.UIDs == nil {
+		return nil, fmt.Errorf("confined zygotes need isolation mode uid (the daemon as root), not %q", iso.Mode)
+	}
+	uid, err := iso.UIDs.UID(".zygote-" + key)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{home, tmp} {
+		if err := chownTree(d, uid); err != nil {
+			return nil, fmt.Errorf("giving %s to uid %d: %w", d, uid, err)
+		}
+	}
+	base, count := iso.UIDs.Range()
+	spec := sandbox.Spec{
+		Mode: sandbox.ModeUID, Path: cfg.Python, Args: []string{cfg.Python, "-c", zygoteSource},
+		Dir: home, Env: env, UID: uid, GID: uid, Self: iso.Self, Root: iso.Root,
+		ReadOnly: sandbox.PythonPaths(cfg.Python), Writable: []string{home, tmp},
+		// Its children's hard limits cannot exceed its own: the plugins' limits, but no CPU
+		// time (it lives long), which each child sets for itself.
+		Limits: sandbox.Limits{Processes: iso.Limits.Processes, OpenFiles: iso.Limits.OpenFiles},
+		Nest:   &sandbox.Nest{Base: base, Count: count},
+	}
+	return sandbox.Command(spec)
+}
+
+// childConfinement is what a confined zygote's child needs to confine itself to spec (see
+// zygote.py): the message part and the mount trees of its code (read-only), HOME and TMPDIR,
+// cloned here with open_tree, since a mount namespace cannot bind a path of another one.
+func childConfinement(cfg *LocalConfig, spec *sandbox.Spec) (map[string]any, []int, error) {
+	var trees []int
+	var paths []string
+	fail := func(err error) (map[string]any, []int, error) {
+		for _, t := range trees {
+			unix.Close(t)
+		}
+		return nil, nil, fmt.Errorf("zygote: %w", err)
+	}
+	add := func(p string, rw bool) error {
+		fd, err := unix.OpenTree(unix.AT_FDCWD, p, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+		if err != nil {
+			return fmt.Errorf("open_tree %s: %w", p, err)
+		}
+		trees = append(trees, fd)
+		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+		if !rw {
+			attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+		}
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+			return fmt.Errorf("mount_setattr %s: %w", p, err)
+		}
+		paths = append(paths, p)
+		return nil
+	}
+	if err := add(cfg.Dir, false); err != nil {
+		return fail(err)
+	}
+	for _, p := range spec.Writable {
+		if err := add(p, true); err != nil {
+			return fail(err)
+		}
+	}
+	view := (&sandbox.Spec{ReadOnly: sandbox.PythonPaths(cfg.Python)}).View()
+	tmpSize := spec.TmpSize
+	if tmpSize <= 0 {
+		tmpSize = 64 << 20
+	}
+	return map[string]any{
+		"uid": spec.UID, "gid": spec.GID, "dir": spec.Dir, "root": sandbox.NestRoot, "view": view,
+		"mounts": paths, "tmp_size": tmpSize, "limits": spec.Limits,
+	}, trees, nil
 }
 
 // waitStatusText says a raw wait status the way os.ProcessState.String does.

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/plugd/plugd/internal/sandbox"
 )
 
 // Zygotes need Linux (pidfd_open, PR_SET_PDEATHSIG); elsewhere every fork fails and plugins
@@ -31,6 +33,6 @@ func (*Zygotes) Running() []int { return nil }
 
 func (*Zygotes) Usage() (int, int64) { return 0, 0 }
 
-func forkFromZygote(*LocalConfig, *slog.Logger, *logFile, *limiter, []string, []*os.File, []*os.File) (*instance, error) {
+func forkFromZygote(*LocalConfig, *slog.Logger, *logFile, *limiter, []string, *sandbox.Spec, []*os.File, []*os.File) (*instance, error) {
 	return nil, errors.New("zygotes need Linux")
 }

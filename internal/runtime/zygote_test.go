@@ -3,11 +3,14 @@
 package runtime
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +18,23 @@ import (
 
 	"github.com/plugd/plugd/internal/sandbox"
 )
+
+// parentPID reads the parent of pid from /proc.
+func parentPID(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("unreadable /proc stat")
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 2 {
+		return 0, errors.New("unreadable /proc stat")
+	}
+	return strconv.Atoi(string(f[1]))
+}
 
 // parentOf reads the parent pid of pid from /proc.
 func parentOf(t testing.TB, pid int) int {
@@ -205,15 +225,18 @@ func TestZygoteMemoryLimit(t *testing.T) {
 	}
 }
 
-// A confined plugin is never forked from a zygote: a fork would have the zygote's
-// credentials and view, not the sandbox's.
-func TestZygoteNotUsedWhenIsolated(t *testing.T) {
+// With isolation in force as root (mode uid), a plugin is forked from a confined zygote and
+// runs confined as a plain start would: its own uid (not the zygote's), no capability,
+// no-new-privileges, a mount namespace of its own, the zygote's PID namespace. In mode
+// userns, zygotes are not used.
+func TestZygoteConfinedFork(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, "sandbox")
 	zs := withZygotes(t, &cfg, "")
 	tmp := t.TempDir()
+	uids := sandbox.NewAllocator(filepath.Join(tmp, "uids.json"), 300000, 1000)
 	iso, how := ChooseIsolation("required", Isolation{
-		UIDs:   sandbox.NewAllocator(filepath.Join(tmp, "uids.json"), 300000, 1000),
+		UIDs:   uids,
 		Limits: sandbox.Limits{Processes: 64, OpenFiles: 256},
 		Root:   filepath.Join(tmp, "root"),
 	})
@@ -225,11 +248,118 @@ func TestZygoteNotUsedWhenIsolated(t *testing.T) {
 	if err := l.Start(testCtx(t, 60*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := zs.Usage(); n != 0 {
-		t.Fatalf("a zygote started for an isolated plugin")
+	b, _ := os.ReadFile(l.LogFile())
+	if iso.Mode != sandbox.ModeUID {
+		if n, _ := zs.Usage(); n != 0 || strings.Contains(string(b), "forked from a zygote") {
+			t.Fatalf("a zygote forked a plugin isolated in mode %s:\n%s", iso.Mode, b)
+		}
+		return
+	}
+	if !strings.Contains(string(b), "forked from a zygote") || !strings.Contains(string(b), "isolation: uid") {
+		t.Fatalf("the plugin was not forked from a confined zygote:\n%s", b)
+	}
+	pid := l.Status().PID
+	zpids := zs.Running()
+	if len(zpids) != 1 || parentOf(t, pid) != zpids[0] {
+		t.Fatalf("plugin %d: parent %d, zygotes %v", pid, parentOf(t, pid), zpids)
+	}
+	want, _ := uids.UID(cfg.PluginID)
+	status := procStatus(t, pid)
+	zstatus := procStatus(t, zpids[0])
+	if status["Uid"][0] != strconv.Itoa(want) || status["Gid"][0] != strconv.Itoa(want) {
+		t.Errorf("plugin runs as uid %v gid %v, want %d", status["Uid"], status["Gid"], want)
+	}
+	if zstatus["Uid"][0] == status["Uid"][0] || zstatus["Uid"][0] == "0" {
+		t.Errorf("zygote uid %v, plugin uid %v: want different, unprivileged ones", zstatus["Uid"], status["Uid"])
+	}
+	for _, k := range []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"} {
+		if status[k][0] != "0000000000000000" {
+			t.Errorf("plugin %s = %s, want none", k, status[k][0])
+		}
+	}
+	if status["NoNewPrivs"][0] != "1" {
+		t.Errorf("plugin NoNewPrivs %v", status["NoNewPrivs"])
+	}
+	if len(status["NSpid"]) != 2 {
+		t.Errorf("plugin NSpid %v: want a pid in the zygote's PID namespace", status["NSpid"])
+	}
+	ns := func(pid int, kind string) string {
+		s, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, kind))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if ns(pid, "mnt") == ns(zpids[0], "mnt") || ns(pid, "mnt") == ns(os.Getpid(), "mnt") {
+		t.Errorf("the plugin shares a mount namespace with its zygote or the daemon")
+	}
+	if ns(pid, "user") == ns(os.Getpid(), "user") {
+		t.Errorf("the plugin is in the daemon's user namespace")
+	}
+	// Its working folder is its code, and its HOME is writable: the plugin works.
+	items, err := callTool(t, testCtx(t, 60*time.Second), l, "environ", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) == 0 {
+		t.Fatal("no answer")
+	}
+}
+
+// procStatus reads /proc/<pid>/status as fields per key.
+func procStatus(t testing.TB, pid int) map[string][]string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string][]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok {
+			m[k] = strings.Fields(v)
+		}
+	}
+	return m
+}
+
+// A child of a confined zygote that cannot confine itself exits before it says so, and the
+// plugin starts the plain sandboxed way: never unconfined. Here the plugin's uid (kept in the
+// uid table from before) lies outside the range the zygote's user namespace maps, so the
+// child's setresuid fails.
+func TestZygoteConfinedFallback(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("confined zygotes need root (mode uid)")
+	}
+	cfg := testConfig(t, "sandbox")
+	zs := withZygotes(t, &cfg, "")
+	tmp := t.TempDir()
+	table := filepath.Join(tmp, "uids.json")
+	if err := os.WriteFile(table, []byte(`{"`+cfg.PluginID+`": 299000}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	iso, how := ChooseIsolation("uid", Isolation{
+		UIDs:   sandbox.NewAllocator(table, 300000, 1000),
+		Limits: sandbox.Limits{Processes: 64, OpenFiles: 256},
+		Root:   filepath.Join(tmp, "root"),
+	})
+	if iso.Refused != nil {
+		t.Skipf("no sandbox here: %s", how)
+	}
+	cfg.Isolation = iso
+	l := start(t, cfg)
+	if err := l.Start(testCtx(t, 60*time.Second)); err != nil {
+		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(l.LogFile())
-	if strings.Contains(string(b), "forked from a zygote") || !strings.Contains(string(b), "isolation: "+string(iso.Mode)) {
-		t.Fatalf("isolated plugin's start:\n%s", b)
+	if strings.Contains(string(b), "forked from a zygote") || !strings.Contains(string(b), "isolation: uid 299000") {
+		t.Fatalf("want a plain sandboxed start after the failed fork:\n%s", b)
+	}
+	if n, _ := zs.Usage(); n != 1 {
+		t.Errorf("the confined zygote does not run (%d): only its child failed", n)
+	}
+	if st := procStatus(t, l.Status().PID); st["Uid"][0] != "299000" || st["CapEff"][0] != "0000000000000000" {
+		t.Errorf("the plain start runs as %v with CapEff %v", st["Uid"], st["CapEff"])
 	}
 }

@@ -41,6 +41,19 @@ func Command(spec Spec) (*exec.Cmd, error) {
 		if os.Geteuid() != 0 {
 			return nil, fmt.Errorf("sandbox: mode %q needs the daemon to run as root", spec.Mode)
 		}
+		if n := spec.Nest; n != nil {
+			// The init starts as the host's root, unmapped in the new namespace but with
+			// every capability there; it becomes uid 0 inside (spec.UID outside) before the
+			// exec, keeping NestCaps only (dropPrivileges).
+			attr.Cloneflags |= unix.CLONE_NEWUSER
+			attr.UidMappings = nestMap(spec.UID, n)
+			attr.GidMappings = nestMap(spec.GID, n)
+			attr.GidMappingsEnableSetgroups = true // a child clears its groups
+			// Unmapped, the init counts as no root of the namespace at its exec: what it
+			// needs there comes as ambient capabilities (as in ModeUserNS). It keeps host
+			// root's ownership of root's files for the binds (/root/.pyenv).
+			attr.AmbientCaps = NestCaps
+		}
 	case ModeUserNS:
 		// The init keeps the daemon's uid and gid, mapped to themselves, and gets
 		// CAP_SYS_ADMIN (to mount) and CAP_SETPCAP (to empty its bounding set) as ambient
@@ -56,6 +69,23 @@ func Command(spec Spec) (*exec.Cmd, error) {
 	}
 	c.SysProcAttr = attr
 	return c, nil
+}
+
+// nestMap maps 0 to id and the range of n, less id, to itself.
+func nestMap(id int, n *Nest) []syscall.SysProcIDMap {
+	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: id, Size: 1}}
+	add := func(from, to int) {
+		if to > from {
+			m = append(m, syscall.SysProcIDMap{ContainerID: from, HostID: from, Size: to - from})
+		}
+	}
+	if id >= n.Base && id < n.Base+n.Count {
+		add(n.Base, id)
+		add(id+1, n.Base+n.Count)
+	} else {
+		add(n.Base, n.Base+n.Count)
+	}
+	return m
 }
 
 // Preferred is the confinement this process can offer: ModeUID as root, else ModeUserNS.

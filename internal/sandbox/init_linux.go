@@ -70,8 +70,37 @@ func buildRoot(s *Spec) error {
 		return fmt.Errorf("making mounts private: %w", err)
 	}
 	root := s.Root
-	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=16m"); err != nil {
+	m := mounter{root: root}
+	if s.Nest != nil {
+		// A Nest's init is the host's root, unmapped in its user namespace: it may look
+		// up root's files (/root/.pyenv) but not create any (EOVERFLOW). It opens every
+		// source first, then creates as uid 0 of its namespace.
+		if err := m.openSources(append(append(append(append([]string{}, SystemReadOnly...), SystemEtc...), s.ReadOnly...), s.Writable...)); err != nil {
+			return err
+		}
+	}
+	rootOpts := "mode=0755,size=16m"
+	if s.Nest != nil {
+		rootOpts += ",uid=0,gid=0" // of the namespace
+	}
+	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, rootOpts); err != nil {
 		return fmt.Errorf("mounting the root tmpfs on %s: %w", root, err)
+	}
+	if s.Nest != nil {
+		// The path to root may pass folders only the host's root may enter: from here on
+		// it is reached through a descriptor.
+		fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("opening the new root: %w", err)
+		}
+		root = fmt.Sprintf("/proc/self/fd/%d", fd)
+		m.root = root
+		if _, err := unix.SetfsuidRetUid(0); err != nil {
+			return fmt.Errorf("setfsuid: %w", err)
+		}
+		if _, err := unix.SetfsgidRetGid(0); err != nil {
+			return fmt.Errorf("setfsgid: %w", err)
+		}
 	}
 	// A private /tmp first: skeleton folders of binds under /tmp (the test set-ups keep
 	// everything there) are then made in it, not in a bound folder.
@@ -82,7 +111,6 @@ func buildRoot(s *Spec) error {
 		fmt.Sprintf("mode=1777,size=%d", s.TmpSize)); err != nil {
 		return fmt.Errorf("mounting /tmp: %w", err)
 	}
-	m := mounter{root: root}
 	for _, p := range SystemReadOnly {
 		if err := m.bind(p, false, true); err != nil {
 			return err
@@ -112,12 +140,52 @@ func buildRoot(s *Spec) error {
 	if err := m.passwd(s); err != nil {
 		return fmt.Errorf("writing /etc/passwd: %w", err)
 	}
+	if s.Nest != nil {
+		if err := os.Mkdir(filepath.Join(root, NestRoot), 0o755); err != nil {
+			return err
+		}
+	}
 	return pivot(root)
 }
 
 type mounter struct {
 	root  string
 	bound []string // host paths bound or linked so far
+	// sources, for a Nest's init, are the host paths it opened before taking its
+	// namespace's uid: bind reads and mounts them through their descriptors.
+	sources map[string]source
+}
+
+type source struct {
+	lst, st os.FileInfo // st nil for a dangling link
+	dest    string      // of a symbolic link
+	fd      int         // O_PATH, following links
+}
+
+// openSources opens paths (those that exist) for bind.
+func (m *mounter) openSources(paths []string) error {
+	m.sources = map[string]source{}
+	for _, p := range paths {
+		p = filepath.Clean(p)
+		lst, err := os.Lstat(p)
+		if err != nil {
+			continue
+		}
+		src := source{lst: lst, fd: -1}
+		if lst.Mode()&os.ModeSymlink != 0 {
+			if src.dest, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		if st, err := os.Stat(p); err == nil {
+			src.st = st
+			if src.fd, err = unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0); err != nil {
+				return fmt.Errorf("opening %s: %w", p, err)
+			}
+		}
+		m.sources[p] = src
+	}
+	return nil
 }
 
 // bind makes host path p visible at the same path, read-only unless rw. A missing path is
@@ -128,6 +196,13 @@ func (m *mounter) bind(p string, rw, links bool) error {
 		return nil // already visible through a folder bound before
 	}
 	lst, err := os.Lstat(p)
+	src, opened := m.sources[p]
+	if m.sources != nil {
+		lst, err = src.lst, nil
+		if !opened {
+			return nil
+		}
+	}
 	if err != nil {
 		return nil
 	}
@@ -136,7 +211,10 @@ func (m *mounter) bind(p string, rw, links bool) error {
 		return fmt.Errorf("skeleton of %s: %w", p, err)
 	}
 	if links && lst.Mode()&os.ModeSymlink != 0 {
-		dest, err := os.Readlink(p)
+		dest, err := src.dest, error(nil)
+		if !opened {
+			dest, err = os.Readlink(p)
+		}
 		if err != nil {
 			return err
 		}
@@ -144,6 +222,13 @@ func (m *mounter) bind(p string, rw, links bool) error {
 		return os.Symlink(dest, target)
 	}
 	st, err := os.Stat(p)
+	from := p
+	if opened {
+		st, err, from = src.st, nil, fmt.Sprintf("/proc/self/fd/%d", src.fd)
+		if st == nil {
+			return nil
+		}
+	}
 	if err != nil {
 		return nil // a dangling link
 	}
@@ -158,7 +243,7 @@ func (m *mounter) bind(p string, rw, links bool) error {
 	if err != nil {
 		return fmt.Errorf("mount point for %s: %w", p, err)
 	}
-	if err := unix.Mount(p, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	if err := unix.Mount(from, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("binding %s: %w", p, err)
 	}
 	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
@@ -245,6 +330,9 @@ func (m *mounter) passwd(s *Spec) error {
 	if s.Mode == ModeUID {
 		uid, gid = s.UID, s.GID
 	}
+	if s.Nest != nil {
+		uid, gid = 0, 0 // root of its user namespace
+	}
 	home := "/nonexistent"
 	for _, kv := range s.Env {
 		if v, ok := strings.CutPrefix(kv, "HOME="); ok {
@@ -318,6 +406,9 @@ const (
 // (no-new-privileges: setuid binaries and file capabilities stop working) and, in ModeUID,
 // its own uid and gid with no supplementary group.
 func dropPrivileges(s *Spec) error {
+	if s.Nest != nil {
+		return dropToNest()
+	}
 	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
 			return fmt.Errorf("emptying the capability bounding set: %w", err)
@@ -351,6 +442,50 @@ func dropPrivileges(s *Spec) error {
 	}
 	// A change of credentials clears the parent-death signal: set it again, so the program
 	// dies with the daemon.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("parent-death signal: %w", err)
+	}
+	return nil
+}
+
+// dropToNest is dropPrivileges of a Nest's init: it becomes uid and gid 0 of its user
+// namespace (Spec.UID and GID on the host) with NestCaps alone, in that namespace, and
+// no-new-privileges; the exec, as root of the namespace, keeps NestCaps and gains nothing.
+func dropToNest() error {
+	keep := map[int]bool{}
+	var mask uint64
+	for _, c := range NestCaps {
+		keep[int(c)] = true
+		mask |= 1 << c
+	}
+	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
+		if keep[c] {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("emptying the capability bounding set: %w", err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clearing ambient capabilities: %w", err)
+	}
+	if err := syscall.Setgroups(nil); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	if err := syscall.Setresgid(0, 0, 0); err != nil {
+		return fmt.Errorf("setgid 0 in the user namespace: %w", err)
+	}
+	if err := syscall.Setresuid(0, 0, 0); err != nil {
+		return fmt.Errorf("setuid 0 in the user namespace: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	data := [2]unix.CapUserData{{Effective: uint32(mask), Permitted: uint32(mask)}, {Effective: uint32(mask >> 32), Permitted: uint32(mask >> 32)}}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("no_new_privs: %w", err)
+	}
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
 		return fmt.Errorf("parent-death signal: %w", err)
 	}

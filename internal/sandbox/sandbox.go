@@ -90,6 +90,48 @@ type Spec struct {
 	Root string `json:"root,omitempty"`
 	// Self is the binary started as the init. Default: /proc/self/exe, this very binary.
 	Self string `json:"-"`
+	// Nest, in ModeUID, makes the process the root of a user namespace of its own, for a
+	// fork-server (a zygote) that confines its children itself: see Nest.
+	Nest *Nest `json:"nest,omitempty"`
+}
+
+// Nest is the user namespace of a fork-server started in ModeUID. Inside it the process is
+// uid and gid 0, which is the host's Spec.UID and Spec.GID (an unprivileged id of the
+// sandbox range); the host ids [Base, Base+Count) are mapped to themselves, so that it can
+// give each child one of them (setuid in the namespace). It keeps NestCaps, effective in that
+// namespace only (the host's files and processes are out of their reach: no host uid but
+// its own and the range is mapped, and its mounts are its own mount namespace's), so a child
+// can make a mount namespace of its own, bind its folders in, pivot into them and drop to its
+// uid; PR_SET_NO_NEW_PRIVS is set as for any sandboxed process, and no other capability can
+// be regained.
+type Nest struct {
+	Base  int `json:"base"`
+	Count int `json:"count"`
+}
+
+// NestCaps are the capabilities a Nest's process keeps, in its user namespace only.
+var NestCaps = []uintptr{capSysAdmin, capSetuid, capSetgid, capSysChroot, capSetpcap}
+
+// Capability numbers of Linux (linux/capability.h), here so that Spec builds everywhere.
+const (
+	capSetgid    = 6
+	capSetuid    = 7
+	capSetpcap   = 8
+	capSysChroot = 18
+	capSysAdmin  = 21
+)
+
+// NestRoot is an empty folder of a Nest's view: a child mounts its own root there, in a
+// mount namespace of its own, before it pivots into it.
+const NestRoot = "/.plugd-child"
+
+// View is every path of the host a process of s sees besides its private /tmp, /proc and
+// /dev: the system folders, the part of /etc it needs and its ReadOnly and Writable paths.
+// A Nest's child binds the part of it it shares with its fork-server from there.
+func (s *Spec) View() []string {
+	v := append(append([]string{}, SystemReadOnly...), SystemEtc...)
+	v = append(v, "/etc/passwd", "/etc/group")
+	return append(append(v, s.ReadOnly...), s.Writable...)
 }
 
 // SystemReadOnly are the host folders a Python program needs, bound read-only: the

@@ -172,3 +172,36 @@ func TestProbe(t *testing.T) {
 		t.Errorf("probing with /bin/true as the init: %v", err)
 	}
 }
+
+// A Nest's process is root of a user namespace that maps 0 to its uid and the range, less
+// that uid, to itself; it has NestCaps there and nothing else, no-new-privileges, and the
+// empty folder its children build their roots on.
+func TestNestMode(t *testing.T) {
+	needRoot(t)
+	if m := nestMap(300005, &Nest{Base: 300000, Count: 10}); len(m) != 3 || m[0].HostID != 300005 || m[0].ContainerID != 0 ||
+		m[1].HostID != 300000 || m[1].Size != 5 || m[2].HostID != 300006 || m[2].Size != 4 {
+		t.Fatalf("nestMap: %+v", m)
+	}
+	out, err := confined(t, Spec{Mode: ModeUID, UID: 300005, GID: 300005, Nest: &Nest{Base: 300000, Count: 10}},
+		`cat /proc/self/uid_map; grep -E '^(Uid|CapEff|CapBnd|NoNewPrivs):' /proc/self/status; ls -d /.plugd-child; ls /root 2>&1 | head -1`)
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Log(out)
+	var mask uint64
+	for _, c := range NestCaps {
+		mask |= 1 << c
+	}
+	caps := strconv.FormatUint(mask, 16)
+	for _, want := range []string{"0     300005          1", "300000     300000          5", "300006     300006          4",
+		"Uid:\t0\t0\t0\t0", "NoNewPrivs:\t1", "/.plugd-child"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	for _, k := range []string{"CapEff", "CapBnd"} {
+		if !strings.Contains(out, k+":\t"+strings.Repeat("0", 16-len(caps))+caps) {
+			t.Errorf("%s is not NestCaps (%s):\n%s", k, caps, out)
+		}
+	}
+}

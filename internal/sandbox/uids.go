@@ -68,6 +68,9 @@ func (a *Allocator) UID(name string) (int, error) {
 	return uid, nil
 }
 
+// Range is the uids the allocator gives out: [base, base+count).
+func (a *Allocator) Range() (base, count int) { return a.base, a.count }
+
 func (a *Allocator) save() error {
 	b, err := json.MarshalIndent(a.uids, "", "  ")
 	if err != nil {

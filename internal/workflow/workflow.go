@@ -3,8 +3,9 @@
 // which become the tool's JSON Schema, and POST /workflows/run runs it, blocking (one JSON
 // answer) or streaming (server-sent events workflow_started, node_started, node_finished,
 // text_chunk, workflow_finished, error, ping). Results come back as the catalog's messages:
-// text chunks and node progress (log messages) while streaming, then the outputs as a text
-// message of their JSON and a json message, as Dify's own workflow-as-tool ends.
+// text chunks and node progress (log messages) while streaming, then a link message per file
+// output and the other outputs as a text message of their JSON and a json message, as Dify's
+// own workflow-as-tool ends.
 package workflow
 
 import (
@@ -158,7 +159,7 @@ func (c *Client) NewProvider(ctx context.Context, name, label, description strin
 		Kind: catalog.KindWorkflow, Name: name, Label: label, Description: description, Config: conf,
 		Credentials: map[string]string{CredentialKey: apiKey},
 		Tools: []catalog.Tool{{Name: name, Label: label, Description: description, InputSchema: InputSchema(app.Inputs),
-			Messages: []string{"text", "json", "log"}}},
+			Messages: []string{"text", "json", "log", "link"}}},
 	}, nil
 }
 
@@ -345,8 +346,10 @@ type finished struct {
 	Error   *string        `json:"error"`
 }
 
-// messages are the final messages of a run: its outputs as text (their JSON) and as json, or
-// the failure.
+// messages are the final messages of a run: a link message per file among its outputs, then
+// the other outputs as text (their JSON) and as json, or the failure. Files are taken out of
+// the outputs as Dify's own workflow-as-tool does, so a caller gets each as a link it can fetch
+// (with its name and type in meta) rather than a file object buried in the JSON.
 func (f finished) messages() ([]catalog.Message, error) {
 	if f.Status != "succeeded" {
 		msg := ""
@@ -355,9 +358,17 @@ func (f finished) messages() ([]catalog.Message, error) {
 		}
 		return nil, fmt.Errorf("workflow run %s ended %s: %s: %w", f.ID, f.Status, msg, catalog.ErrCallFailed)
 	}
-	outputs := f.Outputs
-	if outputs == nil {
-		outputs = map[string]any{}
+	outputs := map[string]any{}
+	var msgs []catalog.Message
+	for k, v := range f.Outputs {
+		files, ok := outputFiles(v)
+		if !ok {
+			outputs[k] = v
+			continue
+		}
+		for _, fl := range files {
+			msgs = append(msgs, fl.message())
+		}
 	}
 	text, err := json.Marshal(outputs)
 	if err != nil {
@@ -367,7 +378,61 @@ func (f finished) messages() ([]catalog.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []catalog.Message{catalog.TextMessage(string(text)), jm}, nil
+	return append(msgs, catalog.TextMessage(string(text)), jm), nil
+}
+
+// fileIdentity marks a file object in a workflow's outputs (Dify's File model serialised).
+const fileIdentity = "__dify__file__"
+
+// outputFile is the part of a Dify file object a caller needs to fetch it.
+type outputFile struct {
+	URL       string `json:"url"`
+	RemoteURL string `json:"remote_url"`
+	Filename  string `json:"filename"`
+	MimeType  string `json:"mime_type"`
+	Size      int64  `json:"size"`
+}
+
+// outputFiles reports whether v is one file object or a non-empty list of only file objects,
+// and returns them.
+func outputFiles(v any) ([]outputFile, bool) {
+	one := func(x any) (outputFile, bool) {
+		m, ok := x.(map[string]any)
+		if !ok || m["dify_model_identity"] != fileIdentity {
+			return outputFile{}, false
+		}
+		b, err := json.Marshal(m)
+		var f outputFile
+		if err != nil || json.Unmarshal(b, &f) != nil {
+			return outputFile{}, false
+		}
+		if f.URL == "" {
+			f.URL = f.RemoteURL
+		}
+		return f, f.URL != ""
+	}
+	if f, ok := one(v); ok {
+		return []outputFile{f}, true
+	}
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		return nil, false
+	}
+	files := make([]outputFile, 0, len(list))
+	for _, x := range list {
+		f, ok := one(x)
+		if !ok {
+			return nil, false
+		}
+		files = append(files, f)
+	}
+	return files, true
+}
+
+func (f outputFile) message() catalog.Message {
+	b, _ := json.Marshal(map[string]string{"text": f.URL})
+	meta, _ := json.Marshal(map[string]any{"filename": f.Filename, "mime_type": f.MimeType, "size": f.Size})
+	return catalog.Message{Type: "link", Message: b, Meta: meta}
 }
 
 // listStream hands out messages known in advance.

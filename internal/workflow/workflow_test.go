@@ -124,6 +124,29 @@ func TestWorkflowTool(t *testing.T) {
 				t.Fatalf("the app got %v", call)
 			}
 
+			// A file output comes as a link message with its name and type, and leaves the JSON.
+			st, err = c.Call(ctx, "t1", catalog.CallRequest{ProviderID: p.ID, Tool: p.Name, Arguments: map[string]any{"name": "files"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs, err = collect(t, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var link *catalog.Message
+			for i := range msgs {
+				if msgs[i].Type == "link" {
+					link = &msgs[i]
+				}
+			}
+			if link == nil || string(link.Message) != `{"text":"http://files.example/files/tools/f-1.pdf?timestamp=1\u0026nonce=n\u0026sign=s"}` ||
+				!strings.Contains(string(link.Meta), `"filename":"report.pdf"`) || !strings.Contains(string(link.Meta), `"mime_type":"application/pdf"`) {
+				t.Fatalf("file output: %+v", msgs)
+			}
+			if last := msgs[len(msgs)-1]; string(last.Message) != `{"json_object":{"greeting":"Hello, files!"}}` {
+				t.Fatalf("json message with the file taken out: %s", last.Message)
+			}
+
 			// A failed run is an error naming the run's error, in both modes.
 			st, err = c.Call(ctx, "t1", catalog.CallRequest{ProviderID: p.ID, Tool: p.Name, Arguments: map[string]any{"name": "crash"}})
 			if err != nil {

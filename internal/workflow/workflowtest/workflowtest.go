@@ -96,6 +96,13 @@ func (f *App) run(w http.ResponseWriter, r *http.Request) {
 	if name == "crash" {
 		status, errText, outputs = "failed", "node llm failed: boom", nil
 	}
+	if name == "files" {
+		// A file output as Dify's service API serialises its File model.
+		outputs["report"] = []any{map[string]any{"dify_model_identity": "__dify__file__", "id": "f-1", "tenant_id": "t",
+			"type": "document", "transfer_method": "tool_file", "remote_url": nil, "related_id": "f-1",
+			"filename": "report.pdf", "extension": ".pdf", "mime_type": "application/pdf", "size": 1234,
+			"url": "http://files.example/files/tools/f-1.pdf?timestamp=1&nonce=n&sign=s"}}
+	}
 	finished := map[string]any{"id": "run-1", "workflow_id": "wf-1", "status": status, "outputs": outputs, "error": errText,
 		"elapsed_time": 0.25, "total_tokens": 0, "total_steps": 3, "created_at": 1733560000, "finished_at": 1733560001}
 	switch body.ResponseMode {
