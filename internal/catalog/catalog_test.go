@@ -425,3 +425,30 @@ func TestPluginCredentials(t *testing.T) {
 		t.Fatalf("cleared credentials still used: %s", m)
 	}
 }
+
+// TestPluginWithoutTools: installing a plugin that has no tool provider (an agent strategy, a
+// model) changes the record of installed plugins without writing a change, so the version
+// stays; listing must still see the new record rather than record it again forever (it once
+// spun at full CPU and never answered).
+func TestPluginWithoutTools(t *testing.T) {
+	c, src, db := newTestCatalog(t)
+	c2 := catalog.New(catalog.Config{Store: db, Plugins: src})
+	src.set("t", plugin("a/one", "1.0.0", "x"))
+	for _, cat := range []*catalog.Catalog{c, c2} {
+		if _, err := cat.List(t.Context(), "t", catalog.ListOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	agent := catalog.InstalledPlugin{PluginID: "a/agent", UniqueIdentifier: "a/agent:1.0.0@x", Version: "1.0.0"}
+	src.set("t", plugin("a/one", "1.0.0", "x"), agent)
+	for i, cat := range []*catalog.Catalog{c, c2, c} {
+		list, err := cat.List(t.Context(), "t", catalog.ListOptions{})
+		if err != nil || len(list) != 1 || list[0].ID != "a/one/prov" {
+			t.Fatalf("list %d after installing a plugin without tools: %+v %v", i, list, err)
+		}
+	}
+	cs, err := c.Changes(t.Context(), "t", 0, 0)
+	if err != nil || kinds(cs) != "provider_added a/one/prov,tool_added a/one/prov/x" {
+		t.Fatalf("changes: %s %v", kinds(cs), err)
+	}
+}

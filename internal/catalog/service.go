@@ -148,11 +148,18 @@ func (c *Catalog) current(ctx context.Context, tenant string) ([]InstalledPlugin
 		if sameInstalls(snap, plugins) {
 			return plugins, snap, nil
 		}
+		if attempt >= 4 {
+			return nil, nil, fmt.Errorf("recording the installed plugins of tenant %s: they changed on every one of %d tries", tenant, attempt)
+		}
 		err = c.recordPlugins(ctx, tenant, snap, plugins)
 		if err != nil && (!errors.Is(err, ErrConflict) || attempt >= 3) {
 			return nil, nil, err
 		}
-		// Recorded (or someone else did): the version moved; read the snapshot again.
+		// Recorded (or someone else did): read the snapshot again. A plugin without tools
+		// (an agent strategy, a model) changes the record but writes no change, so the
+		// version may not have moved: the cached snapshot must go, or its old record would
+		// be found different again and again.
+		c.snaps.Delete(tenant)
 	}
 }
 

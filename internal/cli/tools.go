@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,11 +9,13 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/plugd/plugd/internal/catalog"
 	"github.com/plugd/plugd/internal/client"
+	"github.com/plugd/plugd/internal/marketplace"
 	"github.com/plugd/plugd/internal/wire"
 )
 
@@ -27,7 +30,7 @@ func newToolsCmd(env Env) *cobra.Command {
 	c.AddCommand(newToolsListCmd(), newToolsShowCmd(), newToolsCallCmd(), newToolsImportCmd(), newToolsWorkflowCmd(),
 		newToolsRemoveCmd(), newToolsPrefCmd("pin", "Pin a provider (or one of its tools) to the top of the tenant's lists"),
 		newToolsPrefCmd("hide", "Hide a provider (or one of its tools) from the tenant's lists; it stays callable"),
-		newToolsCredentialsCmd(), newToolsCheckCmd(), newToolsChangesCmd())
+		newToolsCredentialsCmd(), newToolsCheckCmd(), newToolsChangesCmd(), newToolsInstallCmd())
 	return c
 }
 
@@ -594,4 +597,98 @@ func newToolsChangesCmd() *cobra.Command {
 	f.register(c, "print the change set as JSON")
 	c.Flags().Int64Var(&since, "since", 0, "version to start after")
 	return c
+}
+
+// newToolsInstallCmd is `plugd tools install`: the daemon downloads a Marketplace plugin
+// itself (POST /tools/{tenant}/install), so this works from a machine without Marketplace
+// access; the command then follows the install task as `plugd install` does.
+func newToolsInstallCmd() *cobra.Command {
+	var (
+		f      remoteFlags
+		verify bool
+		poll   time.Duration
+	)
+	c := &cobra.Command{
+		Use:   "install ORG/NAME[:VERSION]",
+		Short: "Install a Dify Marketplace plugin through the daemon and list the tool providers it adds",
+		Long: "The daemon resolves the plugin on its Marketplace (its MARKETPLACE_API_URL; refused when\n" +
+			"its MARKETPLACE_ENABLED is false), latest version unless one is given, downloads it (or\n" +
+			"takes it from its cache), verifies it under its signature policy and installs it for the\n" +
+			"tenant. The command follows the install until it ends and prints the catalog providers\n" +
+			"of the plugin. Exits 1 with the daemon's message when it fails; a plugin already\n" +
+			"installed (in any version) is left as it is.",
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref := args[0]
+			if _, err := marketplace.ParseRef(ref); err != nil {
+				return usageError{err}
+			}
+			cl, err := f.connect()
+			if err != nil {
+				return err
+			}
+			ctx, out, errw := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+			fmt.Fprintf(errw, "the daemon at %s is downloading %s from its Marketplace\n", f.baseURL, ref)
+			started, err := cl.InstallFromMarketplace(ctx, ref, verify)
+			if err != nil {
+				return f.explain(fmt.Errorf("installing %s from the Marketplace: %w", ref, err))
+			}
+			uid := started.UniqueIdentifier
+			how := "downloaded"
+			if started.Cached {
+				how = "took from its cache"
+			}
+			fmt.Fprintf(errw, "the daemon %s %s and verified it\n", how, displayID(uid))
+			if started.AllInstalled {
+				return alreadyInstalled(ctx, cl, uid, out, f.asJSON)
+			}
+			task, err := waitTask(ctx, cl, started.TaskID, poll, errw)
+			if err != nil {
+				return f.explain(err)
+			}
+			if task.Status == client.TaskFailed {
+				if f.asJSON {
+					if err := printJSON(out, map[string]any{"unique_identifier": uid, "task": task}); err != nil {
+						return err
+					}
+				}
+				return fmt.Errorf("installing %s failed: %s", displayID(uid), taskMessage(task))
+			}
+			providers, err := pluginProviders(ctx, cl, uid)
+			if err != nil {
+				return f.explain(fmt.Errorf("installed %s, but listing its tool providers: %w", displayID(uid), err))
+			}
+			if f.asJSON {
+				return printJSON(out, map[string]any{"unique_identifier": uid, "cached": started.Cached, "task": task, "providers": providers})
+			}
+			fmt.Fprintf(out, "installed %s\n", displayID(uid))
+			if len(providers) == 0 {
+				fmt.Fprintln(out, "it adds no tool provider to the catalog (see `plugd list` for what it provides)")
+			}
+			for _, p := range providers {
+				fmt.Fprintf(out, "tool provider %s: %d tools\n", p.ID, len(p.Tools))
+			}
+			return nil
+		},
+	}
+	f.register(c, "print the unique identifier, the finished install task and the plugin's tool providers as JSON")
+	c.Flags().BoolVar(&verify, "verify-signature", false, "refuse the package unless it is signed by a key the daemon trusts")
+	c.Flags().DurationVar(&poll, "poll-interval", 300*time.Millisecond, "how often to ask for the task's state")
+	_ = c.Flags().MarkHidden("poll-interval")
+	return c
+}
+
+// pluginProviders are the catalog's providers of the installed plugin uid.
+func pluginProviders(ctx context.Context, cl *client.Client, uid string) ([]catalog.Provider, error) {
+	list, err := cl.ToolProviders(ctx, catalog.KindPlugin, true)
+	if err != nil {
+		return nil, err
+	}
+	mine := []catalog.Provider{}
+	for _, p := range list {
+		if p.PluginUniqueIdentifier == uid {
+			mine = append(mine, p)
+		}
+	}
+	return mine, nil
 }

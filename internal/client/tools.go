@@ -149,3 +149,23 @@ func (c *Client) CallTool(ctx context.Context, providerID, tool string, args map
 	defer resp.Body.Close()
 	return readStream(resp.StatusCode, resp.Body, each)
 }
+
+// MarketplaceInstall is what POST /tools/{tenant}/install answers: the install task the daemon
+// started for a Marketplace plugin, or AllInstalled when the tenant already has the plugin.
+type MarketplaceInstall struct {
+	UniqueIdentifier string `json:"unique_identifier"`
+	TaskID           string `json:"task_id"`
+	AllInstalled     bool   `json:"all_installed"`
+	Cached           bool   `json:"cached"`
+}
+
+// InstallFromMarketplace asks the daemon to download plugin (org/name[:version] or a unique
+// identifier) from its Marketplace, verify and install it; follow the answer's task with Task.
+func (c *Client) InstallFromMarketplace(ctx context.Context, plugin string, verify bool) (MarketplaceInstall, error) {
+	var out MarketplaceInstall
+	body := map[string]any{"plugin": plugin}
+	if verify {
+		body["verify_signature"] = true
+	}
+	return out, c.toolsDo(ctx, http.MethodPost, "install", nil, body, &out)
+}

@@ -255,6 +255,14 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 		return err
 	}
 	apiCfg.Tools, apiCfg.ToolImporters = tools, importers
+	// The catalog's install route downloads from the Marketplace on the daemon's side.
+	fetcher, err := NewMarketplaceFetcher(c, mgr, o.Version)
+	if err != nil {
+		return err
+	}
+	if fetcher != nil { // not a typed nil inside the interface
+		apiCfg.Marketplace = fetcher
+	}
 	apiCfg.MCP = mcpserver.New(ctx, mcpserver.Options{
 		Catalog: tools, Store: db, Logger: log, Version: o.Version,
 		PublicURL: c.Tools.MCPPublicURL, AuthorizationServers: c.Tools.MCPAuthorizationServers,

@@ -172,6 +172,9 @@ type Config struct {
 	// Tools serves the tool catalog's REST API under /tools/ (tools.go); nil leaves it off.
 	Tools         ToolCatalog
 	ToolImporters ToolImporters
+	// Marketplace downloads plugins for POST /tools/{tenant_id}/install; nil (MARKETPLACE_ENABLED
+	// false) answers that route 501.
+	Marketplace MarketplaceFetcher
 	// MCP serves the tool catalog over MCP (/mcp/, /sse/) and manages its tokens and tool
 	// sets under /tools/{tenant_id}/mcp/ (mcp.go); nil leaves it off.
 	MCP     MCPServer

@@ -147,6 +147,7 @@ func (s *Server) toolRoutes() {
 		"POST " + T + "/import/mcp":          s.toolsImportMCP,
 		"POST " + T + "/refresh/{id...}":     s.toolsRefresh,
 		"POST " + T + "/call":                s.toolsCall,
+		"POST " + T + "/install":             s.toolsInstall,
 		"POST " + T + "/preferences":         s.toolsPreference,
 		"POST " + T + "/credentials":         s.toolsCredentials,
 		"POST " + T + "/check":               s.toolsCheck,

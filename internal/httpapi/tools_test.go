@@ -241,7 +241,7 @@ func TestToolsOpenAPIDescribesRoutes(t *testing.T) {
 	}
 	for _, r := range []string{"GET /tools/{tenant_id}/providers", "GET /tools/{tenant_id}/providers/{id}", "DELETE /tools/{tenant_id}/providers/{id}",
 		"POST /tools/{tenant_id}/import/openapi", "POST /tools/{tenant_id}/import/workflow", "POST /tools/{tenant_id}/call",
-		"POST /tools/{tenant_id}/import/mcp", "POST /tools/{tenant_id}/refresh/{id}",
+		"POST /tools/{tenant_id}/install", "POST /tools/{tenant_id}/import/mcp", "POST /tools/{tenant_id}/refresh/{id}",
 		"POST /tools/{tenant_id}/preferences", "POST /tools/{tenant_id}/credentials", "POST /tools/{tenant_id}/check", "GET /tools/{tenant_id}/changes", "GET /tools/openapi.json",
 		"GET /tools/{tenant_id}/mcp/tokens", "POST /tools/{tenant_id}/mcp/tokens", "DELETE /tools/{tenant_id}/mcp/tokens/{id}",
 		"GET /tools/{tenant_id}/mcp/sets", "PUT /tools/{tenant_id}/mcp/sets/{name}", "DELETE /tools/{tenant_id}/mcp/sets/{name}"} {
@@ -249,7 +249,7 @@ func TestToolsOpenAPIDescribesRoutes(t *testing.T) {
 			t.Errorf("route %s is not described", r)
 		}
 	}
-	if len(described) != 19 {
-		t.Errorf("%d operations described, 19 routes served", len(described))
+	if len(described) != 20 {
+		t.Errorf("%d operations described, 20 routes served", len(described))
 	}
 }
