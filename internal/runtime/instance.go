@@ -463,9 +463,17 @@ loop:
 	}
 
 	signalGroup(in.pid, syscall.SIGKILL) // whatever the plugin left behind in its group
+	// What the plugin wrote before it ended is still in the pipe when the kernel reports the
+	// exit: let the reader route it (it ends the Conn itself at the end of the output) before
+	// Close fails the sessions, or a last message would find its session gone.
+	drained := time.After(time.Second) // a grandchild outside the group may hold a pipe open
+	select {
+	case <-in.conn.Done():
+	case <-drained:
+	}
 	select {
 	case <-in.stderrDone:
-	case <-time.After(time.Second): // a grandchild outside the group may hold stderr open
+	case <-drained:
 	}
 	e := &ExitError{
 		Plugin: in.cfg.PluginID, PID: in.pid, Status: status, Reason: reason,
