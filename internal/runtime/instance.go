@@ -466,15 +466,17 @@ loop:
 	// What the plugin wrote before it ended is still in the pipe when the kernel reports the
 	// exit: let the reader route it (it ends the Conn itself at the end of the output) before
 	// Close fails the sessions, or a last message would find its session gone.
-	drained := time.After(time.Second) // a grandchild outside the group may hold a pipe open
+	// One second in all for both pipes: a grandchild outside the group may hold them open.
+	drainCtx, drained := context.WithTimeout(context.Background(), time.Second)
 	select {
 	case <-in.conn.Done():
-	case <-drained:
+	case <-drainCtx.Done():
 	}
 	select {
 	case <-in.stderrDone:
-	case <-drained:
+	case <-drainCtx.Done():
 	}
+	drained()
 	e := &ExitError{
 		Plugin: in.cfg.PluginID, PID: in.pid, Status: status, Reason: reason,
 		Ready: in.isReady(), MemoryLimit: in.lim.bytes, Enforcement: in.lim.mode, Stderr: in.stderr.String(),
