@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -389,27 +388,13 @@ func newListCmd(env Env) *cobra.Command {
 			if err != nil {
 				return f.explain(err)
 			}
-			out := cmd.OutOrStdout()
-			if f.asJSON {
-				if items == nil {
-					items = []client.PluginItem{}
-				}
-				return printJSON(out, items)
-			}
-			if len(items) == 0 {
-				fmt.Fprintln(out, "no plugins installed")
-				return nil
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PLUGIN ID\tVERSION\tINSTALLATION ID\tSOURCE\tSIGNED BY")
-			for _, it := range items {
+			return printList(cmd.OutOrStdout(), f.asJSON, items, "no plugins installed", "PLUGIN ID\tVERSION\tINSTALLATION ID\tSOURCE\tSIGNED BY", func(w io.Writer, it client.PluginItem) {
 				signer := "unverified"
 				if it.Verification != nil && it.Verification.AuthorizedCategory != "" {
 					signer = it.Verification.AuthorizedCategory
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.PluginID, it.Version, it.InstallationID, it.Source, signer)
-			}
-			return tw.Flush()
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", it.PluginID, it.Version, it.InstallationID, it.Source, signer)
+			})
 		},
 	}
 	f.register(c, "print the daemon's plugin entries as JSON")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 
@@ -119,23 +120,9 @@ func newMCPListCmd() *cobra.Command {
 			if err != nil {
 				return f.explain(err)
 			}
-			out := cmd.OutOrStdout()
-			if f.asJSON {
-				if list == nil {
-					list = []catalog.Provider{}
-				}
-				return printJSON(out, list)
-			}
-			if len(list) == 0 {
-				fmt.Fprintln(out, "no MCP servers")
-				return nil
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tTOOLS\tSERVER")
-			for _, p := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", p.ID, p.Name, len(p.Tools), serverOf(p))
-			}
-			return tw.Flush()
+			return printList(cmd.OutOrStdout(), f.asJSON, list, "no MCP servers", "ID\tNAME\tTOOLS\tSERVER", func(w io.Writer, p catalog.Provider) {
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", p.ID, p.Name, len(p.Tools), serverOf(p))
+			})
 		},
 	}
 	f.register(c, "print the providers as JSON")

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -158,6 +159,28 @@ func printJSON(w io.Writer, v any) error {
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// printList prints what a list command found: as JSON ([] rather than null when there is
+// nothing), else a table under header with the rows row writes for each item (tab-separated
+// cells, one line or more), or the line empty when there is nothing.
+func printList[T any](w io.Writer, asJSON bool, items []T, empty, header string, row func(w io.Writer, item T)) error {
+	if asJSON {
+		if items == nil {
+			items = []T{}
+		}
+		return printJSON(w, items)
+	}
+	if len(items) == 0 {
+		_, err := fmt.Fprintln(w, empty)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, it := range items {
+		row(tw, it)
+	}
+	return tw.Flush()
 }
 
 // isTerminal reports whether a stream (stdin, stdout or stderr) is an interactive terminal.

@@ -57,28 +57,14 @@ func newToolsListCmd() *cobra.Command {
 			if err != nil {
 				return f.explain(err)
 			}
-			out := cmd.OutOrStdout()
-			if f.asJSON {
-				if list == nil {
-					list = []catalog.Provider{}
-				}
-				return printJSON(out, list)
-			}
-			if len(list) == 0 {
-				fmt.Fprintln(out, "no tools")
-				return nil
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PROVIDER\tKIND\tTOOL\tDESCRIPTION")
-			for _, p := range list {
+			return printList(cmd.OutOrStdout(), f.asJSON, list, "no tools", "PROVIDER\tKIND\tTOOL\tDESCRIPTION", func(w io.Writer, p catalog.Provider) {
 				for _, t := range p.Tools {
-					fmt.Fprintf(tw, "%s\t%s\t%s%s\t%s\n", p.ID, p.Kind, t.Name, marks(p.Pinned || t.Pinned, p.Hidden || t.Hidden), oneLine(t.Description, 60))
+					fmt.Fprintf(w, "%s\t%s\t%s%s\t%s\n", p.ID, p.Kind, t.Name, marks(p.Pinned || t.Pinned, p.Hidden || t.Hidden), oneLine(t.Description, 60))
 				}
 				if len(p.Tools) == 0 {
-					fmt.Fprintf(tw, "%s\t%s\t-\t%s\n", p.ID, p.Kind, oneLine(p.Description, 60))
+					fmt.Fprintf(w, "%s\t%s\t-\t%s\n", p.ID, p.Kind, oneLine(p.Description, 60))
 				}
-			}
-			return tw.Flush()
+			})
 		},
 	}
 	f.register(c, "print the providers with their tools as JSON")
