@@ -1,14 +1,19 @@
 // Package sqlstore implements store.Store on SQLite (modernc.org/sqlite, pure Go: the
-// zero-config default) and PostgreSQL (pgx through database/sql), with one schema and one set of
-// queries. The differences between the two are kept to a few spots: placeholders (queries are
-// written with ? and rebound to $n for PostgreSQL), row locks (FOR UPDATE on PostgreSQL; SQLite
-// runs one writer at a time), how timestamps are stored, and the migration files that must differ.
+// zero-config default), PostgreSQL (pgx through database/sql) and MySQL or MariaDB
+// (go-sql-driver/mysql), with one schema and one set of queries. The differences are kept to
+// dialect.go (placeholders: queries are written with ? and rebound to $n for PostgreSQL; row
+// locks: FOR UPDATE on PostgreSQL and MySQL, SQLite runs one writer at a time; how timestamps
+// are passed; an INSERT that skips a taken key; error codes) and to the migration files that
+// must differ.
 //
-// Stored forms, chosen so that both databases give back exactly what was written:
+// Stored forms, chosen so that every database gives back exactly what was written:
 //   - timestamps are UTC, truncated to microseconds (PostgreSQL's precision): TIMESTAMPTZ on
-//     PostgreSQL, fixed-width RFC 3339 text on SQLite (so text order is time order);
+//     PostgreSQL, DATETIME(6) on MySQL, fixed-width RFC 3339 text on SQLite (so text order is
+//     time order);
 //   - JSON is text, kept byte for byte; an empty json.RawMessage is stored as null;
-//   - ids are text: UUIDv7 made here when the caller leaves them empty, tenants are any string.
+//   - text compares byte for byte (MySQL keeps identifiers in VARBINARY columns for that);
+//   - ids are text: UUIDv7 made here when the caller leaves them empty, tenants are any string
+//     (up to 255 bytes on MySQL, whose keys must have a length).
 //
 // Open* only connect; the caller runs Migrate, so a deployment decides when its schema changes.
 package sqlstore
@@ -30,28 +35,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
-	"modernc.org/sqlite"
 
 	"github.com/plugd/plugd/internal/store"
 	"github.com/plugd/plugd/internal/store/sqlstore/sqltext"
 )
-
-// dialect is the database kind behind a DB.
-type dialect int
-
-const (
-	dialectSQLite dialect = iota + 1
-	dialectPostgres
-)
-
-func (d dialect) String() string {
-	if d == dialectPostgres {
-		return "postgres"
-	}
-	return "sqlite"
-}
 
 // DB is a store.Store on an SQL database. It is safe for concurrent use, and several processes
 // may share one database.
@@ -205,15 +193,8 @@ type conn struct {
 	d dialect
 }
 
-func (c conn) sql(query string) string {
-	if c.d == dialectPostgres {
-		return sqltext.Rebind(query)
-	}
-	return query
-}
-
 func (c conn) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := c.q.ExecContext(ctx, c.sql(query), args...)
+	res, err := c.q.ExecContext(ctx, c.d.sql(query), args...)
 	if err != nil {
 		return 0, err
 	}
@@ -221,30 +202,18 @@ func (c conn) exec(ctx context.Context, query string, args ...any) (int64, error
 }
 
 func (c conn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return c.q.QueryContext(ctx, c.sql(query), args...)
+	return c.q.QueryContext(ctx, c.d.sql(query), args...)
 }
 
 func (c conn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return c.q.QueryRowContext(ctx, c.sql(query), args...)
+	return c.q.QueryRowContext(ctx, c.d.sql(query), args...)
 }
 
-// forUpdate is the row-lock suffix of a SELECT: PostgreSQL needs it; SQLite's BEGIN IMMEDIATE
-// already holds the database's only write lock.
-func (c conn) forUpdate() string {
-	if c.d == dialectPostgres {
-		return " FOR UPDATE"
-	}
-	return ""
-}
+// forUpdate is the dialect's row-lock suffix of a SELECT.
+func (c conn) forUpdate() string { return c.d.forUpdate() }
 
 // ts is how a timestamp is passed to the database (see the package doc).
-func (c conn) ts(t time.Time) any {
-	t = normTime(t)
-	if c.d == dialectSQLite {
-		return sqltext.FormatTime(t)
-	}
-	return t
-}
+func (c conn) ts(t time.Time) any { return c.d.ts(t) }
 
 // tsOrNull is ts, with the zero time stored as NULL.
 func (c conn) tsOrNull(t time.Time) any {
@@ -342,7 +311,7 @@ func (db *DB) tx(ctx context.Context, fn func(c conn) error) error {
 	var err error
 	for range txAttempts {
 		err = db.tx1(ctx, fn)
-		if err == nil || !(errors.Is(err, errRetry) || isPgCode(err, "40P01") || isPgCode(err, "40001")) {
+		if err == nil || !(errors.Is(err, errRetry) || db.dialect.retryable(err)) {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -386,28 +355,6 @@ func limit(p store.Page) (string, []any, error) {
 // ---- errors -------------------------------------------------------------------------------------
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
-
-func isPgCode(err error, code string) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == code
-}
-
-// isUniqueViolation tells whether err is a broken UNIQUE or PRIMARY KEY rule.
-func isUniqueViolation(err error) bool {
-	if isPgCode(err, "23505") {
-		return true
-	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() {
-		case 2067, 1555: // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY
-			return true
-		case 19: // SQLITE_CONSTRAINT without extended codes
-			return strings.Contains(se.Error(), "UNIQUE")
-		}
-	}
-	return false
-}
 
 // ---- values -------------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ func (db *DB) DebugKey(ctx context.Context, tenantID string, ttl time.Duration) 
 			oldExp  time.Time
 			created time.Time
 		)
-		err := c.queryRow(ctx, "SELECT key, expires_at, created_at FROM debug_keys WHERE tenant_id = ?"+c.forUpdate(), tenantID).
+		err := c.queryRow(ctx, `SELECT "key", expires_at, created_at FROM debug_keys WHERE tenant_id = ?`+c.forUpdate(), tenantID).
 			Scan(&old, timeCol{&oldExp}, timeCol{&created})
 		switch {
 		case err == nil && oldExp.After(at):
@@ -40,7 +40,7 @@ func (db *DB) DebugKey(ctx context.Context, tenantID string, ttl time.Duration) 
 			return err
 		}
 		key = uuid.NewString()
-		_, err = c.exec(ctx, "INSERT INTO debug_keys (key, tenant_id, expires_at, created_at) VALUES (?, ?, ?, ?)",
+		_, err = c.exec(ctx, `INSERT INTO debug_keys ("key", tenant_id, expires_at, created_at) VALUES (?, ?, ?, ?)`,
 			key, tenantID, c.ts(expires), c.ts(at))
 		return err
 	})
@@ -57,7 +57,7 @@ func (db *DB) ResolveDebugKey(ctx context.Context, key string) (string, error) {
 		tenant  string
 		expires time.Time
 	)
-	err := db.read().queryRow(ctx, "SELECT tenant_id, expires_at FROM debug_keys WHERE key = ?", key).Scan(&tenant, timeCol{&expires})
+	err := db.read().queryRow(ctx, `SELECT tenant_id, expires_at FROM debug_keys WHERE "key" = ?`, key).Scan(&tenant, timeCol{&expires})
 	if isNoRows(err) {
 		return "", fmt.Errorf("debug key: %w", store.ErrNotFound)
 	}

@@ -73,7 +73,7 @@ func (db *DB) CreateEndpoint(ctx context.Context, e store.Endpoint) (store.Endpo
 			if !ok {
 				return fmt.Errorf("installation of plugin %s for tenant %s: %w", e.PluginID, e.TenantID, store.ErrNotFound)
 			}
-			n, err := c.exec(ctx, "INSERT INTO endpoints ("+endpointCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+			n, err := c.insertOrSkip(ctx, "INSERT INTO endpoints ("+endpointCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "",
 				e.ID, e.HookID, e.TenantID, e.UserID, e.PluginID, e.Name, e.Enabled, c.tsOrNull(e.ExpiredAt), settings,
 				c.ts(e.CreatedAt), c.ts(e.UpdatedAt))
 			if err != nil {
@@ -207,11 +207,15 @@ func (db *DB) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
 	err := db.tx(ctx, func(c conn) error {
 		var pluginID string
 		var enabled bool
-		err := c.queryRow(ctx, "DELETE FROM endpoints WHERE id = ? AND tenant_id = ? RETURNING plugin_id, enabled", id, tenantID).Scan(&pluginID, &enabled)
+		// Lock, then delete: MySQL has no DELETE ... RETURNING.
+		err := c.queryRow(ctx, "SELECT plugin_id, enabled FROM endpoints WHERE id = ? AND tenant_id = ?"+c.forUpdate(), id, tenantID).Scan(&pluginID, &enabled)
 		if isNoRows(err) {
 			return fmt.Errorf("endpoint %s of tenant %s: %w", id, tenantID, store.ErrNotFound)
 		}
 		if err != nil {
+			return err
+		}
+		if _, err := c.exec(ctx, "DELETE FROM endpoints WHERE id = ?", id); err != nil {
 			return err
 		}
 		_, err = countEndpoint(ctx, c, tenantID, pluginID, -1, -b2i(enabled))

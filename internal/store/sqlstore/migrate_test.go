@@ -75,6 +75,7 @@ func runMigrationSuite(t *testing.T, fresh func(t *testing.T) func() *DB) {
 			"0001_first.sql":           {Data: []byte("CREATE TABLE first_t (id INTEGER PRIMARY KEY);")},
 			"0002_second.sqlite.sql":   {Data: []byte("CREATE TABLE second_t (at TEXT);")},
 			"0002_second.postgres.sql": {Data: []byte("CREATE TABLE second_t (at TIMESTAMPTZ);")},
+			"0002_second.mysql.sql":    {Data: []byte("CREATE TABLE second_t (at DATETIME(6));")},
 			// The first statement works, the second fails: neither may stay.
 			"0003_broken.sql": {Data: []byte("CREATE TABLE third_t (id INTEGER);\nCREATE TABLE first_t (id INTEGER);")},
 			"0004_after.sql":  {Data: []byte("CREATE TABLE fourth_t (id INTEGER);")},
@@ -102,6 +103,7 @@ func TestLoadMigrations(t *testing.T) {
 		fs      fstest.MapFS
 		sqlite  []string // the files chosen, in order
 		pg      []string
+		mysql   []string
 		wantErr string
 	}{
 		{
@@ -110,22 +112,25 @@ func TestLoadMigrations(t *testing.T) {
 				"0010_late.sql":        file("late"),
 				"0002_b.sqlite.sql":    file("b sqlite"),
 				"0002_b.postgres.sql":  file("b pg"),
+				"0002_b.mysql.sql":     file("b mysql"),
 				"0001_a.sql":           file("a"),
 				"10000_far_future.sql": file("far"),
 			},
 			sqlite: []string{"0001_a.sql", "0002_b.sqlite.sql", "0010_late.sql", "10000_far_future.sql"},
 			pg:     []string{"0001_a.sql", "0002_b.postgres.sql", "0010_late.sql", "10000_far_future.sql"},
+			mysql:  []string{"0001_a.sql", "0002_b.mysql.sql", "0010_late.sql", "10000_far_future.sql"},
 		},
 		{name: "bad name", fs: fstest.MapFS{"init.sql": file("")}, wantErr: `"init.sql"`},
-		{name: "bad dialect", fs: fstest.MapFS{"0001_a.mysql.sql": file("")}, wantErr: `"0001_a.mysql.sql"`},
+		{name: "bad dialect", fs: fstest.MapFS{"0001_a.oracle.sql": file("")}, wantErr: `"0001_a.oracle.sql"`},
 		{name: "number shared", fs: fstest.MapFS{"0001_a.sql": file(""), "0001_b.sql": file("")}, wantErr: "share the number 0001"},
 		{name: "variant missing", fs: fstest.MapFS{"0001_a.postgres.sql": file("")}, wantErr: "0001_a has no sqlite variant"},
+		{name: "mysql variant missing", fs: fstest.MapFS{"0001_a.postgres.sql": file(""), "0001_a.sqlite.sql": file("")}, wantErr: "0001_a has no mysql variant (0001_a.mysql.sql)"},
 		{name: "both forms", fs: fstest.MapFS{"0001_a.sql": file(""), "0001_a.sqlite.sql": file(""), "0001_a.postgres.sql": file("")}, wantErr: "both a common file and dialect variants"},
 		{name: "empty", fs: fstest.MapFS{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			for _, d := range []dialect{dialectSQLite, dialectPostgres} {
+			for _, d := range dialects {
 				migs, err := loadMigrations(c.fs, d)
 				if c.wantErr != "" {
 					if err == nil || !strings.Contains(err.Error(), c.wantErr) {
@@ -143,36 +148,59 @@ func TestLoadMigrations(t *testing.T) {
 						t.Errorf("%s: body of %s is %q", d, m.file, m.sql)
 					}
 				}
-				want := c.sqlite
-				if d == dialectPostgres {
-					want = c.pg
-				}
+				want := map[dialect][]string{dialectSQLite: c.sqlite, dialectPostgres: c.pg, dialectMySQL: c.mysql}[d]
 				equal(t, d.String(), files, want)
 			}
 		})
 	}
 }
 
-// TestEmbeddedMigrations checks the shipped set loads for both databases with the same versions.
+// TestEmbeddedMigrations checks the shipped set loads for every database with the same versions,
+// and that the variants of each version create the same tables and indexes, in the same order.
 func TestEmbeddedMigrations(t *testing.T) {
-	s, p := allVersions(t, dialectSQLite), allVersions(t, dialectPostgres)
-	equal(t, "same versions", s, p)
+	s := allVersions(t, dialectSQLite)
+	for _, d := range dialects {
+		equal(t, d.String()+" versions", allVersions(t, d), s)
+	}
 	if !slices.Contains(s, "0001_init") {
 		t.Fatalf("versions %v lack 0001_init", s)
 	}
-	// Both variants of 0001 must create the same tables.
-	tables := func(d dialect) []string {
+	objects := func(d dialect) [][]string {
 		migs, err := loadMigrations(embeddedMigrations(), d)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out []string
-		for _, line := range strings.Split(migs[0].sql, "\n") {
-			if f := strings.Fields(line); len(f) >= 3 && f[0] == "CREATE" && (f[1] == "TABLE" || f[1] == "INDEX") {
-				out = append(out, f[2])
+		var out [][]string
+		for _, m := range migs {
+			var names []string
+			for _, stmt := range splitStatements(m.sql) {
+				for _, line := range strings.Split(stmt, "\n") {
+					if f := strings.Fields(line); len(f) >= 3 && f[0] == "CREATE" && (f[1] == "TABLE" || f[1] == "INDEX") {
+						names = append(names, f[1]+" "+f[2])
+					}
+				}
 			}
+			out = append(out, names)
 		}
 		return out
 	}
-	equal(t, "tables and indexes of both variants", tables(dialectSQLite), tables(dialectPostgres))
+	want := objects(dialectPostgres)
+	for _, d := range dialects {
+		equal(t, "tables and indexes of the "+d.String()+" variants", objects(d), want)
+	}
+}
+
+func TestSplitStatements(t *testing.T) {
+	script := `-- a comment; with a semicolon
+CREATE TABLE a (x TEXT DEFAULT 'a;b', "y;" INT, ` + "`z;`" + ` INT); /* block; comment */
+CREATE INDEX a_x ON a (x);
+
+-- trailing comment only
+`
+	equal(t, "statements", splitStatements(script), []string{
+		"-- a comment; with a semicolon\nCREATE TABLE a (x TEXT DEFAULT 'a;b', \"y;\" INT, `z;` INT)",
+		"/* block; comment */\nCREATE INDEX a_x ON a (x)",
+	})
+	equal(t, "no final semicolon", splitStatements("SELECT 1;SELECT 2"), []string{"SELECT 1", "SELECT 2"})
+	equal(t, "empty", len(splitStatements(" ;\n-- x\n;")), 0)
 }

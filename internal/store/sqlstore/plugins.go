@@ -30,9 +30,9 @@ func (db *DB) PutDeclaration(ctx context.Context, d store.Declaration) error {
 		return fmt.Errorf("put declaration %s: %w", d.UniqueIdentifier, err)
 	}
 	err = db.tx(ctx, func(c conn) error {
-		_, err := c.exec(ctx, `INSERT INTO plugin_declarations
+		_, err := c.insertOrSkip(ctx, `INSERT INTO plugin_declarations
 			(plugin_unique_identifier, plugin_id, declaration, verification, created_at)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT (plugin_unique_identifier) DO NOTHING`,
+			VALUES (?, ?, ?, ?, ?)`, "plugin_unique_identifier",
 			d.UniqueIdentifier, d.PluginID, decl, verif, c.ts(orNow(d.CreatedAt, now())))
 		return err
 	})
@@ -90,10 +90,10 @@ func (db *DB) DeleteDeclaration(ctx context.Context, uid string) error {
 // lockDeclaration holds uid's declaration row (if any) against a concurrent DeleteDeclaration
 // until the transaction ends. SQLite needs nothing: it runs one writer at a time.
 func lockDeclaration(ctx context.Context, c conn, uid string) error {
-	if c.d != dialectPostgres {
+	if !c.d.rowLocks() {
 		return nil
 	}
-	rows, err := c.query(ctx, "SELECT 1 FROM plugin_declarations WHERE plugin_unique_identifier = ? FOR SHARE", uid)
+	rows, err := c.query(ctx, "SELECT 1 FROM plugin_declarations WHERE plugin_unique_identifier = ?"+c.d.forShare(), uid)
 	if err != nil {
 		return err
 	}
@@ -151,8 +151,7 @@ func addRef(ctx context.Context, c conn, p store.Plugin, at time.Time) error {
 			return err
 		}
 		created := orNow(p.CreatedAt, at)
-		n, err = c.exec(ctx, `INSERT INTO plugins (`+pluginCols+`) VALUES (?, ?, 1, ?, ?, ?, ?)
-			ON CONFLICT (plugin_unique_identifier) DO NOTHING`,
+		n, err = c.insertOrSkip(ctx, `INSERT INTO plugins (`+pluginCols+`) VALUES (?, ?, 1, ?, ?, ?, ?)`, "plugin_unique_identifier",
 			p.UniqueIdentifier, p.PluginID, p.InstallType, p.Source, c.ts(created), c.ts(at))
 		if err != nil || n == 1 {
 			return err
@@ -164,12 +163,17 @@ func addRef(ctx context.Context, c conn, p store.Plugin, at time.Time) error {
 
 // dropRef counts one installation of uid fewer and deletes its row at zero (lastRef).
 func dropRef(ctx context.Context, c conn, uid string, at time.Time) (lastRef bool, err error) {
-	var refers int
-	err = c.queryRow(ctx, "UPDATE plugins SET refers = refers - 1, updated_at = ? WHERE plugin_unique_identifier = ? RETURNING refers", c.ts(at), uid).Scan(&refers)
-	if isNoRows(err) {
+	// UPDATE, then read: MariaDB has no UPDATE ... RETURNING. The UPDATE holds the row's lock
+	// (SQLite: the database's), so the read sees our own count.
+	n, err := c.exec(ctx, "UPDATE plugins SET refers = refers - 1, updated_at = ? WHERE plugin_unique_identifier = ?", c.ts(at), uid)
+	if err != nil {
+		return false, err
+	}
+	if n == 0 {
 		return false, fmt.Errorf("plugin %s of an installation is missing: %w", uid, store.ErrNotFound)
 	}
-	if err != nil {
+	var refers int
+	if err := c.queryRow(ctx, "SELECT refers FROM plugins WHERE plugin_unique_identifier = ?", uid).Scan(&refers); err != nil {
 		return false, err
 	}
 	if refers > 0 {
@@ -182,7 +186,7 @@ func dropRef(ctx context.Context, c conn, uid string, at time.Time) (lastRef boo
 // lockPlugins takes the row locks of the plugins named, always in the same order, so that two
 // upgrades crossing each other's versions wait instead of deadlocking.
 func lockPlugins(ctx context.Context, c conn, uids ...string) error {
-	if c.d != dialectPostgres {
+	if !c.d.rowLocks() {
 		return nil
 	}
 	args := make([]any, len(uids))
@@ -260,8 +264,8 @@ func (db *DB) Install(ctx context.Context, inst store.Installation, p store.Plug
 		if err != nil {
 			return err
 		}
-		n, err := c.exec(ctx, `INSERT INTO plugin_installations (`+installationCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, plugin_id) DO NOTHING`,
+		n, err := c.insertOrSkip(ctx, `INSERT INTO plugin_installations (`+installationCols+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, "tenant_id, plugin_id",
 			inst.ID, inst.TenantID, inst.PluginID, inst.UniqueIdentifier, inst.RuntimeType, inst.Source, meta,
 			inst.EndpointsSetups, inst.EndpointsActive, c.ts(inst.CreatedAt), c.ts(inst.UpdatedAt))
 		if isUniqueViolation(err) {
@@ -271,6 +275,15 @@ func (db *DB) Install(ctx context.Context, inst store.Installation, p store.Plug
 			return err
 		}
 		if n == 0 {
+			// MySQL skips a taken id here too (see insertOrSkip): tell the two apart.
+			var one int
+			err := c.queryRow(ctx, "SELECT 1 FROM plugin_installations WHERE tenant_id = ? AND plugin_id = ?", inst.TenantID, inst.PluginID).Scan(&one)
+			if isNoRows(err) {
+				return fmt.Errorf("installation id %s exists already: %w", inst.ID, store.ErrConflict)
+			}
+			if err != nil {
+				return err
+			}
 			return fmt.Errorf("tenant %s has plugin %s installed already: %w", inst.TenantID, inst.PluginID, store.ErrConflict)
 		}
 		return nil

@@ -51,7 +51,7 @@ func (db *DB) Get(ctx context.Context, ns backwards.Namespace, key string) ([]by
 		return nil, err
 	}
 	var v []byte
-	err := db.read().queryRow(ctx, "SELECT value FROM plugin_storage WHERE tenant_id = ? AND plugin_id = ? AND key = ?",
+	err := db.read().queryRow(ctx, `SELECT value FROM plugin_storage WHERE tenant_id = ? AND plugin_id = ? AND "key" = ?`,
 		ns.TenantID, ns.PluginID, key).Scan(&v)
 	if isNoRows(err) {
 		return nil, fmt.Errorf("storage get in %s: %w: %q", nsName(ns), backwards.ErrKeyNotFound, key)
@@ -71,7 +71,7 @@ func (db *DB) Exists(ctx context.Context, ns backwards.Namespace, key string) (b
 		return false, err
 	}
 	var one int
-	err := db.read().queryRow(ctx, "SELECT 1 FROM plugin_storage WHERE tenant_id = ? AND plugin_id = ? AND key = ?",
+	err := db.read().queryRow(ctx, `SELECT 1 FROM plugin_storage WHERE tenant_id = ? AND plugin_id = ? AND "key" = ?`,
 		ns.TenantID, ns.PluginID, key).Scan(&one)
 	if isNoRows(err) {
 		return false, nil
@@ -87,7 +87,7 @@ func (db *DB) Exists(ctx context.Context, ns backwards.Namespace, key string) (b
 // StorageLimit (PERSISTENCE_STORAGE_MAX_SIZE) as the reference caps it; limit <= 0 means
 // StorageLimit. A refused set writes nothing and wraps backwards.ErrQuotaExceeded.
 //
-// Concurrent sets into one namespace queue on its usage row (FOR UPDATE on PostgreSQL; SQLite
+// Concurrent sets into one namespace queue on its usage row (FOR UPDATE on PostgreSQL and MySQL; SQLite
 // has one writer at a time), so each sees the usage the one before it left and together they
 // never pass the limit.
 func (db *DB) Set(ctx context.Context, ns backwards.Namespace, key string, value []byte, limit int64) error {
@@ -107,18 +107,28 @@ func (db *DB) Set(ctx context.Context, ns backwards.Namespace, key string, value
 	}
 	at := now()
 	err := db.tx(ctx, func(c conn) error {
-		// Make sure the usage row exists, then lock it: from here on this namespace is ours.
-		if _, err := c.exec(ctx, "INSERT INTO plugin_storage_usage (tenant_id, plugin_id, size, updated_at) VALUES (?, ?, 0, ?)"+
-			" ON CONFLICT (tenant_id, plugin_id) DO NOTHING", ns.TenantID, ns.PluginID, c.ts(at)); err != nil {
-			return err
-		}
+		// Lock the usage row, creating it first when missing: from here on this namespace is
+		// ours. (Lock first, insert only when needed: on MySQL a skipped insert share-locks the
+		// row, and two sets holding that lock would deadlock asking for FOR UPDATE.)
 		var used, old int64
-		if err := c.queryRow(ctx, "SELECT size FROM plugin_storage_usage WHERE tenant_id = ? AND plugin_id = ?"+c.forUpdate(),
-			ns.TenantID, ns.PluginID).Scan(&used); err != nil {
+		lockUsage := func() error {
+			return c.queryRow(ctx, "SELECT size FROM plugin_storage_usage WHERE tenant_id = ? AND plugin_id = ?"+c.forUpdate(),
+				ns.TenantID, ns.PluginID).Scan(&used)
+		}
+		err := lockUsage()
+		if isNoRows(err) {
+			if _, err := c.insertOrSkip(ctx, "INSERT INTO plugin_storage_usage (tenant_id, plugin_id, size, updated_at) VALUES (?, ?, 0, ?)",
+				"tenant_id, plugin_id", ns.TenantID, ns.PluginID, c.ts(at)); err != nil {
+				return err
+			}
+			err = lockUsage()
+		}
+		if err != nil {
 			return err
 		}
-		err := c.queryRow(ctx, "SELECT size FROM plugin_storage WHERE tenant_id = ? AND plugin_id = ? AND key = ?",
+		err = c.queryRow(ctx, `SELECT size FROM plugin_storage WHERE tenant_id = ? AND plugin_id = ? AND "key" = ?`,
 			ns.TenantID, ns.PluginID, key).Scan(&old)
+		exists := err == nil
 		if err != nil && !isNoRows(err) {
 			return err
 		}
@@ -127,16 +137,24 @@ func (db *DB) Set(ctx context.Context, ns backwards.Namespace, key string, value
 			return fmt.Errorf("%w: %d bytes stored, %d with this %d-byte value, the limit is %d",
 				backwards.ErrQuotaExceeded, used, total, size, limit)
 		}
-		if _, err := c.exec(ctx, "INSERT INTO plugin_storage (tenant_id, plugin_id, key, value, size, created_at, updated_at)"+
-			" VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, plugin_id, key) DO UPDATE"+
-			" SET value = excluded.value, size = excluded.size, updated_at = excluded.updated_at",
-			ns.TenantID, ns.PluginID, key, value, size, c.ts(at), c.ts(at)); err != nil {
+		// No upsert: under the usage row's lock we know whether the key exists.
+		if exists {
+			_, err = c.exec(ctx, `UPDATE plugin_storage SET value = ?, size = ?, updated_at = ? WHERE tenant_id = ? AND plugin_id = ? AND "key" = ?`,
+				value, size, c.ts(at), ns.TenantID, ns.PluginID, key)
+		} else {
+			_, err = c.exec(ctx, `INSERT INTO plugin_storage (tenant_id, plugin_id, "key", value, size, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				ns.TenantID, ns.PluginID, key, value, size, c.ts(at), c.ts(at))
+		}
+		if err != nil {
 			return err
 		}
 		_, err = c.exec(ctx, "UPDATE plugin_storage_usage SET size = ?, updated_at = ? WHERE tenant_id = ? AND plugin_id = ?",
 			total, c.ts(at), ns.TenantID, ns.PluginID)
 		return err
 	})
+	if isMySQLCode(err, 1153) { // ER_NET_PACKET_TOO_LARGE
+		err = fmt.Errorf("%w (the MySQL server's max_allowed_packet is smaller than this %d-byte value: raise it above PERSISTENCE_STORAGE_MAX_SIZE)", err, size)
+	}
 	if err != nil {
 		return fmt.Errorf("storage set %q in %s: %w", key, nsName(ns), err)
 	}
@@ -162,7 +180,7 @@ func (db *DB) Delete(ctx context.Context, ns backwards.Namespace, key string) (b
 		if err != nil {
 			return err
 		}
-		err = c.queryRow(ctx, "SELECT size FROM plugin_storage WHERE tenant_id = ? AND plugin_id = ? AND key = ?",
+		err = c.queryRow(ctx, `SELECT size FROM plugin_storage WHERE tenant_id = ? AND plugin_id = ? AND "key" = ?`,
 			ns.TenantID, ns.PluginID, key).Scan(&old)
 		if isNoRows(err) {
 			return nil
@@ -170,7 +188,7 @@ func (db *DB) Delete(ctx context.Context, ns backwards.Namespace, key string) (b
 		if err != nil {
 			return err
 		}
-		if _, err := c.exec(ctx, "DELETE FROM plugin_storage WHERE tenant_id = ? AND plugin_id = ? AND key = ?",
+		if _, err := c.exec(ctx, `DELETE FROM plugin_storage WHERE tenant_id = ? AND plugin_id = ? AND "key" = ?`,
 			ns.TenantID, ns.PluginID, key); err != nil {
 			return err
 		}

@@ -116,7 +116,7 @@ func testStorageRoundTrip(t *testing.T, s store.Store) {
 	// Overwriting keeps created_at and moves updated_at.
 	db, isDB := s.(*DB)
 	times := func() (created, updated time.Time) {
-		err := db.read().queryRow(ctx, "SELECT created_at, updated_at FROM plugin_storage WHERE tenant_id = ? AND plugin_id = ? AND key = ?",
+		err := db.read().queryRow(ctx, `SELECT created_at, updated_at FROM plugin_storage WHERE tenant_id = ? AND plugin_id = ? AND "key" = ?`,
 			ns.TenantID, ns.PluginID, "every byte").Scan(timeCol{&created}, timeCol{&updated})
 		ok(t, err)
 		return created, updated

@@ -63,7 +63,7 @@ func (db *DB) CreateTask(ctx context.Context, t store.Task) (store.Task, error) 
 		return t, fmt.Errorf("create task: %w", err)
 	}
 	err = db.tx(ctx, func(c conn) error {
-		n, err := c.exec(ctx, "INSERT INTO install_tasks ("+taskCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+		n, err := c.insertOrSkip(ctx, "INSERT INTO install_tasks ("+taskCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)", "id",
 			t.ID, t.TenantID, string(t.Status), t.TotalPlugins, t.CompletedPlugins, plugins, c.ts(t.CreatedAt), c.ts(t.UpdatedAt))
 		if err == nil && n == 0 {
 			err = fmt.Errorf("task %s exists already: %w", t.ID, store.ErrConflict)
