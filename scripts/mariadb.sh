@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Makes a MariaDB server available on loopback for the MySQL tests of internal/store/sqlstore and
 # the daemon, and prints one line,
-#   PLUGD_TEST_MYSQL_DSN=plugd:plugd@tcp(127.0.0.1:53306)/
-# on stdout (a go-sql-driver/mysql DSN without a database: each test creates its own); everything
-# else goes to stderr. Use it as
+#   PLUGD_TEST_MYSQL_DSN=mysql://plugd:plugd@127.0.0.1:53306/
+# on stdout (a URL without a database: each test creates its own; not the driver's own DSN
+# format, whose parentheses a shell sourcing these lines would choke on); everything else goes
+# to stderr. Use it as
 #   scripts/mariadb.sh > /tmp/my.env; set -a; . /tmp/my.env; set +a
 #   scripts/mariadb.sh stop     # stops the server this script started
 #
@@ -27,7 +28,7 @@ sock_dir=$base/run
 sock=$sock_dir/mysqld.sock
 port=${PLUGD_MYSQL_PORT:-53306}
 pidfile=$sock_dir/mariadbd-$port.pid
-dsn="plugd:plugd@tcp(127.0.0.1:$port)/"
+dsn="mysql://plugd:plugd@127.0.0.1:$port/"
 
 as_root=0
 [ "$(id -u)" = 0 ] && as_root=1

@@ -170,8 +170,9 @@ type ToolsConfig struct {
 
 // DBConfig selects and tunes the database.
 type DBConfig struct {
-	// Type is sqlite (no server needed, the default), postgresql, or pgbouncer (PostgreSQL
-	// behind a transaction-pooling bouncer, so no prepared statements survive a transaction).
+	// Type is sqlite (no server needed, the default), postgresql, pgbouncer (PostgreSQL
+	// behind a transaction-pooling bouncer, so no prepared statements survive a transaction),
+	// or mysql (MySQL or MariaDB; the reference's oceanbase and seekdb mean mysql too).
 	Type            string
 	SQLitePath      string
 	Host            string
@@ -179,9 +180,15 @@ type DBConfig struct {
 	Username        string
 	Password        string
 	Database        string
-	DefaultDatabase string // the database connected to when Database must first be created
+	DefaultDatabase string // the database connected to when Database must first be created (PostgreSQL)
 	SSLMode         string
 	Extras          string // extra connection options, PostgreSQL `options=`
+	// Charset is utf8mb4, the only character set plugd speaks (DB_CHARSET, accepted so a
+	// reference .env keeps working).
+	Charset string
+	// MySQL's connect, read and write timeouts (DB_CONNECT_TIMEOUT, DB_READ_TIMEOUT,
+	// DB_WRITE_TIMEOUT, as the reference's MySQL DSN has them).
+	ConnectTimeout, ReadTimeout, WriteTimeout time.Duration
 	MaxOpenConns    int
 	MaxIdleConns    int
 	ConnMaxLifetime time.Duration
@@ -395,6 +402,10 @@ func Load(lookup func(string) string, configFile string, flags map[string]string
 		c.sources[v.name] = src
 	}
 
+	if c.DB.Type == "mysql" && c.DB.Username == "" {
+		return Config{}, &ConfigError{Name: "DB_TYPE", Value: "mysql", Source: c.sources["DB_TYPE"],
+			Err: errors.New("needs DB_USERNAME, the MySQL user plugd connects as (and DB_PASSWORD, its password)")}
+	}
 	if c.Storage.Type == "s3" && c.Storage.Bucket == "" {
 		return Config{}, &ConfigError{Name: "PLUGIN_STORAGE_TYPE", Value: "s3", Source: c.sources["PLUGIN_STORAGE_TYPE"],
 			Err: errors.New("needs PLUGIN_STORAGE_OSS_BUCKET, the bucket's name")}
@@ -562,6 +573,22 @@ type variable struct {
 func (v variable) withFlag(name, doc string) variable { v.flag, v.doc = name, doc; return v }
 func (v variable) secretVar() variable                { v.secret = true; return v }
 func (v variable) urlVar() variable                   { v.url = true; return v }
+
+// withDef replaces the default.
+func (v variable) withDef(def func(*Config, func(string) string) (string, error)) variable {
+	v.def = def
+	return v
+}
+
+// byDBType is a default that differs on MySQL (DB_TYPE comes first in the table).
+func byDBType(postgres, mysql string) func(*Config, func(string) string) (string, error) {
+	return func(c *Config, _ func(string) string) (string, error) {
+		if c.DB.Type == "mysql" {
+			return mysql, nil
+		}
+		return postgres, nil
+	}
+}
 
 func constDef(s string) func(*Config, func(string) string) (string, error) {
 	return func(*Config, func(string) string) (string, error) { return s, nil }
@@ -778,18 +805,24 @@ func variables() []variable {
 			withFlag("port", "port to listen on"),
 		str("SERVER_KEY", "", func(c *Config) *string { return &c.ServerKey }).secretVar(),
 
-		oneOf("DB_TYPE", "sqlite", map[string]string{"sqlite": "sqlite", "sqlite3": "sqlite", "postgresql": "postgresql", "postgres": "postgresql", "pgbouncer": "pgbouncer"},
+		oneOf("DB_TYPE", "sqlite", map[string]string{"sqlite": "sqlite", "sqlite3": "sqlite", "postgresql": "postgresql", "postgres": "postgresql", "pgbouncer": "pgbouncer",
+			"mysql": "mysql", "mariadb": "mysql", "oceanbase": "mysql", "seekdb": "mysql"},
 			func(c *Config) *string { return &c.DB.Type }),
 		pathVar("DB_SQLITE_PATH", underData("plugd.db"), func(c *Config) *string { return &c.DB.SQLitePath }),
 		str("DB_HOST", "localhost", func(c *Config) *string { return &c.DB.Host }),
-		integer("DB_PORT", 5432, 1, 65535, func(c *Config) *int { return &c.DB.Port }),
+		integer("DB_PORT", 5432, 1, 65535, func(c *Config) *int { return &c.DB.Port }).withDef(byDBType("5432", "3306")),
 		str("DB_USERNAME", "", func(c *Config) *string { return &c.DB.Username }),
 		str("DB_PASSWORD", "", func(c *Config) *string { return &c.DB.Password }).secretVar(),
 		str("DB_DATABASE", "dify_plugin", func(c *Config) *string { return &c.DB.Database }),
-		str("DB_DEFAULT_DATABASE", "postgres", func(c *Config) *string { return &c.DB.DefaultDatabase }),
+		str("DB_DEFAULT_DATABASE", "postgres", func(c *Config) *string { return &c.DB.DefaultDatabase }).withDef(byDBType("postgres", "mysql")),
 		oneOf("DB_SSL_MODE", "disable", map[string]string{"disable": "disable", "allow": "allow", "prefer": "prefer", "require": "require", "verify-ca": "verify-ca", "verify-full": "verify-full"},
 			func(c *Config) *string { return &c.DB.SSLMode }),
 		str("DB_EXTRAS", "", func(c *Config) *string { return &c.DB.Extras }),
+		oneOf("DB_CHARSET", "utf8mb4", map[string]string{"utf8mb4": "utf8mb4", "utf8": "utf8mb4", "utf-8": "utf8mb4"},
+			func(c *Config) *string { return &c.DB.Charset }),
+		duration("DB_CONNECT_TIMEOUT", 5*time.Second, time.Second, time.Second, func(c *Config) *time.Duration { return &c.DB.ConnectTimeout }),
+		duration("DB_READ_TIMEOUT", 30*time.Second, time.Second, time.Second, func(c *Config) *time.Duration { return &c.DB.ReadTimeout }),
+		duration("DB_WRITE_TIMEOUT", 30*time.Second, time.Second, time.Second, func(c *Config) *time.Duration { return &c.DB.WriteTimeout }),
 		integer("DB_MAX_OPEN_CONNS", 30, 1, 1<<20, func(c *Config) *int { return &c.DB.MaxOpenConns }),
 		integer("DB_MAX_IDLE_CONNS", 10, 0, 1<<20, func(c *Config) *int { return &c.DB.MaxIdleConns }),
 		duration("DB_CONN_MAX_LIFETIME", time.Hour, time.Second, 0, func(c *Config) *time.Duration { return &c.DB.ConnMaxLifetime }),

@@ -348,7 +348,9 @@ func TestLoadInvalidValues(t *testing.T) {
 		{[]string{"SERVER_PORT", "65536"}, []string{"SERVER_PORT", `"65536"`}},
 		{[]string{"SERVER_PORT", "http"}, []string{"SERVER_PORT", `"http"`, "from env"}},
 		{[]string{"DB_PORT", "-5"}, []string{"DB_PORT", `"-5"`}},
-		{[]string{"DB_TYPE", "mysql"}, []string{"DB_TYPE", `"mysql"`, "pgbouncer, postgresql, sqlite"}},
+		{[]string{"DB_TYPE", "oracle"}, []string{"DB_TYPE", `"oracle"`, "mysql, pgbouncer, postgresql, sqlite"}},
+		{[]string{"DB_TYPE", "mysql"}, []string{"DB_TYPE", "DB_USERNAME"}},
+		{[]string{"DB_CHARSET", "latin1"}, []string{"DB_CHARSET", `"latin1"`, "utf8mb4"}},
 		{[]string{"PLUGIN_STORAGE_TYPE", "azure_blob"}, []string{"PLUGIN_STORAGE_TYPE", `"azure_blob"`, "local, s3"}},
 		{[]string{"MAX_PLUGIN_PACKAGE_SIZE", "-1"}, []string{"MAX_PLUGIN_PACKAGE_SIZE", `"-1"`, "positive"}},
 		{[]string{"MAX_PLUGIN_PACKAGE_SIZE", "50MB"}, []string{"MAX_PLUGIN_PACKAGE_SIZE", `"50MB"`}},
@@ -549,4 +551,46 @@ func FuzzConfigFile(f *testing.F) {
 			_ = vr.get(&c)
 		}
 	})
+}
+
+// TestLoadMySQL: DB_TYPE=mysql takes the reference's names, with MySQL's defaults where they
+// differ, and the password is never shown.
+func TestLoadMySQL(t *testing.T) {
+	lookup, _ := envMap(t, "DB_TYPE", "MariaDB", "DB_USERNAME", "plugd", "DB_PASSWORD", "s3cret", "DB_HOST", "db.internal", "DB_CONNECT_TIMEOUT", "3")
+	c, err := Load(lookup, "", map[string]string{"DB_DATABASE": "plugins"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []any{c.DB.Type, c.DB.Host, c.DB.Port, c.DB.Username, c.DB.Password, c.DB.Database, c.DB.DefaultDatabase, c.DB.Charset, c.DB.ConnectTimeout, c.DB.ReadTimeout}
+	want := []any{"mysql", "db.internal", 3306, "plugd", "s3cret", "plugins", "mysql", "utf8mb4", 3 * time.Second, 30 * time.Second}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("setting %d: got %v, want %v", i, got[i], want[i])
+		}
+	}
+	for _, s := range c.Describe() {
+		switch s.Name {
+		case "DB_PASSWORD":
+			if s.Value != "********" {
+				t.Errorf("DB_PASSWORD shown as %q", s.Value)
+			}
+		case "DB_PORT":
+			if s.Value != "3306" || s.Source != SourceDefault {
+				t.Errorf("DB_PORT %+v", s)
+			}
+		case "DB_DATABASE":
+			if s.Source != "flag" {
+				t.Errorf("DB_DATABASE %+v", s)
+			}
+		}
+	}
+	// An explicit port wins over MySQL's default; PostgreSQL keeps its own.
+	lookup, _ = envMap(t, "DB_TYPE", "mysql", "DB_USERNAME", "u", "DB_PORT", "53306")
+	if c, err = Load(lookup, "", nil); err != nil || c.DB.Port != 53306 {
+		t.Fatalf("port %d, %v", c.DB.Port, err)
+	}
+	lookup, _ = envMap(t, "DB_TYPE", "postgresql")
+	if c, err = Load(lookup, "", nil); err != nil || c.DB.Port != 5432 || c.DB.DefaultDatabase != "postgres" {
+		t.Fatalf("postgres port %d default database %q, %v", c.DB.Port, c.DB.DefaultDatabase, err)
+	}
 }

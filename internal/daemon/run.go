@@ -50,8 +50,16 @@ func OpenStore(ctx context.Context, c Config) (*sqlstore.DB, error) {
 			MaxOpenConns: c.DB.MaxOpenConns, MaxIdleConns: c.DB.MaxIdleConns, ConnMaxLifetime: c.DB.ConnMaxLifetime,
 			CreateDatabase: true, DefaultDatabase: c.DB.DefaultDatabase,
 		})
+	case "mysql":
+		return sqlstore.OpenMySQLSettings(ctx, sqlstore.MySQLSettings{
+			Host: c.DB.Host, Port: c.DB.Port, User: c.DB.Username, Password: c.DB.Password, Database: c.DB.Database,
+			SSLMode: c.DB.SSLMode, ConnectTimeout: c.DB.ConnectTimeout, ReadTimeout: c.DB.ReadTimeout, WriteTimeout: c.DB.WriteTimeout,
+		}, sqlstore.MySQLOptions{
+			MaxOpenConns: c.DB.MaxOpenConns, MaxIdleConns: c.DB.MaxIdleConns, ConnMaxLifetime: c.DB.ConnMaxLifetime,
+			CreateDatabase: true,
+		})
 	}
-	return nil, fmt.Errorf("DB_TYPE %q is not supported (sqlite, postgresql, pgbouncer)", c.DB.Type)
+	return nil, fmt.Errorf("DB_TYPE %q is not supported (sqlite, postgresql, pgbouncer, mysql)", c.DB.Type)
 }
 
 // OpenBlob opens the configured object storage.

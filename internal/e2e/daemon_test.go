@@ -8,9 +8,11 @@ package e2e
 //       unset the tests fail, unless PLUGD_SKIP_PYTHON=1, which skips them.
 //   PLUGD_TEST_POSTGRES_DSN                     postgres://user:pass@host:port/db?sslmode=...
 //       runs the flow on PostgreSQL in a fresh database (scripts/postgres.sh starts one).
+//   PLUGD_TEST_MYSQL_DSN                        mysql://user:pass@host:port/
+//       runs `plugd migrate` and the flow on MySQL/MariaDB (scripts/mariadb.sh starts one).
 //   PLUGD_TEST_S3_ENDPOINT, PLUGD_TEST_S3_ACCESS_KEY, PLUGD_TEST_S3_SECRET_KEY,
 //   PLUGD_TEST_S3_BUCKET                        runs the flow on S3-compatible storage.
-//       Without them those two tests skip, or fail when PLUGD_TEST_REQUIRE_SERVICES=1.
+//       Without them those tests skip, or fail when PLUGD_TEST_REQUIRE_SERVICES=1.
 //
 // The plugd binary is built once per run (go build ./cmd/plugd) and packages the test
 // plugin with `plugd plugin package`. Building a plugin's Python environment is the slow

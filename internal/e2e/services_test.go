@@ -2,12 +2,17 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -99,6 +104,72 @@ func TestS3Flow(t *testing.T) {
 	}
 	d := startDaemon(t, daemonOptions{Env: env})
 	basicFlow(t, d, false)
+}
+
+// mysqlEnv turns a mysql://user:password@host:port/ URL into the daemon's DB_* variables, with
+// a fresh database (the daemon creates it) that is dropped when the test ends.
+func mysqlEnv(t *testing.T, dsn string) map[string]string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme != "mysql" || u.Hostname() == "" {
+		t.Fatalf("PLUGD_TEST_MYSQL_DSN %q is not a mysql://user:password@host:port/ URL (%v)", dsn, err)
+	}
+	port := u.Port()
+	if port == "" {
+		port = "3306"
+	}
+	password, _ := u.User.Password()
+	name := "plugd_e2e_" + randomHex(6)
+	t.Cleanup(func() {
+		admin := mysql.NewConfig()
+		admin.Net, admin.Addr, admin.User, admin.Passwd = "tcp", net.JoinHostPort(u.Hostname(), port), u.User.Username(), password
+		db, err := sql.Open("mysql", admin.FormatDSN())
+		if err != nil {
+			t.Logf("dropping database %s: %v", name, err)
+			return
+		}
+		defer db.Close()
+		if _, err := db.Exec("DROP DATABASE IF EXISTS `" + name + "`"); err != nil {
+			t.Logf("dropping database %s: %v", name, err)
+		}
+	})
+	return map[string]string{
+		"DB_TYPE": "mysql", "DB_HOST": u.Hostname(), "DB_PORT": port,
+		"DB_USERNAME": u.User.Username(), "DB_PASSWORD": password, "DB_DATABASE": name,
+	}
+}
+
+// TestMySQLFlow runs `plugd migrate` and then upload, install, invoke, restart and uninstall
+// with DB_TYPE=mysql.
+func TestMySQLFlow(t *testing.T) {
+	dsn := needService(t, "MySQL", "PLUGD_TEST_MYSQL_DSN")[0]
+	pythonTools(t)
+	env := mysqlEnv(t, dsn)
+	// plugd migrate creates the database and its schema before the first serve, as a
+	// deployment that migrates separately would run it.
+	migrate := func(args ...string) string {
+		cmd := exec.Command(binary(t), append([]string{"migrate", "--data-dir", filepath.Join(t.TempDir(), "data")}, args...)...)
+		cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("plugd migrate %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := migrate("--dry-run"); !strings.Contains(out, "pending 0001_init") {
+		t.Errorf("migrate --dry-run: %s", out)
+	}
+	if out := migrate(); !strings.Contains(out, "applied 0001_init") {
+		t.Errorf("migrate: %s", out)
+	}
+	if out := migrate(); !strings.Contains(out, "database mysql is up to date") {
+		t.Errorf("second migrate: %s", out)
+	}
+	d := startDaemon(t, daemonOptions{Env: env})
+	basicFlow(t, d, true)
 }
 
 // basicFlow is the subset of TestDifyFlow that touches every table and every stored object:

@@ -68,12 +68,16 @@ type MySQLSettings struct {
 	// (TLS when the server offers it), require, verify-ca and verify-full (TLS with the server's
 	// certificate verified, as the reference daemon does for require).
 	SSLMode string
+	// Timeouts of the driver: dialing, and each network read and write (0: the driver's, none
+	// for reads and writes; 10 s for dialing).
+	ConnectTimeout, ReadTimeout, WriteTimeout time.Duration
 }
 
 // OpenMySQLSettings is OpenMySQL with the connection given by separate settings.
 func OpenMySQLSettings(ctx context.Context, s MySQLSettings, opts MySQLOptions) (*DB, error) {
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd, cfg.DBName = s.User, s.Password, s.Database
+	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = s.ConnectTimeout, s.ReadTimeout, s.WriteTimeout
 	port := s.Port
 	if port <= 0 {
 		port = 3306

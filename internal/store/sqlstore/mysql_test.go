@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -17,8 +18,9 @@ import (
 	"github.com/plugd/plugd/internal/store"
 )
 
-// The MySQL tests run when PLUGD_TEST_MYSQL_DSN names a MySQL or MariaDB server (a
-// go-sql-driver/mysql DSN, database optional) where the user may CREATE and DROP DATABASE
+// The MySQL tests run when PLUGD_TEST_MYSQL_DSN names a MySQL or MariaDB server
+// (mysql://user:password@host:port/, the database ignored) where the user may CREATE and DROP
+// DATABASE, CREATE USER and GRANT
 // (scripts/mariadb.sh starts one). MySQL's databases are its schemas, so every store gets a
 // database of its own, created through OpenMySQL's CreateDatabase (so that path is tested by
 // every run) and dropped when its test ends.
@@ -32,10 +34,17 @@ func mysqlServer(t testing.TB) *mysql.Config {
 		}
 		t.Skip("PLUGD_TEST_MYSQL_DSN is not set (scripts/mariadb.sh starts a server)")
 	}
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatalf("PLUGD_TEST_MYSQL_DSN: %v", err)
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme != "mysql" || u.Host == "" {
+		t.Fatalf("PLUGD_TEST_MYSQL_DSN %q is not a mysql://user:password@host:port/ URL (%v)", dsn, err)
 	}
+	cfg := mysql.NewConfig()
+	cfg.Net, cfg.Addr = "tcp", u.Host
+	if u.Port() == "" {
+		cfg.Addr = net.JoinHostPort(u.Hostname(), "3306")
+	}
+	cfg.User = u.User.Username()
+	cfg.Passwd, _ = u.User.Password()
 	return cfg
 }
 
