@@ -183,15 +183,16 @@ type DBConfig struct {
 	DefaultDatabase string // the database connected to when Database must first be created (PostgreSQL)
 	SSLMode         string
 	Extras          string // extra connection options, PostgreSQL `options=`
+	MaxOpenConns    int
+	MaxIdleConns    int
+	ConnMaxLifetime time.Duration
+
 	// Charset is utf8mb4, the only character set plugd speaks (DB_CHARSET, accepted so a
 	// reference .env keeps working).
 	Charset string
 	// MySQL's connect, read and write timeouts (DB_CONNECT_TIMEOUT, DB_READ_TIMEOUT,
 	// DB_WRITE_TIMEOUT, as the reference's MySQL DSN has them).
 	ConnectTimeout, ReadTimeout, WriteTimeout time.Duration
-	MaxOpenConns    int
-	MaxIdleConns    int
-	ConnMaxLifetime time.Duration
 }
 
 // MarketplaceConfig is the Dify Marketplace the daemon downloads from.
