@@ -65,7 +65,7 @@ type pgTestDB struct {
 
 // freshPostgres creates a new database through OpenPostgres' CreateDatabase (so that path is
 // tested by every run) and drops it when the test ends.
-func freshPostgres(t *testing.T) *pgTestDB {
+func freshPostgres(t testing.TB) *pgTestDB {
 	t.Helper()
 	server := postgresDSN(t)
 	name := fmt.Sprintf("plugd_test_%d_%d", os.Getpid(), time.Now().UnixNano())
@@ -90,7 +90,7 @@ func freshPostgres(t *testing.T) *pgTestDB {
 }
 
 // schemaDSN makes a new empty schema and returns a DSN whose search_path is it.
-func (p *pgTestDB) schemaDSN(t *testing.T) string {
+func (p *pgTestDB) schemaDSN(t testing.TB) string {
 	t.Helper()
 	schema := fmt.Sprintf("s%d", p.schemas.Add(1))
 	if _, err := p.admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
@@ -99,7 +99,7 @@ func (p *pgTestDB) schemaDSN(t *testing.T) string {
 	return withDatabase(t, p.dsn, p.name, schema)
 }
 
-func openPostgres(t *testing.T, dsn string) *DB {
+func openPostgres(t testing.TB, dsn string) *DB {
 	t.Helper()
 	db, err := OpenPostgres(t.Context(), dsn, PostgresOptions{MaxOpenConns: 20, MaxIdleConns: 4, ConnMaxLifetime: time.Minute})
 	if err != nil {
