@@ -129,7 +129,7 @@ if ! { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }; then
     --character-set-server=utf8mb4 --collation-server=utf8mb4_bin \
     --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 --skip-log-bin --sync-binlog=0 \
     --innodb-buffer-pool-size=128M --performance-schema=OFF --max-connections=500 \
-    --max-allowed-packet=256M \
+    --max-allowed-packet=256M --innodb-flush-method=nosync \
     </dev/null >>"$base/server.log" 2>&1 9>&- &
 fi
 

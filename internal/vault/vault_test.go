@@ -3,17 +3,20 @@ package vault_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plugd/plugd/internal/backwards"
@@ -75,6 +78,50 @@ func openPostgres(t *testing.T) (*sqlstore.DB, string) {
 		t.Fatal(err)
 	}
 	return db, dsn
+}
+
+// openMySQL makes a fresh database for the test on the server of PLUGD_TEST_MYSQL_DSN
+// (mysql://user:password@host:port/) and drops it at the end; it returns the store and the
+// settings it was opened with.
+func openMySQL(t *testing.T) (*sqlstore.DB, sqlstore.MySQLSettings) {
+	t.Helper()
+	server := os.Getenv("PLUGD_TEST_MYSQL_DSN")
+	if server == "" {
+		if os.Getenv("PLUGD_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("PLUGD_TEST_REQUIRE_SERVICES=1 but PLUGD_TEST_MYSQL_DSN is not set")
+		}
+		t.Skip("PLUGD_TEST_MYSQL_DSN is not set (scripts/test-deps.sh starts a server)")
+	}
+	u, err := url.Parse(server)
+	if err != nil || u.Scheme != "mysql" {
+		t.Fatalf("PLUGD_TEST_MYSQL_DSN %q is not a mysql:// URL", server)
+	}
+	port, _ := strconv.Atoi(u.Port())
+	password, _ := u.User.Password()
+	set := sqlstore.MySQLSettings{Host: u.Hostname(), Port: port, User: u.User.Username(), Password: password,
+		Database: fmt.Sprintf("plugd_vault_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)}
+	db, err := sqlstore.OpenMySQLSettings(t.Context(), set, sqlstore.MySQLOptions{CreateDatabase: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db.Close()
+		cfg := mysql.NewConfig()
+		cfg.Net, cfg.Addr, cfg.User, cfg.Passwd = "tcp", u.Host, set.User, set.Password
+		admin, err := sql.Open("mysql", cfg.FormatDSN())
+		if err != nil {
+			t.Errorf("drop %s: %v", set.Database, err)
+			return
+		}
+		defer admin.Close()
+		if _, err := admin.Exec("DROP DATABASE IF EXISTS `" + set.Database + "`"); err != nil {
+			t.Errorf("drop %s: %v", set.Database, err)
+		}
+	})
+	if _, err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return db, set
 }
 
 func newVault(t *testing.T, keys vault.KeyStore, dataDir string) *vault.Vault {
@@ -444,10 +491,41 @@ func keyStoreConflicts(t *testing.T, db *sqlstore.DB) {
 	}
 }
 
+func TestMySQL(t *testing.T) {
+	db, set := openMySQL(t)
+	dir := t.TempDir()
+	v := newVault(t, db, dir)
+	secrets := sealMany(t, v, db, 2, 3)
+	openAll(t, newVault(t, db, dir), db, secrets)
+	dump, err := exec.LookPath("mariadb-dump")
+	if err != nil {
+		dump, err = exec.LookPath("mysqldump")
+	}
+	if err == nil {
+		out, err := exec.CommandContext(t.Context(), dump, "--no-defaults", "--protocol=tcp", "-h", set.Host, "-P", strconv.Itoa(set.Port),
+			"-u", set.User, "-p"+set.Password, "--no-create-info", set.Database).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", dump, err, out)
+		}
+		if !bytes.Contains(out, []byte("vault_data_keys")) || !bytes.Contains(out, []byte("vault-test")) {
+			t.Fatal("the dump lacks the vault's rows: the check below would prove nothing")
+		}
+		if bytes.Contains(out, []byte("PLAINTEXT-MARKER")) {
+			t.Fatal("a secret is in the MySQL dump in clear")
+		}
+	}
+	testRotation(t, db, dir)
+}
+
 func TestKeyStoreSQLite(t *testing.T) { keyStoreConflicts(t, openSQLite(t, t.TempDir())) }
 
 func TestKeyStorePostgres(t *testing.T) {
 	db, _ := openPostgres(t)
+	keyStoreConflicts(t, db)
+}
+
+func TestKeyStoreMySQL(t *testing.T) {
+	db, _ := openMySQL(t)
 	keyStoreConflicts(t, db)
 }
 
