@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/plugd/plugd/internal/backwards"
 	"github.com/plugd/plugd/internal/store"
 )
 
@@ -38,6 +40,7 @@ func runConformance(t *testing.T, open storeFactory) {
 		{"TaskRowLock", testTaskRowLock},
 		{"Endpoints", testEndpoints},
 		{"TimesAndJSON", testTimesAndJSON},
+		{"ByteWiseText", testByteWiseText},
 		{"BadInput", testBadInput},
 		{"DebugKeys", testDebugKeys},
 		{"StorageRoundTrip", testStorageRoundTrip},
@@ -622,6 +625,31 @@ func testEndpoints(t *testing.T, s store.Store) {
 	equal(t, "counters after enabling", counters("t1", "acme/ep"), []int{1, 1})
 	ok(t, s.DeleteEndpoint(ctx, "t1", e2.ID))
 	equal(t, "counters after deleting the last", counters("t1", "acme/ep"), []int{0, 0})
+}
+
+// testByteWiseText: text is compared byte for byte on every database, so names that differ
+// only in case, trailing spaces or Unicode normalization are different rows (MySQL's usual
+// collations would make them one).
+func testByteWiseText(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	kv := asKV(t, s)
+	names := []string{"acme", "ACME", "acme ", "\u00e9", "e\u0301"} // é precomposed and decomposed
+	uid := uidOf("acme/bytes", "1.0.0")
+	ids := map[string]string{}
+	for _, tenant := range names {
+		in := must(s.Install(ctx, store.Installation{TenantID: tenant, PluginID: "acme/bytes", UniqueIdentifier: uid, RuntimeType: "local"}, store.Plugin{}))
+		ids[tenant] = in.ID
+	}
+	for _, tenant := range names {
+		equal(t, "installation of tenant "+strconv.Quote(tenant), must(s.GetInstallationByPlugin(ctx, tenant, "acme/bytes")).ID, ids[tenant])
+		ns := backwards.Namespace{TenantID: "t", PluginID: "acme/bytes"}
+		ok(t, kv.Set(ctx, ns, "k-"+tenant, []byte(tenant), 0))
+	}
+	for _, tenant := range names {
+		got := must(kv.Get(ctx, backwards.Namespace{TenantID: "t", PluginID: "acme/bytes"}, "k-"+tenant))
+		equal(t, "value of key "+strconv.Quote("k-"+tenant), string(got), tenant)
+	}
+	equal(t, "references", must(s.GetPlugin(ctx, uid)).Refers, len(names))
 }
 
 func testTimesAndJSON(t *testing.T, s store.Store) {
