@@ -94,6 +94,27 @@ func runMigrationSuite(t *testing.T, fresh func(t *testing.T) func() *DB) {
 		db.migrations.(fstest.MapFS)["0003_broken.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE third_t (id INTEGER);")}
 		equal(t, "after the fix", must(db.Migrate(t.Context())), []string{"0003_broken", "0004_after"})
 	})
+
+	t.Run("FailedAlterRollsBack", func(t *testing.T) {
+		// A column and an index added to a table that was there, then a failure: both go again
+		// (MySQL, which commits each DDL statement, drops them), so the fixed version applies.
+		defer guard(t)
+		db := fresh(t)()
+		db.migrations = fstest.MapFS{
+			"0001_first.sql": {Data: []byte("CREATE TABLE first_t (id INTEGER PRIMARY KEY);")},
+			"0002_alter.sql": {Data: []byte("ALTER TABLE first_t ADD COLUMN extra INTEGER;\nCREATE INDEX first_t_extra ON first_t (extra);\nCREATE TABLE first_t (id INTEGER);")},
+		}
+		applied, err := db.Migrate(t.Context())
+		wantErr(t, err, nil, "0002_alter")
+		equal(t, "applied before the failure", applied, []string{"0001_first"})
+		if _, err := db.sql.ExecContext(t.Context(), "SELECT extra FROM first_t"); err == nil {
+			t.Fatal("the failed migration's column stayed")
+		}
+		db.migrations.(fstest.MapFS)["0002_alter.sql"] = &fstest.MapFile{Data: []byte("ALTER TABLE first_t ADD COLUMN extra INTEGER;\nCREATE INDEX first_t_extra ON first_t (extra);")}
+		equal(t, "after the fix", must(db.Migrate(t.Context())), []string{"0002_alter"})
+		_, err = db.sql.ExecContext(t.Context(), "SELECT extra FROM first_t")
+		ok(t, err)
+	})
 }
 
 func TestLoadMigrations(t *testing.T) {
