@@ -77,8 +77,13 @@ if [ -z "$mariadbd" ] || [ -z "$(client || true)" ]; then
   log "no MariaDB server found; installing Debian's mariadb-server package"
   sudo=""
   [ "$as_root" = 1 ] || sudo=sudo
-  # Other runs may hold apt's locks: wait for them instead of failing.
-  $sudo apt-get update -o DPkg::Lock::Timeout=600 >&2
+  # Other runs may hold apt's locks: wait for them instead of failing (apt-get update gives up
+  # at once on a held lists lock, hence the loop).
+  for i in $(seq 1 30); do
+    $sudo apt-get update -o DPkg::Lock::Timeout=600 >&2 && break
+    [ "$i" = 30 ] && { log "apt-get update kept failing"; exit 1; }
+    sleep 10
+  done
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -o DPkg::Lock::Timeout=600 mariadb-server >&2
   mariadbd=$(find_bin) || { log "mariadb-server installed but mariadbd not found"; exit 1; }
 fi
