@@ -233,7 +233,9 @@ type azureStatusError struct {
 	err    error
 }
 
-func (e *azureStatusError) Error() string { return fmt.Sprintf("Azure answered %d %s", e.status, e.code) }
+func (e *azureStatusError) Error() string {
+	return fmt.Sprintf("Azure answered %d %s", e.status, e.code)
+}
 func (e *azureStatusError) Unwrap() error { return e.err }
 
 func ptr[T any](v T) *T { return &v }

@@ -58,9 +58,9 @@ func azureTestConfig(t *testing.T) AzureConfig {
 	return AzureConfig{
 		ConnectionString: AzuriteConnectionString(needServer(t, "PLUGD_TEST_AZURE_ENDPOINT", "scripts/azurite.sh"),
 			os.Getenv("PLUGD_TEST_AZURE_ACCOUNT"), os.Getenv("PLUGD_TEST_AZURE_KEY")),
-		Container:        "plugd-test",
-		Prefix:           testPrefix(),
-		CreateContainer:  true,
+		Container:       "plugd-test",
+		Prefix:          testPrefix(),
+		CreateContainer: true,
 	}
 }
 

@@ -41,6 +41,27 @@ type VendorConfig struct {
 	Setting map[string]string
 }
 
+// VendorSettings names a vendor's variables by role ("endpoint", "region", "access key",
+// "secret key") for error messages: the reference daemon's names, and PLUGD_HUAWEI_OBS_REGION,
+// plugd's own, for the one the reference lacks.
+func VendorSettings(vendor string) map[string]string {
+	switch vendor {
+	case VendorAliyunOSS:
+		return map[string]string{"endpoint": "ALIYUN_OSS_ENDPOINT", "region": "ALIYUN_OSS_REGION",
+			"access key": "ALIYUN_OSS_ACCESS_KEY_ID", "secret key": "ALIYUN_OSS_ACCESS_KEY_SECRET"}
+	case VendorTencentCOS:
+		return map[string]string{"endpoint": "TENCENT_COS_ENDPOINT", "region": "TENCENT_COS_REGION",
+			"access key": "TENCENT_COS_SECRET_ID", "secret key": "TENCENT_COS_SECRET_KEY"}
+	case VendorVolcengineTOS:
+		return map[string]string{"endpoint": "VOLCENGINE_TOS_ENDPOINT", "region": "VOLCENGINE_TOS_REGION",
+			"access key": "VOLCENGINE_TOS_ACCESS_KEY", "secret key": "VOLCENGINE_TOS_SECRET_KEY"}
+	case VendorHuaweiOBS:
+		return map[string]string{"endpoint": "HUAWEI_OBS_SERVER", "region": "PLUGD_HUAWEI_OBS_REGION",
+			"access key": "HUAWEI_OBS_ACCESS_KEY", "secret key": "HUAWEI_OBS_SECRET_KEY"}
+	}
+	return nil
+}
+
 var (
 	aliyunHost     = regexp.MustCompile(`^(?:s3\.)?oss-([a-z0-9-]+?)(-internal)?\.aliyuncs\.com$`)
 	volcengineHost = regexp.MustCompile(`^tos-(?:s3-)?([a-z0-9-]+)\.(volces\.com|ivolces\.com|bytepluses\.com|ibytepluses\.com)$`)
