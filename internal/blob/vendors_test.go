@@ -42,7 +42,9 @@ func TestVendorS3Config(t *testing.T) {
 		}, "https://tos-s3-cn-beijing.volces.com", "cn-beijing", false, ""},
 		{"volcengine internal, region read", func(v *VendorConfig) { v.Vendor, v.Endpoint = VendorVolcengineTOS, "tos-cn-shanghai.ivolces.com" }, "https://tos-s3-cn-shanghai.ivolces.com", "cn-shanghai", false, ""},
 		{"volcengine s3 endpoint kept", func(v *VendorConfig) { v.Vendor, v.Endpoint = VendorVolcengineTOS, "tos-s3-cn-guangzhou.volces.com" }, "https://tos-s3-cn-guangzhou.volces.com", "cn-guangzhou", false, ""},
-		{"huawei", func(v *VendorConfig) { v.Vendor, v.Endpoint = VendorHuaweiOBS, "https://obs.cn-north-4.myhuaweicloud.com" }, "https://obs.cn-north-4.myhuaweicloud.com", "cn-north-4", false, ""},
+		{"huawei", func(v *VendorConfig) {
+			v.Vendor, v.Endpoint = VendorHuaweiOBS, "https://obs.cn-north-4.myhuaweicloud.com"
+		}, "https://obs.cn-north-4.myhuaweicloud.com", "cn-north-4", false, ""},
 		{"huawei path style", func(v *VendorConfig) {
 			v.Vendor, v.Endpoint, v.PathStyle = VendorHuaweiOBS, "obs.ap-southeast-1.myhuaweicloud.com", true
 		}, "https://obs.ap-southeast-1.myhuaweicloud.com", "ap-southeast-1", true, ""},
