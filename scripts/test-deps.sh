@@ -64,6 +64,7 @@ fi
 scripts/postgres.sh 8>&-
 scripts/mariadb.sh 8>&-
 scripts/s3.sh 8>&-
+scripts/azurite.sh 8>&-
 
 cat <<VARS
 PLUGD_TEST_REQUIRE_SERVICES=1

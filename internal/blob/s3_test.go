@@ -85,7 +85,7 @@ func incompleteUploads(t *testing.T, s *S3) []string {
 func TestS3ForeignObjects(t *testing.T) {
 	ctx := context.Background()
 	s := newTestS3(t)
-	for _, name := range []string{s.prefix + "folder/", s.prefix + "a//b", strings.TrimSuffix(s.prefix, "/") + "-sibling"} {
+	for _, name := range []string{s.prefix + "folder/", s.prefix + "x/.~partial", strings.TrimSuffix(s.prefix, "/") + "-sibling"} {
 		if _, err := s.client.PutObject(ctx, s.bucket, name, strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
 			t.Fatal(err)
 		}

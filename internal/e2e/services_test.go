@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -170,6 +171,28 @@ func TestMySQLFlow(t *testing.T) {
 	}
 	d := startDaemon(t, daemonOptions{Env: env})
 	basicFlow(t, d, true)
+}
+
+// TestAzureMySQLFlow runs upload, install, invoke, restart and uninstall with
+// PLUGIN_STORAGE_TYPE=azure_blob (Azurite) and DB_TYPE=mysql (MariaDB) together: a Dify
+// deployment on Azure with MySQL, which the reference daemon serves and plugd must too.
+func TestAzureMySQLFlow(t *testing.T) {
+	az := needService(t, "Azure Blob storage", "PLUGD_TEST_AZURE_ENDPOINT", "PLUGD_TEST_AZURE_ACCOUNT", "PLUGD_TEST_AZURE_KEY")
+	dsn := needService(t, "MySQL", "PLUGD_TEST_MYSQL_DSN")[0]
+	pythonTools(t)
+	env := mysqlEnv(t, dsn)
+	env["PLUGIN_STORAGE_TYPE"] = "azure_blob"
+	env["AZURE_BLOB_STORAGE_CONNECTION_STRING"] = fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s;", az[1], az[2], az[0])
+	env["AZURE_BLOB_STORAGE_CONTAINER_NAME"] = "plugd-e2e-" + randomHex(6) // the daemon creates it
+	d := startDaemon(t, daemonOptions{Env: env})
+	basicFlow(t, d, true)
+	// The package and its assets went to Azure: the local blob folder was never made.
+	if _, err := os.Stat(filepath.Join(d.opts.DataDir, "storage")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the data folder has a local blob store (%v): the daemon did not use Azure", err)
+	}
+	if _, err := os.Stat(filepath.Join(d.opts.DataDir, "plugd.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the data folder has an SQLite database (%v): the daemon did not use MySQL", err)
+	}
 }
 
 // basicFlow is the subset of TestDifyFlow that touches every table and every stored object:
