@@ -22,7 +22,7 @@ var privateHeaders = []string{"Cookie", "Authorization", "Proxy-Authorization", 
 // RawRequest writes r as the raw HTTP/1.1 request Dify hands to a plugin's get_credentials
 // (and that the SDK's deserialize_request reads back into a werkzeug Request): the request
 // line "METHOD target HTTP/1.1", "Name: value" lines, an empty line, the body. The target is
-// the escaped path and, when there is one, "?" and the query; Host comes first, the other
+// the escaped path (made absolute) and, when there is one, "?" and the query; Host comes first, the other
 // headers follow in sorted order with repeated ones joined as a WSGI server joins them;
 // Content-Length gives the body's length. Header lines that would break the framing are left
 // out. The body is read (at most MaxCallbackBody) and consumed.
@@ -53,6 +53,9 @@ func RawRequest(r *http.Request) ([]byte, error) {
 	if r.URL != nil {
 		if p := r.URL.EscapedPath(); p != "" {
 			target = p
+		}
+		if !strings.HasPrefix(target, "/") { // a hand-built URL's relative path
+			target = "/" + target
 		}
 		if r.URL.RawQuery != "" {
 			target += "?" + r.URL.RawQuery
