@@ -156,7 +156,9 @@ func TestRequestsAndErrors(t *testing.T) {
 		}
 		return answer, nil
 	})
-	item := func(s string) wire.SessionMessage { return wire.SessionMessage{Type: wire.MessageStream, Data: json.RawMessage(s)} }
+	item := func(s string) wire.SessionMessage {
+		return wire.SessionMessage{Type: wire.MessageStream, Data: json.RawMessage(s)}
+	}
 	ctx := t.Context()
 	f := pluginoauth.Flow{Tenant: "t", UserID: "u", PluginUniqueIdentifier: "a/p:1.0.0@x", Provider: "p", RedirectURI: "https://d/cb",
 		SystemCredentials: map[string]any{"client_id": "id"}}
