@@ -276,7 +276,7 @@ func TestPluginFlow(t *testing.T) {
 		for _, k := range []string{"access_token", "userinfo_endpoint"} {
 			creds[k], _ = values[k].(string)
 		}
-		st, err := caller.Call(ctx, catalog.Invocation{Tenant: "t1", UserID: "u1", Credentials: creds, Arguments: map[string]any{},
+		st, err := caller.Call(ctx, catalog.Invocation{Tenant: "t1", UserID: "u1", Credentials: creds, CredentialType: "oauth2",
 			Provider: catalog.Provider{Name: "oauthplug", PluginUniqueIdentifier: oauthUID}, Tool: catalog.Tool{Name: "whoami"}})
 		if err != nil {
 			return "", err
@@ -288,7 +288,7 @@ func TestPluginFlow(t *testing.T) {
 		}
 		return string(m.Message), nil
 	}
-	if out, err := whoami(cr.Values); err != nil || !strings.Contains(out, `"sub":"alice"`) {
+	if out, err := whoami(cr.Values); err != nil || !strings.Contains(out, `"sub":"alice"`) || !strings.Contains(out, `"credential_type":"oauth2"`) {
 		t.Fatalf("tool call with the exchanged token: %s %v", out, err)
 	}
 

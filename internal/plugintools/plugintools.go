@@ -211,9 +211,17 @@ func (c *Caller) Call(ctx context.Context, inv catalog.Invocation) (catalog.Stre
 	if creds == nil {
 		creds = map[string]string{}
 	}
+	ct := inv.CredentialType
+	if ct == "" {
+		ct = string(wire.CredentialAPIKey)
+	}
+	args := inv.Arguments
+	if args == nil {
+		args = map[string]any{} // the SDK refuses null tool_parameters
+	}
 	data, err := json.Marshal(map[string]any{
-		"provider": inv.Provider.Name, "tool": inv.Tool.Name, "tool_parameters": inv.Arguments,
-		"credentials": creds, "credential_type": "api-key",
+		"provider": inv.Provider.Name, "tool": inv.Tool.Name, "tool_parameters": args,
+		"credentials": creds, "credential_type": ct,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encoding the arguments: %w: %w", err, catalog.ErrInvalid)

@@ -158,6 +158,16 @@ func TestCaller(t *testing.T) {
 		string(gotData) != `{"credential_type":"api-key","credentials":{},"provider":"prov","tool":"t1","tool_parameters":{"q":1}}` {
 		t.Fatalf("request: %s %s %+v", gotUID, gotData, gotIC)
 	}
+	// OAuth tokens go as credential_type oauth2; no arguments as {} (the SDK refuses null).
+	st, err = c.Call(t.Context(), catalog.Invocation{Provider: inv.Provider, Tool: inv.Tool, CredentialType: "oauth2",
+		Credentials: map[string]string{"access_token": "tok"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if string(gotData) != `{"credential_type":"oauth2","credentials":{"access_token":"tok"},"provider":"prov","tool":"t1","tool_parameters":{}}` {
+		t.Fatalf("request with OAuth credentials: %s", gotData)
+	}
 
 	// The plugin's own error becomes a failed call naming it.
 	c = plugintools.NewCaller(func(context.Context, string, wire.AccessType, wire.Action, json.RawMessage, runtime.InvokeContext) (plugintools.WireStream, error) {
