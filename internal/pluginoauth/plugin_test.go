@@ -2,6 +2,8 @@ package pluginoauth_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,28 +108,31 @@ func newDispatcher(t *testing.T, prep dispatch.Preparer, plugins dispatch.Plugin
 type authServer struct {
 	*httptest.Server
 	mu       sync.Mutex
-	codes    map[string]string // code -> redirect_uri
+	codes    map[string]grant
 	access   map[string]bool
 	refresh  map[string]bool
 	n        int
 	refreshN int
 }
 
-const clientID, clientSecret = "plugd-client", "s3cret"
+const clientID, clientSecret = "plugd-client", "s3cret/+:"
+
+// grant is what an authorization code stands for.
+type grant struct{ redirectURI, challenge string }
 
 func newAuthServer(t *testing.T) *authServer {
-	a := &authServer{codes: map[string]string{}, access: map[string]bool{}, refresh: map[string]bool{}}
+	a := &authServer{codes: map[string]grant{}, access: map[string]bool{}, refresh: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		if q.Get("client_id") != clientID || q.Get("response_type") != "code" {
-			http.Error(w, "bad client or response type", http.StatusBadRequest)
+		if q.Get("client_id") != clientID || q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" {
+			http.Error(w, "bad client, response type or PKCE method", http.StatusBadRequest)
 			return
 		}
 		a.mu.Lock()
 		a.n++
 		code := fmt.Sprintf("code-%d", a.n)
-		a.codes[code] = q.Get("redirect_uri")
+		a.codes[code] = grant{q.Get("redirect_uri"), q.Get("code_challenge")}
 		a.mu.Unlock()
 		http.Redirect(w, r, q.Get("redirect_uri")+"?code="+code+"&state="+url.QueryEscape(q.Get("state")), http.StatusFound)
 	})
@@ -139,16 +144,25 @@ func newAuthServer(t *testing.T) *authServer {
 			w.WriteHeader(http.StatusBadRequest)
 			json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant", "error_description": msg})
 		}
-		if r.PostFormValue("client_id") != clientID || r.PostFormValue("client_secret") != clientSecret {
+		// client_secret_basic (RFC 6749 2.3.1: form-encoded, then Basic)
+		id, secret, _ := r.BasicAuth()
+		id, _ = url.QueryUnescape(id)
+		secret, _ = url.QueryUnescape(secret)
+		if id != clientID || secret != clientSecret || r.PostFormValue("client_secret") != "" {
 			fail("bad client credentials")
 			return
 		}
 		switch r.PostFormValue("grant_type") {
 		case "authorization_code":
-			redirect, ok := a.codes[r.PostFormValue("code")]
+			g, ok := a.codes[r.PostFormValue("code")]
 			delete(a.codes, r.PostFormValue("code"))
-			if !ok || redirect != r.PostFormValue("redirect_uri") {
+			sum := sha256.Sum256([]byte(r.PostFormValue("code_verifier")))
+			if !ok || g.redirectURI != r.PostFormValue("redirect_uri") {
 				fail("unknown code or other redirect_uri")
+				return
+			}
+			if base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge {
+				fail("code_verifier does not match the code_challenge")
 				return
 			}
 		case "refresh_token":
@@ -186,7 +200,7 @@ func newAuthServer(t *testing.T) *authServer {
 
 func (a *authServer) clientSettings() map[string]any {
 	return map[string]any{
-		"client_id": clientID, "client_secret": clientSecret, "scope": "profile repo",
+		"client_id": clientID, "client_secret": clientSecret, "scope": "profile repo", "pkce": true, "token_endpoint_auth_method": "client_secret_basic",
 		"authorization_endpoint": a.URL + "/authorize", "token_endpoint": a.URL + "/token", "userinfo_endpoint": a.URL + "/userinfo",
 	}
 }
@@ -248,7 +262,11 @@ func TestPluginFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "done" {
+		t.Fatalf("the browser's round trip ended with %s: %s", resp.Status, body)
+	}
 	var cr pluginoauth.Credentials
 	switch v := (<-got).(type) {
 	case error:

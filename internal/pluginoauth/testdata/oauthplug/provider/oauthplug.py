@@ -1,6 +1,9 @@
 """The OAuth 2 authorization-code flow of a generic provider, as a tool plugin writes it: the
 endpoints come from the client settings, so a test can point them at its own server."""
 
+import base64
+import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -17,12 +20,30 @@ from dify_plugin.entities.oauth import ToolOAuthCredentials
 from dify_plugin.errors.tool import ToolProviderOAuthError
 
 
+def _b64(b: bytes) -> str:
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def _code_verifier(system_credentials: Mapping[str, Any], state: str) -> str:
+    """PKCE without keeping anything: the plugin gets no storage between the authorization URL
+    and the callback, but the callback brings the state back, so the verifier is derived from
+    it with a key the authorization server never sees."""
+    key = str(system_credentials["client_secret"]).encode()
+    return _b64(hmac.new(key, b"pkce:" + state.encode(), hashlib.sha256).digest())
+
+
 def _token_request(system_credentials: Mapping[str, Any], form: dict[str, str]) -> dict[str, Any]:
-    form = {**form, "client_id": system_credentials["client_id"], "client_secret": system_credentials["client_secret"]}
+    headers = {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
+    client_id, secret = str(system_credentials["client_id"]), str(system_credentials["client_secret"])
+    if system_credentials.get("token_endpoint_auth_method") == "client_secret_basic":
+        pair = urllib.parse.quote(client_id, safe="") + ":" + urllib.parse.quote(secret, safe="")
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    else:
+        form = {**form, "client_id": client_id, "client_secret": secret}
     req = urllib.request.Request(
         system_credentials["token_endpoint"],
         data=urllib.parse.urlencode(form).encode(),
-        headers={"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"},
+        headers=headers,
         method="POST",
     )
     try:
@@ -61,6 +82,10 @@ class OauthplugProvider(ToolProvider):
             "scope": system_credentials.get("scope") or "openid",
             "state": secrets.token_urlsafe(16),
         }
+        if system_credentials.get("pkce"):
+            verifier = _code_verifier(system_credentials, params["state"])
+            params["code_challenge"] = _b64(hashlib.sha256(verifier.encode()).digest())
+            params["code_challenge_method"] = "S256"
         return system_credentials["authorization_endpoint"] + "?" + urllib.parse.urlencode(params)
 
     def _oauth_get_credentials(
@@ -71,9 +96,10 @@ class OauthplugProvider(ToolProvider):
         code = request.args.get("code") or request.form.get("code")
         if not code:
             raise ToolProviderOAuthError("no code in the callback request")
-        token = _token_request(
-            system_credentials, {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
-        )
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+        if system_credentials.get("pkce"):
+            form["code_verifier"] = _code_verifier(system_credentials, request.args.get("state", ""))
+        token = _token_request(system_credentials, form)
         # What the SDK decoded from the raw request, for the test to check the framing.
         callback = {
             "method": request.method,
