@@ -93,9 +93,10 @@ func (s Standard) Start(ctx context.Context, req StartRequest) (StartResult, err
 	if err != nil {
 		return StartResult{}, err
 	}
-	sv := stdSaved{Verifier: oauth2.GenerateVerifier(), Endpoints: ep, AuthStyle: authStyle(ep.AuthMethods)}
+	sv := stdSaved{Verifier: oauth2.GenerateVerifier(), Endpoints: ep}
 	if req.Client != nil && req.Client.ClientID != "" {
 		sv.ClientID, sv.ClientSecret = req.Client.ClientID, req.Client.ClientSecret
+		sv.AuthStyle = authStyle(ep.AuthMethods, sv.ClientSecret != "")
 	} else {
 		if ep.RegistrationURL == "" {
 			return StartResult{}, fmt.Errorf("provider %s has no OAuth client configured and its authorization server offers no dynamic registration: set one with `plugd tools oauth-client set %s --client-id ...`: %w",
@@ -148,14 +149,20 @@ func (s Standard) register(ctx context.Context, req StartRequest, sv *stdSaved) 
 	return nil
 }
 
-func authStyle(methods []string) oauth2.AuthStyle {
+// authStyle is how the client authenticates at the token endpoint: basic when the server
+// takes it (or says nothing: RFC 6749 §2.3.1 makes it the one every server supports), in the
+// form when it takes only that, and in the form without secret for a public client. Never
+// x/oauth2's auto-detection, which sends a refused refresh twice.
+func authStyle(methods []string, secret bool) oauth2.AuthStyle {
 	switch {
-	case slices.Contains(methods, "client_secret_basic"):
+	case !secret:
+		return oauth2.AuthStyleInParams
+	case len(methods) == 0 || slices.Contains(methods, "client_secret_basic"):
 		return oauth2.AuthStyleInHeader
 	case slices.Contains(methods, "client_secret_post"):
 		return oauth2.AuthStyleInParams
 	}
-	return oauth2.AuthStyleAutoDetect
+	return oauth2.AuthStyleInHeader
 }
 
 func (s Standard) config(id, secret string, style oauth2.AuthStyle, ep endpoints, redirect string) *oauth2.Config {
