@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plugd/plugd/internal/catalog"
+	"github.com/plugd/plugd/internal/oauth"
 	"github.com/plugd/plugd/internal/pluginoauth"
 	"github.com/plugd/plugd/internal/runtime"
 	"github.com/plugd/plugd/internal/wire"
@@ -224,5 +226,74 @@ func TestRequestsAndErrors(t *testing.T) {
 		if _, err := c.AuthorizationURL(ctx, bad); err == nil {
 			t.Errorf("flow %+v accepted", bad)
 		}
+	}
+}
+
+// TestGrant checks what the oauth.Grant adapter sends and how it maps the plugin's answers,
+// with the dispatcher replaced (grant_test.go runs it through the Manager).
+func TestGrant(t *testing.T) {
+	var sent map[string]any
+	answer := &fakeStream{}
+	g := pluginoauth.Grant{Client: pluginoauth.New(func(ctx context.Context, uid string, access wire.AccessType, action wire.Action, data json.RawMessage, ic runtime.InvokeContext) (pluginoauth.Stream, error) {
+		sent = nil
+		json.Unmarshal(data, &sent)
+		return answer, nil
+	})}
+	ctx := t.Context()
+	p := catalog.Provider{ID: "a/p/prov", Kind: catalog.KindPlugin, Name: "prov", PluginUniqueIdentifier: "a/p:1.0.0@x"}
+	client := &oauth.ClientSettings{ClientID: "id", ClientSecret: "sec", Scopes: []string{"a", "b"}, Params: map[string]string{"tenant_domain": "d"}}
+
+	answer = &fakeStream{items: []wire.SessionMessage{{Type: wire.MessageStream, Data: json.RawMessage(`{"authorization_url":"https://idp/auth"}`)}}}
+	res, err := g.Start(ctx, oauth.StartRequest{Tenant: "t", Provider: p, Client: client, RedirectURL: "https://d/oauth/callback"})
+	if err != nil || res.URL != "https://idp/auth" || !res.Cookie {
+		t.Fatalf("start: %+v %v", res, err)
+	}
+	sys, _ := json.Marshal(sent["system_credentials"])
+	if string(sys) != `{"client_id":"id","client_secret":"sec","scope":"a b","tenant_domain":"d"}` || sent["provider"] != "prov" {
+		t.Fatalf("sent %v", sent)
+	}
+
+	answer = &fakeStream{items: []wire.SessionMessage{{Type: wire.MessageStream,
+		Data: json.RawMessage(`{"credentials":{"access_tokens":"tok","expires_in":28800,"scopes":["x"]},"expires_at":1800000000,"metadata":{"name":"n"}}`)}}}
+	tok, err := g.Finish(ctx, oauth.FinishRequest{StartRequest: oauth.StartRequest{Tenant: "t", Provider: p, Client: client, RedirectURL: "https://d/oauth/callback"},
+		Request: httptest.NewRequest(http.MethodGet, "https://d/oauth/callback?code=c", nil)})
+	if err != nil || tok.Values["access_tokens"] != "tok" || tok.Values["expires_in"] != "28800" || tok.Values["scopes"] != `["x"]` ||
+		tok.Expiry.Unix() != 1800000000 || tok.ClientID != "id" || tok.AccessToken != "" {
+		t.Fatalf("finish: %+v %v", tok, err)
+	}
+
+	// Refresh hands back the typed credentials and the redirect URI of the authorization.
+	answer = &fakeStream{items: []wire.SessionMessage{{Type: wire.MessageStream, Data: json.RawMessage(`{"credentials":{"access_tokens":"new"},"expires_at":-1}`)}}}
+	nt, err := g.Refresh(ctx, oauth.RefreshRequest{Tenant: "t", Provider: p, Client: client, Current: tok})
+	if err != nil || nt.Values["access_tokens"] != "new" || !nt.Expiry.IsZero() {
+		t.Fatalf("refresh: %+v %v", nt, err)
+	}
+	creds, _ := json.Marshal(sent["credentials"])
+	if string(creds) != `{"access_tokens":"tok","expires_in":28800,"scopes":["x"]}` || sent["redirect_uri"] != "https://d/oauth/callback" {
+		t.Fatalf("refresh sent %v", sent)
+	}
+	var meta map[string]any
+	json.Unmarshal(nt.Meta, &meta)
+	if meta["metadata"].(map[string]any)["name"] != "n" {
+		t.Errorf("the account's metadata was lost on refresh: %s", nt.Meta)
+	}
+
+	// What the plugin refuses, or cannot do, needs the user: oauth.ErrRefused.
+	for _, e := range []*wire.SessionError{{ErrorType: "ToolProviderOAuthError", Message: "invalid_grant"}, {ErrorType: "NotImplementedError", Message: "x"}} {
+		answer = &fakeStream{err: e}
+		if _, err := g.Refresh(ctx, oauth.RefreshRequest{Tenant: "t", Provider: p, Client: client, Current: tok}); !errors.Is(err, oauth.ErrRefused) {
+			t.Errorf("%s: %v", e.ErrorType, err)
+		}
+	}
+	answer = &fakeStream{}
+	if _, err := g.Refresh(ctx, oauth.RefreshRequest{Tenant: "t", Provider: p, Client: client, Current: tok}); errors.Is(err, oauth.ErrRefused) || !errors.Is(err, pluginoauth.ErrBadResponse) {
+		t.Errorf("no answer is not a refusal: %v", err)
+	}
+	if _, err := g.Start(ctx, oauth.StartRequest{Tenant: "t", Provider: p, RedirectURL: "r"}); !errors.Is(err, catalog.ErrInvalid) || !strings.Contains(err.Error(), "no OAuth client") {
+		t.Errorf("no client: %v", err)
+	}
+	api := catalog.Provider{ID: "x", Kind: catalog.KindAPI}
+	if _, err := g.Start(ctx, oauth.StartRequest{Tenant: "t", Provider: api, Client: client, RedirectURL: "r"}); !errors.Is(err, catalog.ErrInvalid) {
+		t.Errorf("an API provider: %v", err)
 	}
 }
