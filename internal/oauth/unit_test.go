@@ -263,7 +263,9 @@ func TestTransientRefreshFailureIsNotMarked(t *testing.T) {
 	if c, _ := u.mgr.Connection(t.Context(), "t1", "p1"); c.Status != oauth.StatusConnected {
 		t.Fatalf("marked after a transient failure: %+v", c)
 	}
-	u.g.refresh = func(int64) (oauth.Token, error) { return oauth.Token{}, fmt.Errorf("invalid_grant: %w", oauth.ErrRefused) }
+	u.g.refresh = func(int64) (oauth.Token, error) {
+		return oauth.Token{}, fmt.Errorf("invalid_grant: %w", oauth.ErrRefused)
+	}
 	_, err := u.mgr.Token(t.Context(), "t1", "p1")
 	if !errors.Is(err, oauth.ErrNeedsReauth) {
 		t.Fatalf("a refused refresh: %v", err)
