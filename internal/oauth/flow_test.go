@@ -110,12 +110,14 @@ func newEnv(t *testing.T) *env {
 
 	// The catalog calls through the Manager, which reads providers from the catalog.
 	var cat *catalog.Catalog
-	providers := providerFunc(func(ctx context.Context, tenant, id string) (catalog.Provider, error) { return cat.Get(ctx, tenant, id) })
+	providers := providerFunc(func(ctx context.Context, tenant, id string) (catalog.Provider, error) {
+		return cat.Get(ctx, tenant, id)
+	})
 	std := oauth.Standard{HTTP: &hc}
 	mgr, err = oauth.New(oauth.Config{Store: db, Secrets: secrets, Providers: providers, CallbackURL: e.callback,
 		// Every use reads the store, so that expire (below) is seen at once.
 		Recheck: time.Nanosecond,
-		Grants: map[catalog.Kind]oauth.Grant{catalog.KindAPI: std, catalog.KindMCP: std},
+		Grants:  map[catalog.Kind]oauth.Grant{catalog.KindAPI: std, catalog.KindMCP: std},
 		OnConnected: func(ctx context.Context, tenant string, p catalog.Provider) error {
 			if p.Kind == catalog.KindMCP {
 				_, err := cat.Refresh(ctx, tenant, p.ID)

@@ -286,7 +286,7 @@ type flowSaved struct {
 	Grant       json.RawMessage `json:"grant,omitempty"`
 }
 
-func flowRef(id string) string          { return "oauth-flow:" + id }
+func flowRef(id string) string             { return "oauth-flow:" + id }
 func credentialRef(provider string) string { return "oauth-token:" + provider }
 
 func hashState(state string) string {

@@ -281,4 +281,3 @@ func (db *DB) ListOAuthCredentials(ctx context.Context, tenant string) ([]oauth.
 	}
 	return out, rows.Err()
 }
-
