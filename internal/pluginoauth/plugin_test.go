@@ -70,14 +70,20 @@ func (f folders) Prepare(ctx context.Context, uid string, progress func(pyenv.Pr
 	return &install.Prepared{ID: id, Plugin: m, Dir: dir, Python: f.py, EnvKey: "env-of-" + id.Name}, nil
 }
 
+// sdkPython is the interpreter with the SDK: the 0.7 line, or the newest with
+// PLUGD_TEST_SDK_LINE=new (as the runtime's tests).
 func sdkPython(t *testing.T) string {
 	t.Helper()
-	py := os.Getenv("PLUGD_TEST_PYTHON_SDK07")
+	v := "PLUGD_TEST_PYTHON_SDK07"
+	if os.Getenv("PLUGD_TEST_SDK_LINE") == "new" {
+		v = "PLUGD_TEST_PYTHON_SDK_NEW"
+	}
+	py := os.Getenv(v)
 	if py == "" {
 		if os.Getenv("PLUGD_SKIP_PYTHON") == "1" {
 			t.Skip("PLUGD_SKIP_PYTHON=1")
 		}
-		t.Fatal("PLUGD_TEST_PYTHON_SDK07 is not set: run scripts/test.sh, or export what scripts/test-deps.sh prints")
+		t.Fatal(v + " is not set: run scripts/test.sh, or export what scripts/test-deps.sh prints")
 	}
 	return py
 }
