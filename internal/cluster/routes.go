@@ -11,11 +11,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Routes say where a live thing is: a remote-debugging connection ("debug:<unique
-// identifier>") or an MCP session ("mcp:<session id>"). They are fields of one hash, the
-// value the node id. Every node keeps a copy of the table (reloaded at each heartbeat and
-// when a route changes), so finding that a plugin is not routed elsewhere costs a map read,
-// not a round trip.
+// Routes say where a live thing is. Remote-debugging connections ("debug:<unique
+// identifier>") are few: they are fields of one hash (value: the node id), every node keeps
+// a copy of it (reloaded at each heartbeat and when a route changes, announced on the bus),
+// so finding that a plugin is not attached elsewhere costs a map read, not a round trip.
+// MCP sessions are many and short-lived: each is a key of its own with an expiry
+// (SetSession, Session), looked up only for a session id this node does not know.
 
 // RouteDebug and RouteMCP make route keys.
 func RouteDebug(uid string) string { return "debug:" + uid }
@@ -85,10 +86,37 @@ func (c *Cluster) Elsewhere(key string) (Node, bool) {
 	return n, ok
 }
 
-// Lookup is Elsewhere asking Redis itself, for keys too many or too short-lived to be in
-// the copy (MCP sessions): one round trip.
+// Lookup is Elsewhere asking Redis itself: one round trip.
 func (c *Cluster) Lookup(ctx context.Context, key string) (Node, bool) {
 	id, err := c.rdb.HGet(ctx, c.key("routes"), key).Result()
+	return c.liveOther(id, err)
+}
+
+// SessionTTL is how long an MCP session's route lives: longer than any session is idle.
+const SessionTTL = 24 * time.Hour
+
+// SetSession records that this node holds the MCP session id.
+func (c *Cluster) SetSession(ctx context.Context, id string) error {
+	return c.rdb.Set(ctx, c.key("session", id), c.self.ID, SessionTTL).Err()
+}
+
+// DropSession forgets the MCP session id if this node holds it.
+func (c *Cluster) DropSession(ctx context.Context, id string) {
+	_ = dropKeyScript.Run(ctx, c.rdb, []string{c.key("session", id)}, c.self.ID).Err()
+}
+
+// dropKeyScript: KEYS[1]; ARGV value. Deletes the key if it holds the value.
+var dropKeyScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+// Session returns the live node other than this one that holds the MCP session id.
+func (c *Cluster) Session(ctx context.Context, id string) (Node, bool) {
+	owner, err := c.rdb.Get(ctx, c.key("session", id)).Result()
+	return c.liveOther(owner, err)
+}
+
+func (c *Cluster) liveOther(id string, err error) (Node, bool) {
 	if err != nil || id == c.self.ID {
 		return Node{}, false
 	}
@@ -172,4 +200,11 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, node Node, f
 		},
 	}
 	p.ServeHTTP(w, r)
+}
+
+// Holds reports whether this node holds key according to its copy of the table.
+func (c *Cluster) Holds(key string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.routes[key] == c.self.ID
 }
