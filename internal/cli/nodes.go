@@ -16,7 +16,7 @@ import (
 
 // newNodesCmd is `plugd nodes`: every node of a cluster, its plugins and its load, as the
 // daemon's /health/ready reports them (any node answers for all).
-func newNodesCmd(env Env) *cobra.Command {
+func newNodesCmd() *cobra.Command {
 	var asJSON bool
 	var base string
 	c := &cobra.Command{

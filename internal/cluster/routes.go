@@ -1,8 +1,13 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -156,12 +161,16 @@ func (c *Cluster) SweepRoutes(ctx context.Context) ([]string, error) {
 // itself and never forwards it again, so two nodes with stale tables cannot bounce it.
 const HeaderForwardedBy = "X-Plugd-Forwarded-By"
 
+// maxForwardBody bounds the body of a forwarded request.
+const maxForwardBody = 64 << 20
+
 // Forwarder sends requests to other nodes over HTTP. The request goes as the client sent
 // it (its key or bearer token included, which the receiving node checks as usual), the
 // answer streams back unbuffered (dispatch answers are server-sent events).
 type Forwarder struct {
 	self      string
 	transport http.RoundTripper
+	errLog    *log.Logger
 }
 
 // NewForwarder makes the node's forwarder.
@@ -170,7 +179,7 @@ func (c *Cluster) NewForwarder() *Forwarder {
 	t.MaxIdleConnsPerHost = 256
 	t.ResponseHeaderTimeout = 0
 	t.DialContext = (&netDialer{timeout: 5 * time.Second}).DialContext
-	return &Forwarder{self: c.self.ID, transport: t}
+	return &Forwarder{self: c.self.ID, transport: t, errLog: slog.NewLogLogger(c.log.Handler(), slog.LevelWarn)}
 }
 
 // Forwarded reports whether r came from another node.
@@ -187,7 +196,32 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, node Node, f
 		fail(w, r, errors.Join(ErrUnreachable, errors.New("node "+node.ID+" announced no usable address")))
 		return
 	}
+	// The outbound request is not cancelled with the inbound one: a client that goes away
+	// shows as a failed write, which ends the copy (and then the outbound request); tying
+	// the two contexts made the proxy close its connection to the owner in the middle of
+	// answers it was still writing to a client that was there.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	r = r.WithContext(ctx)
+	// The body is read first and sent from memory: streamed from the inbound request, one
+	// forwarded answer in a few hundred was cut in the middle (the proxy found its
+	// connection to the owner closed), TestCluster. Requests forwarded are plugin calls
+	// and MCP messages, bounded by their routes' limits.
+	if r.Body != nil && r.Body != http.NoBody {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxForwardBody+1))
+		if err != nil {
+			fail(w, r, fmt.Errorf("reading the request to forward: %w", err))
+			return
+		}
+		if len(body) > maxForwardBody {
+			fail(w, r, fmt.Errorf("a forwarded request is limited to %d bytes", maxForwardBody))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	}
 	p := &httputil.ReverseProxy{
+		ErrorLog: f.errLog,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
