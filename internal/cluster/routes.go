@@ -24,7 +24,7 @@ import (
 // (SetSession, Session), looked up only for a session id this node does not know.
 
 // RouteDebug and RouteMCP make route keys.
-func RouteDebug(uid string) string { return "debug:" + uid }
+func RouteDebug(uid string) string   { return "debug:" + uid }
 func RouteMCP(session string) string { return "mcp:" + session }
 
 // dropRouteScript: KEYS[1] the hash; ARGV field, node. Deletes the field if the node owns it.

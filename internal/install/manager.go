@@ -95,7 +95,7 @@ type Manager struct {
 
 	mu     sync.Mutex
 	closed bool
-	jobs   map[string]*job // running jobs by task id + "\x00" + unique identifier
+	jobs   map[string]*job       // running jobs by task id + "\x00" + unique identifier
 	claims map[string]*taskClaim // tasks this node holds the claim of, by id (cluster only)
 }
 
