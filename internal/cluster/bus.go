@@ -75,8 +75,8 @@ func (c *Cluster) listen(ctx context.Context) {
 				c.refresh(ctx)
 			}
 		case *redis.Message:
-			var bm Message
-			if json.Unmarshal([]byte(m.Payload), &bm) != nil {
+			bm, ok := decodeMessage([]byte(m.Payload))
+			if !ok {
 				continue
 			}
 			if bm.Topic == TopicRoute || bm.Topic == TopicNodeLeft {
@@ -90,4 +90,14 @@ func (c *Cluster) listen(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// decodeMessage reads a bus message; anything else on the channel (another program's, a
+// truncated one) is ignored rather than trusted.
+func decodeMessage(b []byte) (Message, bool) {
+	var m Message
+	if json.Unmarshal(b, &m) != nil || m.Topic == "" || m.From == "" {
+		return Message{}, false
+	}
+	return m, true
 }

@@ -265,8 +265,7 @@ func (c *Cluster) Nodes(ctx context.Context) ([]Node, error) {
 			c.rdb.SRem(ctx, c.key("nodes"), ids[i]) // gone: its heartbeat expired
 			continue
 		}
-		var n Node
-		if json.Unmarshal([]byte(s), &n) == nil {
+		if n, ok := decodeNode([]byte(s)); ok {
 			out = append(out, n)
 		}
 	}
@@ -305,4 +304,14 @@ func (c *Cluster) Leave(ctx context.Context) {
 	c.rdb.Del(ctx, c.key("node", c.self.ID))
 	c.rdb.SRem(ctx, c.key("nodes"), c.self.ID)
 	c.Publish(ctx, TopicNodeLeft, c.self.ID)
+}
+
+// decodeNode reads a node's heartbeat value; one that does not decode or has no id is
+// skipped (a node of another version, or garbage under the prefix).
+func decodeNode(b []byte) (Node, bool) {
+	var n Node
+	if json.Unmarshal(b, &n) != nil || n.ID == "" {
+		return Node{}, false
+	}
+	return n, true
 }
