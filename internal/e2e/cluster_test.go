@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // TestCluster is issue 15's proof: three `plugd serve --cluster` processes on one real
@@ -87,6 +89,8 @@ func TestCluster(t *testing.T) {
 	report(t, "remote-debug plugin, 200 sequential calls: p50 %s direct (node 2), %s forwarded (node 3 -> node 2): overhead %s",
 		direct, forwarded, forwarded-direct)
 
+	clusterMCP(ctx, t, n1, n2, n3, tenantA)
+
 	if os.Getenv("PLUGD_CLUSTER_BENCH") == "1" {
 		for _, set := range [][]*daemon{{n1}, nodes} {
 			answered, failed, took := load(ctx, set, tenantA, 5000, 64, nil)
@@ -108,7 +112,7 @@ func TestCluster(t *testing.T) {
 	}
 	var done atomic.Int64
 	killed := make(chan struct{})
-	var killedAt time.Time
+	var killedAt, resumedAt time.Time
 	go func() {
 		defer close(killed)
 		for done.Load() < 2000 || taskPhase(ctx, t, n2.client(tenantC), st.TaskID) != "starting" {
@@ -120,6 +124,15 @@ func TestCluster(t *testing.T) {
 		killedAt = time.Now()
 		n1.kill()
 		t.Logf("node 1 killed (SIGKILL) after %d calls, with its install task starting the plugin", done.Load())
+		// Watch for the take-over while the load goes on.
+		for time.Since(killedAt) < time.Minute && ctx.Err() == nil {
+			if taskResumed(ctx, n2.client(tenantC), st.TaskID) {
+				resumedAt = time.Now()
+				report(t, "install task taken over %s after kill -9 (lease ttl 5 s, scan every 2 s)", resumedAt.Sub(killedAt).Round(100*time.Millisecond))
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}()
 	perNode := make([]callCount, 3)
 	answered, failed, took := load(ctx, nodes, tenantA, 10000, 32, func(node int, err error) {
@@ -144,7 +157,6 @@ func TestCluster(t *testing.T) {
 	}
 
 	// The install is resumed by another node and finishes.
-	var resumedAt time.Time
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		raw, err := call[json.RawMessage](ctx, n2.client(tenantC), http.MethodGet, n2.client(tenantC).p("management/install/tasks/"+st.TaskID), nil, nil)
@@ -159,10 +171,6 @@ func TestCluster(t *testing.T) {
 			} `json:"plugins"`
 		}
 		json.Unmarshal(raw, &task)
-		if resumedAt.IsZero() && len(task.Plugins) == 1 && (strings.Contains(task.Plugins[0].Progress, "resumed") || task.Plugins[0].Fence > 1) {
-			resumedAt = time.Now()
-			report(t, "install task taken over %s after kill -9 (lease ttl 5 s, scan every 2 s)", resumedAt.Sub(killedAt).Round(100*time.Millisecond))
-		}
 		if task.Status == "success" {
 			if task.Plugins[0].Fence < 2 {
 				t.Errorf("the task succeeded under fencing token %d: not taken over by another node", task.Plugins[0].Fence)
@@ -224,6 +232,80 @@ func TestCluster(t *testing.T) {
 	}
 }
 
+// clusterMCP opens an MCP session on node 2 and sends every later request of it to node 3,
+// which must forward them (the standalone notification stream included): tools are listed
+// and called, and a catalog change made through node 1 arrives as list_changed.
+func clusterMCP(ctx context.Context, t *testing.T, n1, n2, n3 *daemon, tenant string) {
+	t.Helper()
+	out, err := exec.CommandContext(ctx, binary(t), "mcp", "token", "create", "--name", "cluster", "--json",
+		"--url", n1.base, "--key", n1.key, "--tenant", tenant).Output()
+	if err != nil {
+		t.Fatalf("plugd mcp token create: %v", err)
+	}
+	var created struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(out, &created); err != nil || created.Token == "" {
+		t.Fatalf("plugd mcp token create: %s", out)
+	}
+	var forwarded atomic.Int64
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+created.Token)
+		if r.Header.Get("Mcp-Session-Id") != "" { // after initialize: the wrong node
+			r.URL.Host = strings.TrimPrefix(n3.base, "http://")
+			forwarded.Add(1)
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})
+	changed := make(chan struct{}, 16)
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e-cluster", Version: "1"}, &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
+	}).Connect(ctx, &mcp.StreamableClientTransport{Endpoint: n2.base + "/mcp/" + tenant, HTTPClient: &http.Client{Transport: rt}}, nil)
+	if err != nil {
+		t.Fatalf("MCP session on node 2: %v", err)
+	}
+	defer cs.Close()
+	const mcpTool = providerName + "__" + toolName
+	if got := mcpToolNames(ctx, t, cs); !slices.Contains(got, mcpTool) {
+		t.Fatalf("tools through node 3 of a session on node 2: %v", got)
+	}
+	r, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: mcpTool, Arguments: map[string]any{"text": "mcp via node 3", "mode": "text"}})
+	if err != nil || r.IsError || len(r.Content) == 0 {
+		t.Fatalf("tools/call through node 3: %+v %v", r, err)
+	}
+	if tc, ok := r.Content[0].(*mcp.TextContent); !ok || tc.Text != "mcp via node 3" {
+		t.Fatalf("tools/call answer: %+v", r.Content)
+	}
+	// A catalog change through node 1 reaches the session on node 2 (its notification stream
+	// forwarded through node 3).
+	petstore, err := filepath.Abs(filepath.Join("..", "apitools", "testdata", "petstore-3.0.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changedAt := time.Now()
+	if out, err := exec.CommandContext(ctx, binary(t), "tools", "import-openapi", "pets", "--file", petstore, "--server-url", "http://127.0.0.1:9/v2",
+		"--url", n1.base, "--key", n1.key, "--tenant", tenant).CombinedOutput(); err != nil {
+		t.Fatalf("plugd tools import-openapi through node 1: %v\n%s", err, out)
+	}
+	select {
+	case <-changed:
+		report(t, "MCP list_changed for a change made through node 1 reached the session on node 2 %s after the import returned", time.Since(changedAt).Round(time.Millisecond))
+	case <-time.After(30 * time.Second):
+		t.Fatal("no list_changed in the session on node 2 after a catalog change through node 1")
+	}
+	if got := mcpToolNames(ctx, t, cs); !slices.Contains(got, "pets__getPetById") {
+		t.Errorf("tools after the import: %v", got)
+	}
+	if forwarded.Load() == 0 {
+		t.Error("no request of the session went to node 3")
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
 // slowPackage is the test plugin at version 0.0.3 whose process sleeps 15 s before it
 // serves: an install of it spends that long in its "starting" phase.
 func slowPackage(t *testing.T) testPackage {
@@ -271,6 +353,22 @@ func waitNodes(t *testing.T, d *daemon, want []string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("%s lists nodes %v, want %v", d.base, got, want)
+}
+
+// taskResumed tells whether another node has claimed the task (a fencing token above the
+// first claim's).
+func taskResumed(ctx context.Context, c *difyClient, id string) bool {
+	raw, err := call[json.RawMessage](ctx, c, http.MethodGet, c.p("management/install/tasks/"+id), nil, nil)
+	if err != nil {
+		return false
+	}
+	var task struct {
+		Plugins []struct {
+			Fence int64 `json:"fence"`
+		} `json:"plugins"`
+	}
+	json.Unmarshal(raw, &task)
+	return len(task.Plugins) == 1 && task.Plugins[0].Fence > 1
 }
 
 // taskPhase is the phase of the task's only plugin as a node reports it.
