@@ -230,6 +230,31 @@ func TestCluster(t *testing.T) {
 	if listed[0].ID != "n2" || !remoteOn2 {
 		t.Errorf("plugd nodes: node 2 should list its remote plugin: %s", out)
 	}
+
+	// SIGTERM drains node 3: a call in flight finishes, the node leaves the list at once (not
+	// after its heartbeat expires), and calls go on through node 2.
+	inFlight := make(chan error, 1)
+	go func() {
+		msgs, err := n3.client(tenantA).invokeTool(ctx, pluginID, providerName, toolName, map[string]any{"text": "2", "mode": "sleep"})
+		if err == nil && texts(msgs) != "slept 2" {
+			err = fmt.Errorf("answer %q", texts(msgs))
+		}
+		inFlight <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	stopped := time.Now()
+	n3.stop()
+	report(t, "node 3 drained and stopped %s after SIGTERM", time.Since(stopped).Round(10*time.Millisecond))
+	if err := <-inFlight; err != nil {
+		t.Errorf("the call in flight on node 3 at SIGTERM: %v", err)
+	}
+	_, _, body := n2.rawRequest(t, http.MethodGet, "/health/ready", nil, nil)
+	if strings.Contains(string(body), `"id":"n3"`) {
+		t.Errorf("node 3 still listed right after it stopped (it must leave, not expire): %s", body)
+	}
+	if msgs, err := n2.client(tenantA).invokeTool(ctx, pluginID, providerName, toolName, map[string]any{"text": "last", "mode": "text"}); err != nil || texts(msgs) != "last" {
+		t.Errorf("call through node 2 after node 3 left: %v %+v", err, msgs)
+	}
 }
 
 // clusterMCP opens an MCP session on node 2 and sends every later request of it to node 3,
