@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -44,6 +45,28 @@ func (c claimer) Claim(ctx context.Context, name string) (install.Claim, error) 
 		return nil, err
 	}
 	return l, nil
+}
+
+// leaseLocker is oauth.Locker on the cluster's leases: one OAuth refresh per credential
+// across all nodes (a rotating refresh token used twice revokes the grant). The lease is
+// kept alive while the refresh runs; it is waited for, polling, until ctx ends.
+type leaseLocker struct{ cl *cluster.Cluster }
+
+func (l leaseLocker) Lock(ctx context.Context, key string) (func(), error) {
+	for {
+		lease, err := l.cl.Acquire(ctx, "lock:"+key, 30*time.Second)
+		if err == nil {
+			return lease.Release, nil
+		}
+		if !errors.Is(err, cluster.ErrHeld) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // peers tells the other nodes, over the bus, what the install manager did.

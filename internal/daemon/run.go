@@ -28,6 +28,7 @@ import (
 	"github.com/plugd/plugd/internal/httpapi"
 	"github.com/plugd/plugd/internal/install"
 	"github.com/plugd/plugd/internal/mcpserver"
+	"github.com/plugd/plugd/internal/oauth"
 	"github.com/plugd/plugd/internal/pyenv"
 	"github.com/plugd/plugd/internal/runtime"
 	"github.com/plugd/plugd/internal/sandbox"
@@ -274,7 +275,11 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	}
 	outbound := egress.New(egressSettings)
 	var tools *catalog.Catalog
-	oauthMgr, err := oauthManager(c, db, secretsVault, outbound, disp, &tools, log)
+	var locker oauth.Locker // one refresh per credential across the cluster's nodes
+	if nd != nil {
+		locker = leaseLocker{nd.cl}
+	}
+	oauthMgr, err := oauthManager(c, db, secretsVault, outbound, disp, &tools, locker, log)
 	if err != nil {
 		return err
 	}
