@@ -108,6 +108,16 @@ func FormFields(schema json.RawMessage) ([]Field, error) {
 		}
 		fields = append(fields, f)
 	}
+	// Required inputs first, each group in the schema's order.
+	slices.SortStableFunc(fields, func(a, b Field) int {
+		switch {
+		case a.Required == b.Required:
+			return 0
+		case a.Required:
+			return -1
+		}
+		return 1
+	})
 	return fields, nil
 }
 
