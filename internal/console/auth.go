@@ -84,13 +84,17 @@ func checkUserName(user string) error {
 // SetPassword returns the users file's text with user's password set to password (added
 // when missing), keeping the other lines.
 func SetPassword(file []byte, user, password string) ([]byte, error) {
+	return setPassword(file, user, password, bcrypt.DefaultCost)
+}
+
+func setPassword(file []byte, user, password string, cost int) ([]byte, error) {
 	if err := checkUserName(user); err != nil {
 		return nil, err
 	}
 	if len(password) < 8 {
 		return nil, errors.New("the password must have at least 8 characters")
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), cost)
 	if err != nil {
 		return nil, err // e.g. longer than bcrypt's 72 bytes
 	}
@@ -220,13 +224,25 @@ func (c *Console) authenticate(user, password string) bool {
 	hash, ok := c.cfg.Users[user]
 	if !ok {
 		// Spend the same time as a real check, so response times do not tell which names exist.
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(c.dummyHash, []byte(password))
 		return false
 	}
 	return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
 }
 
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
+// dummyHashFor makes the hash an unknown user's password is checked against: of the same
+// cost as the accounts' own, so both take as long.
+func dummyHashFor(users Users) []byte {
+	cost := bcrypt.DefaultCost
+	for _, h := range users {
+		if c, err := bcrypt.Cost(h); err == nil {
+			cost = c
+		}
+		break
+	}
+	h, _ := bcrypt.GenerateFromPassword([]byte("not a password"), cost)
+	return h
+}
 
 func (c *Console) secure(r *http.Request) bool { return c.cfg.SecureCookies || r.TLS != nil }
 

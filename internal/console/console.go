@@ -79,6 +79,8 @@ type Console struct {
 	sessions *sessions
 	limiter  *loginLimiter
 	guard    *http.CrossOriginProtection
+	// dummyHash is checked when a user name is unknown (see authenticate).
+	dummyHash []byte
 }
 
 // Prefix is where the console is mounted.
@@ -106,6 +108,9 @@ func New(cfg Config) (*Console, error) {
 		guard: http.NewCrossOriginProtection()}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Users) > 0 {
+		c.dummyHash = dummyHashFor(cfg.Users)
 	}
 	if err := c.parseTemplates(); err != nil {
 		return nil, err
@@ -282,6 +287,9 @@ func (c *Console) apiRequest(ctx context.Context, method, path string, body any,
 	req, err := http.NewRequestWithContext(ctx, method, path, rd)
 	if err != nil {
 		return nil, err
+	}
+	if req.Body == nil {
+		req.Body = http.NoBody // as a server's request has
 	}
 	for k, v := range header {
 		req.Header[k] = v
