@@ -11,6 +11,7 @@
 #   pg/, s3/       the test servers' data and installs (scripts/postgres.sh, scripts/s3.sh).
 #   mcp-everything-<version>/  @modelcontextprotocol/server-everything from npm (MCP client tests)
 #   mcp-py-<version>/          the official Python MCP SDK and mcp-server-time from PyPI
+#   axe-core-<version>/        axe-core from npm (scripts/chromium.sh; Debian's chromium is apt-installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/cache.sh
@@ -62,6 +63,8 @@ fi
 # run of this script waits forever.
 scripts/postgres.sh 8>&-
 scripts/s3.sh 8>&-
+# Headless Chromium and axe-core for the web console's browser tests.
+scripts/chromium.sh 8>&-
 
 cat <<VARS
 PLUGD_TEST_REQUIRE_SERVICES=1
