@@ -40,6 +40,18 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"code":0,"message":"success","data":{"list":[{"installation_id":"i1","plugin_id":"a/p","plugin_unique_identifier":"a/p:0.0.1@abc","name":"p","version":"0.0.1","source":"package","verification":null}],"total":1}}`)
 	case r.URL.Path == "/health/ready":
 		_, _ = io.WriteString(w, `{"ready":true,"plugins":[{"unique_identifier":"a/p:0.0.1@abc","state":"ready","rss":1048576,"in_flight":0}]}`)
+	case strings.HasSuffix(r.URL.Path, "/providers/a/p/p"):
+		_, _ = io.WriteString(w, `{"code":0,"message":"success","data":{"id":"a/p/p","kind":"plugin","name":"p","label":"P","tools":[{"name":"echo","label":"Echo","input_schema":{"type":"object","required":["text"],"properties":{"text":{"type":"string"}}}}]}}`)
+	case strings.HasSuffix(r.URL.Path, "/call"):
+		var body struct {
+			Arguments map[string]any `json:"arguments"`
+		}
+		_ = json.Unmarshal(b, &body)
+		text, _ := body.Arguments["text"].(string)
+		w.Header().Set("Content-Type", "text/event-stream")
+		msg, _ := json.Marshal(map[string]any{"type": "text", "message": map[string]string{"text": text}})
+		_, _ = io.WriteString(w, "data: {\"code\":0,\"message\":\"success\",\"data\":"+string(msg)+"}\n\n")
+		_, _ = io.WriteString(w, "data: {\"code\":-502,\"message\":\"the tool broke\",\"data\":null}\n\n")
 	case strings.HasSuffix(r.URL.Path, "/preferences"):
 		_, _ = io.WriteString(w, `{"code":0,"message":"success","data":{}}`)
 	default:
@@ -327,6 +339,40 @@ func TestPluginsPage(t *testing.T) {
 		if !strings.Contains(w.Body.String(), want) {
 			t.Errorf("plugins page lacks %q", want)
 		}
+	}
+}
+
+// A tool call without the page's script (no event-stream Accept) renders the messages, and
+// the error that ended the stream, on the page.
+func TestToolCallWithoutScript(t *testing.T) {
+	c, api := newTest(t, Config{})
+	ck, token := login(t, c, "", testKey)
+	call := func(form url.Values, accept string) *httptest.ResponseRecorder {
+		form.Set("csrf", token)
+		r := request("POST", "/console/t/default/tools/call", form.Encode(), local)
+		r.AddCookie(ck)
+		if accept != "" {
+			r.Header.Set("Accept", accept)
+		}
+		w := httptest.NewRecorder()
+		c.ServeHTTP(w, r)
+		return w
+	}
+	w := call(url.Values{"provider": {"a/p/p"}, "tool": {"echo"}, "arg.text": {"<hi>"}}, "")
+	body := w.Body.String()
+	if w.Code != 200 || !strings.Contains(body, "&lt;hi&gt;") || !strings.Contains(body, "the tool broke") {
+		t.Errorf("page: %d\n%s", w.Code, body)
+	}
+	if _, sent := api.last(); !strings.Contains(sent, `"arguments":{"text":"\u003chi\u003e"}`) {
+		t.Errorf("the API got %s", sent)
+	}
+	w = call(url.Values{"provider": {"a/p/p"}, "tool": {"echo"}, "arg.text": {"x"}}, "text/event-stream")
+	if !strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream") || strings.Count(w.Body.String(), "data: ") != 2 {
+		t.Errorf("stream: %s %q", w.Header().Get("Content-Type"), w.Body)
+	}
+	w = call(url.Values{"provider": {"a/p/p"}, "tool": {"echo"}}, "")
+	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "text: required") {
+		t.Errorf("missing argument: %d", w.Code)
 	}
 }
 

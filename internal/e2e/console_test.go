@@ -96,6 +96,21 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	axe := axeSource(t)
+	shoot := func(name string) {
+		t.Helper()
+		if get(t, ctx, name+": overflow", chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)) {
+			t.Errorf("%s: the page is wider than the viewport", name)
+		}
+		png := get(t, ctx, name+": screenshot", chromedp.FullScreenshot(100))
+		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if axe != "" {
+			checkAxe(t, ctx, name, axe)
+		}
+	}
+
 	// Log in with the server key; a wrong one first.
 	do(t, ctx, "wrong key", 30*time.Second,
 		chromedp.Navigate(d.base+"/console/"),
@@ -180,6 +195,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if result := get(t, ctx, "result", chromedp.Text(css("#result"))); !strings.Contains(result, "hello from the console") {
 		t.Errorf("tool result: %q, want the echoed text", result)
 	}
+	shoot("try-result-desktop")
 
 	// Import an OpenAPI description from its text.
 	do(t, ctx, "openapi import", time.Minute,
@@ -213,7 +229,6 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	// Every page at both sizes: screenshots, no horizontal overflow, axe's WCAG A/AA rules.
-	axe := axeSource(t)
 	pages := []struct{ name, url, ready string }{
 		{"plugins", T + "plugins", "#plugins"},
 		{"install", T + "install", "#install-form"},
@@ -229,19 +244,6 @@ func TestConsoleInBrowser(t *testing.T) {
 		name string
 		w, h int64
 	}{{"desktop", 1280, 800}, {"phone", 390, 844}}
-	shoot := func(name string) {
-		t.Helper()
-		if get(t, ctx, name+": overflow", chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)) {
-			t.Errorf("%s: the page is wider than the viewport", name)
-		}
-		png := get(t, ctx, name+": screenshot", chromedp.FullScreenshot(100))
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if axe != "" {
-			checkAxe(t, ctx, name, axe)
-		}
-	}
 	for _, sz := range sizes {
 		for _, pg := range pages {
 			do(t, ctx, pg.name+"-"+sz.name, time.Minute,
