@@ -52,6 +52,8 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		msg, _ := json.Marshal(map[string]any{"type": "text", "message": map[string]string{"text": text}})
 		_, _ = io.WriteString(w, "data: {\"code\":0,\"message\":\"success\",\"data\":"+string(msg)+"}\n\n")
 		_, _ = io.WriteString(w, "data: {\"code\":-502,\"message\":\"the tool broke\",\"data\":null}\n\n")
+	case r.URL.Path == "/tools/default/install":
+		_, _ = io.WriteString(w, `{"code":0,"message":"success","data":{"unique_identifier":"org/x:1.0.0@abc","task_id":"task-1"}}`)
 	case strings.HasSuffix(r.URL.Path, "/preferences"):
 		_, _ = io.WriteString(w, `{"code":0,"message":"success","data":{}}`)
 	default:
@@ -373,6 +375,21 @@ func TestToolCallWithoutScript(t *testing.T) {
 	w = call(url.Values{"provider": {"a/p/p"}, "tool": {"echo"}}, "")
 	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "text: required") {
 		t.Errorf("missing argument: %d", w.Code)
+	}
+}
+
+func TestMarketplaceInstall(t *testing.T) {
+	c, api := newTest(t, Config{})
+	ck, token := login(t, c, "", testKey)
+	r := request("POST", "/console/t/default/install/marketplace", url.Values{"csrf": {token}, "plugin": {" org/x "}}.Encode(), local)
+	r.AddCookie(ck)
+	w := httptest.NewRecorder()
+	c.ServeHTTP(w, r)
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/console/t/default/tasks/task-1" {
+		t.Errorf("marketplace install: %d -> %s", w.Code, w.Header().Get("Location"))
+	}
+	if call, body := api.last(); call != "POST /tools/default/install" || body != `{"plugin":"org/x"}` {
+		t.Errorf("the API got %s %s", call, body)
 	}
 }
 

@@ -49,26 +49,27 @@ func (c *Console) routes() {
 	}))
 	const T = Prefix + "/t/{tenant}/"
 	for pattern, h := range map[string]authed{
-		"GET " + T + "plugins":            c.pluginsPage,
-		"POST " + T + "plugins/uninstall": c.uninstall,
-		"POST " + T + "plugins/reset":     c.resetPlugin,
-		"GET " + T + "install":            c.installPage,
-		"GET " + T + "tasks":              c.tasksPage,
-		"GET " + T + "tasks/{id}":         c.taskPage,
-		"GET " + T + "tools":              c.toolsPage,
-		"POST " + T + "tools/preference":  c.toolPreference,
-		"GET " + T + "tools/try":          c.tryPage,
-		"POST " + T + "tools/call":        c.toolCall,
-		"GET " + T + "openapi":            c.openAPIPage,
-		"POST " + T + "openapi":           c.openAPIImport,
-		"POST " + T + "providers/delete":  c.providerDelete,
-		"GET " + T + "mcp":                c.mcpPage,
-		"POST " + T + "mcp/servers":       c.mcpAddServer,
-		"POST " + T + "mcp/tokens":        c.mcpCreateToken,
-		"POST " + T + "mcp/tokens/revoke": c.mcpRevokeToken,
-		"GET " + T + "debug":              c.debugPage,
-		"POST " + T + "debug":             c.debugKey,
-		"GET " + T + "oauth":              c.oauthPage,
+		"GET " + T + "plugins":              c.pluginsPage,
+		"POST " + T + "plugins/uninstall":   c.uninstall,
+		"POST " + T + "plugins/reset":       c.resetPlugin,
+		"GET " + T + "install":              c.installPage,
+		"POST " + T + "install/marketplace": c.installMarketplace,
+		"GET " + T + "tasks":                c.tasksPage,
+		"GET " + T + "tasks/{id}":           c.taskPage,
+		"GET " + T + "tools":                c.toolsPage,
+		"POST " + T + "tools/preference":    c.toolPreference,
+		"GET " + T + "tools/try":            c.tryPage,
+		"POST " + T + "tools/call":          c.toolCall,
+		"GET " + T + "openapi":              c.openAPIPage,
+		"POST " + T + "openapi":             c.openAPIImport,
+		"POST " + T + "providers/delete":    c.providerDelete,
+		"GET " + T + "mcp":                  c.mcpPage,
+		"POST " + T + "mcp/servers":         c.mcpAddServer,
+		"POST " + T + "mcp/tokens":          c.mcpCreateToken,
+		"POST " + T + "mcp/tokens/revoke":   c.mcpRevokeToken,
+		"GET " + T + "debug":                c.debugPage,
+		"POST " + T + "debug":               c.debugKey,
+		"GET " + T + "oauth":                c.oauthPage,
 	} {
 		m.HandleFunc(pattern, c.auth(h))
 	}
@@ -338,6 +339,26 @@ func (c *Console) install(w http.ResponseWriter, r *http.Request, s session, mr 
 	}
 	if started.AllInstalled || started.TaskID == "" {
 		back(w, r, "plugins", dec.UID+" is installed already.")
+		return
+	}
+	http.Redirect(w, r, tenantURL(r.PathValue("tenant"), "tasks/"+url.PathEscape(started.TaskID)), http.StatusSeeOther)
+}
+
+// installMarketplace has the daemon download a Marketplace plugin (org/name[:version] or a
+// unique identifier) and install it; the next page is its task.
+func (c *Console) installMarketplace(w http.ResponseWriter, r *http.Request, s session) {
+	ref := strings.TrimSpace(r.PostForm.Get("plugin"))
+	var started struct {
+		UID          string `json:"unique_identifier"`
+		TaskID       string `json:"task_id"`
+		AllInstalled bool   `json:"all_installed"`
+	}
+	if err := c.call(r.Context(), "POST", "/tools/"+apiTenant(r)+"/install", map[string]any{"plugin": ref}, &started); err != nil {
+		c.failPage(w, r, s, "install", fmt.Errorf("installing %s from the Marketplace: %w", ref, err))
+		return
+	}
+	if started.AllInstalled || started.TaskID == "" {
+		back(w, r, "plugins", started.UID+" is installed already.")
 		return
 	}
 	http.Redirect(w, r, tenantURL(r.PathValue("tenant"), "tasks/"+url.PathEscape(started.TaskID)), http.StatusSeeOther)
