@@ -258,7 +258,7 @@ type loginData struct {
 
 // safeNext keeps a post-login redirect inside the console.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, Prefix+"/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+	if !strings.HasPrefix(next, Prefix+"/") || strings.Contains(next, "//") || strings.Contains(next, "\\") || strings.Contains(next, "/..") {
 		return Prefix + "/"
 	}
 	return next

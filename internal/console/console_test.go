@@ -407,6 +407,19 @@ func TestSafeNext(t *testing.T) {
 	}
 }
 
+func TestEscapeID(t *testing.T) {
+	for in, want := range map[string]string{
+		"author/plugin/provider": "author/plugin/provider",
+		"a b/c?d":                "a%20b/c%3Fd",
+		"../../plugin/x":         "%2E%2E/%2E%2E/plugin/x",
+		"./x":                    "%2E/x",
+	} {
+		if got := escapeID(in); got != want {
+			t.Errorf("escapeID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestFormFieldsAndArguments(t *testing.T) {
 	schema := json.RawMessage(`{"type":"object","required":["text","n"],"properties":{
 		"mode":{"type":"string","enum":["a","b"]},

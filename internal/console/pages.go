@@ -83,6 +83,21 @@ func tenantURL(tenant, page string) string {
 
 func apiTenant(r *http.Request) string { return url.PathEscape(r.PathValue("tenant")) }
 
+// escapeID escapes a provider id for an API path segment by segment: plugin provider ids
+// are author/plugin/provider, and a dot segment must not walk to another route.
+func escapeID(id string) string {
+	parts := strings.Split(id, "/")
+	for i, p := range parts {
+		switch p {
+		case ".", "..":
+			parts[i] = strings.Repeat("%2E", len(p))
+		default:
+			parts[i] = url.PathEscape(p)
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
 // base is the page skeleton for a request.
 func (c *Console) base(r *http.Request, s session, title, nav string) page {
 	return page{Title: title, Nav: nav, Tenant: r.PathValue("tenant"), User: userLabel(s.user), CSRF: s.csrf,
@@ -525,7 +540,7 @@ type tryData struct {
 // findTool reads the provider and the tool named by provider and tool.
 func (c *Console) findTool(ctx context.Context, tenant, providerID, tool string) (catalog.Provider, catalog.Tool, []Field, error) {
 	var prov catalog.Provider
-	if err := c.call(ctx, "GET", "/tools/"+url.PathEscape(tenant)+"/providers/"+providerID, nil, &prov); err != nil {
+	if err := c.call(ctx, "GET", "/tools/"+url.PathEscape(tenant)+"/providers/"+escapeID(providerID), nil, &prov); err != nil {
 		return prov, catalog.Tool{}, nil, err
 	}
 	i := slices.IndexFunc(prov.Tools, func(t catalog.Tool) bool { return t.Name == tool })
@@ -692,7 +707,7 @@ func (c *Console) providerDelete(w http.ResponseWriter, r *http.Request, s sessi
 	if from != "mcp" {
 		from = "openapi"
 	}
-	if err := c.call(r.Context(), "DELETE", "/tools/"+apiTenant(r)+"/providers/"+url.PathEscape(id), nil, nil); err != nil {
+	if err := c.call(r.Context(), "DELETE", "/tools/"+apiTenant(r)+"/providers/"+escapeID(id), nil, nil); err != nil {
 		c.failPage(w, r, s, from, err)
 		return
 	}
