@@ -400,6 +400,7 @@ func TestSafeNext(t *testing.T) {
 		"https://evil.example": "/console/",
 		"/console/\\evil":      "/console/",
 		"":                     "/console/",
+		"/console/../../x":     "/console/",
 	} {
 		if got := safeNext(in); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
