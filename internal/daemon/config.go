@@ -168,6 +168,10 @@ type ToolsConfig struct {
 	// MCPAuthorizationServers are OAuth issuers announced in that metadata
 	// (PLUGD_MCP_AUTHORIZATION_SERVERS); empty when only plugd's own tokens are used.
 	MCPAuthorizationServers []string
+	// OAuthCallbackURL is the daemon's GET /oauth/callback as users' browsers reach it
+	// (PLUGD_OAUTH_CALLBACK_URL), the redirect URI every OAuth client registers; empty is
+	// http://127.0.0.1:SERVER_PORT/oauth/callback, which serves a browser on the daemon's host.
+	OAuthCallbackURL string
 }
 
 // DBConfig selects and tunes the database.
@@ -882,6 +886,7 @@ func variables() []variable {
 		list("POSITION_TOOL_EXCLUDES", func(c *Config) *[]string { return &c.Tools.ToolExcludes }),
 		str("PLUGD_MCP_PUBLIC_URL", "", func(c *Config) *string { return &c.Tools.MCPPublicURL }),
 		list("PLUGD_MCP_AUTHORIZATION_SERVERS", func(c *Config) *[]string { return &c.Tools.MCPAuthorizationServers }),
+		str("PLUGD_OAUTH_CALLBACK_URL", "", func(c *Config) *string { return &c.Tools.OAuthCallbackURL }),
 
 		oneOf("PLUGD_CONSOLE", "loopback", map[string]string{"loopback": "loopback", "on": "on", "true": "on", "off": "off", "false": "off"},
 			func(c *Config) *string { return &c.Console.Access }),
