@@ -61,6 +61,9 @@ type Config struct {
 	DefaultTenant string
 	// Metrics is the daemon's registry: calls, errors and latency per plugin.
 	Metrics prometheus.Gatherer
+	// OAuthCallbackURL is the redirect URI OAuth clients register (the daemon's
+	// /oauth/callback), shown on the OAuth page.
+	OAuthCallbackURL string
 	// DebugAddr is the remote-debugging server's address ("" when remote debugging is off).
 	DebugAddr string
 	// SessionTTL bounds a login (default 12 h).
@@ -232,6 +235,8 @@ type apiError struct {
 }
 
 func (e *apiError) Error() string { return e.Message }
+
+func asAPIError(err error, target **apiError) bool { return errors.As(err, target) }
 
 // call runs one API request in-process and decodes the envelope's data into out (when not
 // nil). body is JSON-encoded unless it is an io.Reader.

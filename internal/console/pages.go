@@ -70,6 +70,11 @@ func (c *Console) routes() {
 		"GET " + T + "debug":                c.debugPage,
 		"POST " + T + "debug":               c.debugKey,
 		"GET " + T + "oauth":                c.oauthPage,
+		"POST " + T + "oauth/clients":        c.oauthSetClient,
+		"POST " + T + "oauth/clients/delete": c.oauthDeleteClient,
+		"POST " + T + "oauth/connect":        c.oauthConnect,
+		"GET " + T + "oauth/flows/{id}":      c.oauthFlowStatus,
+		"POST " + T + "oauth/disconnect":     c.oauthDisconnect,
 	} {
 		m.HandleFunc(pattern, c.auth(h))
 	}
@@ -768,6 +773,9 @@ func (c *Console) mcpAddServer(w http.ResponseWriter, r *http.Request, s session
 		if len(headers) > 0 {
 			body["headers"] = headers
 		}
+		if f.Get("oauth") == "true" {
+			body["oauth"] = true
+		}
 	} else {
 		body["command"] = strings.TrimSpace(f.Get("command"))
 		if a := strings.TrimSpace(f.Get("args")); a != "" {
@@ -777,7 +785,7 @@ func (c *Console) mcpAddServer(w http.ResponseWriter, r *http.Request, s session
 	var prov catalog.Provider
 	if err := c.call(r.Context(), "POST", "/tools/"+apiTenant(r)+"/import/mcp", body, &prov); err != nil {
 		keep := url.Values{}
-		for _, k := range []string{"name", "url", "command", "args"} {
+		for _, k := range []string{"name", "url", "command", "args", "oauth"} {
 			keep.Set(k, f.Get(k))
 		}
 		c.renderMCP(w, r, s, http.StatusBadRequest, mcpData{Values: keep}, fmt.Errorf("adding the MCP server: %w", err))

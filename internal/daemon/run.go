@@ -289,7 +289,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 		con, err := console.New(console.Config{
 			Access: console.Access(c.Console.Access), API: api, ServerKey: c.ServerKey, Users: users,
 			SecureCookies: c.Console.SecureCookies, DefaultTenant: c.Console.Tenant, Metrics: reg, Logger: log,
-			DebugAddr: dbgAddr,
+			DebugAddr: dbgAddr, OAuthCallbackURL: oauthMgr.CallbackURL(),
 		})
 		if err != nil {
 			return err

@@ -3,7 +3,8 @@ package e2e
 // The web console (internal/console) in a real headless Chromium, driven with chromedp,
 // against a real `plugd serve`: log in, upload and install the test plugin and watch its task
 // reach success, pin a tool, call it from its generated form, import an OpenAPI description,
-// create an MCP token, get a remote-debugging key; then every page at 1280×800 and 390×844 is
+// create an MCP token, get a remote-debugging key, connect an OAuth credential against the
+// test authorization server (scripts/oauth-server.sh); then every page at 1280×800 and 390×844 is
 // screenshotted, checked for horizontal overflow and checked by axe-core's WCAG 2 A/AA rules
 // (colour contrast among them).
 //
@@ -24,6 +25,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/plugd/plugd/internal/oauth/oauthtest"
 )
 
 // browser starts one headless Chromium for the test, or skips (fails when services are
@@ -60,8 +63,35 @@ func do(t *testing.T, ctx context.Context, step string, limit time.Duration, ste
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatalf("%s: %v", step, err)
+		t.Fatalf("%s: %v\n%s", step, err, pageState(ctx))
 	}
+}
+
+// waitPath waits, through navigations, until the tab shows a loaded page at path.
+func waitPath(t *testing.T, ctx context.Context, path string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ok, err := chromedp.Run(c, chromedp.Evaluate[bool](`location.pathname === `+strconv.Quote(path)+` && document.readyState === "complete"`))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("the tab did not reach %s within %s\n%s", path, limit, pageState(ctx))
+}
+
+// pageState is where the tab is and what it shows, for a failure message.
+func pageState(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerHTML.slice(0, 3000)`))
+	if err != nil {
+		return "(page state unavailable: " + err.Error() + ")"
+	}
+	return s
 }
 
 // get runs one browser action that answers a value.
@@ -86,6 +116,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		"PLUGIN_REMOTE_INSTALLING_ENABLED": "true",
 		"PLUGIN_REMOTE_INSTALLING_HOST":    "127.0.0.1",
 		"PLUGIN_REMOTE_INSTALLING_PORT":    strconv.Itoa(debugPort),
+		"PLUGD_EGRESS_ALLOW":               "127.0.0.1", // the test authorization server
 	}})
 	tenant := newTenant()
 	T := d.base + "/console/t/" + tenant + "/"
@@ -228,6 +259,65 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Error("no remote-debugging key shown")
 	}
 
+	// OAuth: an OpenAPI description behind the real test authorization server, its client set
+	// on the OAuth page, "Connect", the sign-in in a second tab; the first follows the flow.
+	issuer := oauthtest.Issuer(t)
+	client := oauthtest.Register(t, issuer, d.base+"/oauth/callback")
+	do(t, ctx, "oauth api import", time.Minute,
+		chromedp.Navigate(T+"openapi"),
+		chromedp.SendKeys(css("#oa-name"), "me"),
+		chromedp.SetValue(css("#oa-schema"), fmt.Sprintf(consoleOAuthAPI, issuer+"/auth", issuer+"/token")),
+		chromedp.SetValue(css("#oa-auth"), "oauth2"),
+		chromedp.Submit(css("#oa-name")),
+		chromedp.WaitVisible(css(".note.ok")),
+		chromedp.Navigate(T+"oauth"),
+		chromedp.WaitVisible(css(`#oauth-connections tr[data-provider]`)),
+	)
+	if cb := get(t, ctx, "callback", chromedp.Text(css("#oauth-callback"))); cb != d.base+"/oauth/callback" {
+		t.Errorf("the OAuth page shows the redirect URI %q, want %s", cb, d.base+"/oauth/callback")
+	}
+	do(t, ctx, "oauth client", time.Minute,
+		chromedp.SendKeys(css("#oc-id"), client.ID),
+		chromedp.SendKeys(css("#oc-secret"), client.Secret),
+		chromedp.SendKeys(css("#oc-revoke"), issuer+"/token/revocation"),
+		chromedp.Submit(css("#oc-id")),
+		chromedp.WaitVisible(css(".note.ok")),
+		chromedp.WaitVisible(css("#oauth-clients")),
+		chromedp.Click(css(`#oauth-connections button[aria-label="Connect me"]`)),
+		chromedp.WaitVisible(css("#oauth-authorize")),
+	)
+	authURL := get(t, ctx, "authorization URL", chromedp.Evaluate[string](`document.getElementById("oauth-authorize").href`))
+	if !strings.HasPrefix(authURL, issuer+"/auth?") {
+		t.Fatalf("authorization URL %q, want one of %s", authURL, issuer)
+	}
+	signIn, closeSignIn := chromedp.NewContext(ctx) // a second tab of the same browser
+	defer closeSignIn()
+	if err := chromedp.Do(signIn); err != nil { // opens the tab: without a deadline, as NewContext asks
+		t.Fatalf("opening a second tab: %v", err)
+	}
+	do(t, signIn, "sign in", 2*time.Minute,
+		chromedp.Navigate(authURL),
+		chromedp.WaitVisible(css(`input[name="login"]`)),
+		chromedp.SendKeys(css(`input[name="login"]`), "alice"),
+		chromedp.SendKeys(css(`input[name="password"]`), "any password"),
+		chromedp.Submit(css(`input[name="login"]`)),
+		chromedp.WaitVisible(css(`form:has(input[name="prompt"][value="consent"]) button`)),
+		chromedp.Click(css(`form:has(input[name="prompt"][value="consent"]) button`)),
+	)
+	waitPath(t, signIn, "/oauth/callback", time.Minute)
+	if h := get(t, signIn, "callback page", chromedp.Text(css("h1"))); h != "Connected" {
+		t.Fatalf("the callback page says %q: %s", h, get(t, signIn, "callback text", chromedp.Text(css("body"))))
+	}
+	do(t, ctx, "flow followed", time.Minute,
+		chromedp.WaitVisible(css(`#oauth-connections tr[data-provider] .badge.connected`)),
+	)
+	if note := get(t, ctx, "connected note", chromedp.Text(css(".note.ok"))); !strings.Contains(note, "is connected") {
+		t.Errorf("after the flow the note is %q", note)
+	}
+	if b := get(t, ctx, "re-authorize", chromedp.Text(css(`#oauth-connections button[aria-label="Re-authorize me"]`))); b != "Re-authorize" {
+		t.Errorf("a connected provider offers %q", b)
+	}
+
 	// Every page at both sizes: screenshots, no horizontal overflow, axe's WCAG A/AA rules.
 	pages := []struct{ name, url, ready string }{
 		{"plugins", T + "plugins", "#plugins"},
@@ -237,7 +327,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		{"try", T + "tools/try?provider=" + url.QueryEscape(provider) + "&tool=echo", "#try-form"},
 		{"openapi", T + "openapi", "#openapi-form"},
 		{"mcp", T + "mcp", "#token-form"},
-		{"oauth", T + "oauth", "main"},
+		{"oauth", T + "oauth", "#oauth-connections"},
 		{"debug", T + "debug", "main form"},
 	}
 	sizes := []struct {
@@ -351,3 +441,11 @@ paths:
             schema: {type: object, required: [name], properties: {name: {type: string}, tag: {type: string, enum: [cat, dog]}}}
       responses: {"201": {description: created}}
 `
+
+// consoleOAuthAPI is an OpenAPI description whose calls need an OAuth token of the test
+// authorization server (its authorization and token URLs filled in).
+const consoleOAuthAPI = `{"openapi": "3.0.3", "info": {"title": "Me", "version": "1"}, "servers": [{"url": "http://127.0.0.1:9/api"}],
+  "components": {"securitySchemes": {"as": {"type": "oauth2", "flows": {"authorizationCode": {
+    "authorizationUrl": %q, "tokenUrl": %q, "scopes": {"api:read": "read"}}}}}},
+  "security": [{"as": ["api:read"]}],
+  "paths": {"/me": {"get": {"operationId": "whoami", "responses": {"200": {"description": "ok"}}}}}}`

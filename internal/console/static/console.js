@@ -52,6 +52,29 @@
     setTimeout(poll, 300);
   }
 
+  // An OAuth authorization's page follows the flow until the callback has finished it.
+  var flow = document.getElementById("flow");
+  if (flow) {
+    var ended = function (s) { return s === "done" || s === "failed" || s === "expired"; };
+    var follow = function () {
+      if (ended(flow.getAttribute("data-status"))) return;
+      fetch(flow.getAttribute("data-poll"), { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (f) {
+          if (!f || !f.status) return;
+          var st = document.getElementById("flow-status");
+          st.textContent = f.status;
+          st.className = "badge " + f.status;
+          document.getElementById("flow-error").textContent = f.error || "";
+          flow.setAttribute("data-status", f.status);
+          if (f.status === "done") setTimeout(function () { window.location.replace(window.location.pathname.replace(/\/oauth\/connect$/, "/oauth") + "?done=" + encodeURIComponent(f.provider_id + " is connected.")); }, 600);
+        })
+        .catch(function () {})
+        .finally(function () { if (!ended(flow.getAttribute("data-status"))) setTimeout(follow, 1000); });
+    };
+    setTimeout(follow, 1000);
+  }
+
   // A tool's form streams its result: each `data:` event is one message.
   var form = document.getElementById("try-form");
   if (form && window.fetch && window.TextDecoder) {
