@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -54,6 +55,17 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "data: {\"code\":-502,\"message\":\"the tool broke\",\"data\":null}\n\n")
 	case r.URL.Path == "/tools/default/install":
 		_, _ = io.WriteString(w, `{"code":0,"message":"success","data":{"unique_identifier":"org/x:1.0.0@abc","task_id":"task-1"}}`)
+	case r.URL.Path == "/tools/default/oauth/clients":
+		_, _ = io.WriteString(w, `{"code":0,"message":"success","data":[{"provider":"api-1","client_id":"cid","client_secret":"ab***yz","enabled":true,"level":"tenant"}]}`)
+	case r.URL.Path == "/tools/default/oauth/connections":
+		_, _ = io.WriteString(w, `{"code":0,"message":"success","data":[{"provider_id":"api-1","kind":"api","status":"needs_reauthorization","reason":"refresh refused","has_refresh_token":false}]}`)
+	case r.URL.Path == "/tools/default/providers":
+		_, _ = io.WriteString(w, `{"code":0,"message":"success","data":[
+			{"id":"api-1","kind":"api","name":"me","label":"Me","config":{"auth":{"type":"oauth2"}},"tools":[]},
+			{"id":"mcp-1","kind":"mcp","name":"docs","label":"Docs","config":{"url":"https://x","oauth":true},"tools":[]},
+			{"id":"api-2","kind":"api","name":"plain","label":"Plain","config":{"auth":{"type":"none"}},"tools":[]}]}`)
+	case r.URL.Path == "/tools/default/oauth/connect":
+		_, _ = io.WriteString(w, `{"code":0,"message":"success","data":{"flow_id":"f1","provider_id":"mcp-1","authorization_url":"https://as.example/auth?state=s"}}`)
 	case strings.HasSuffix(r.URL.Path, "/preferences"):
 		_, _ = io.WriteString(w, `{"code":0,"message":"success","data":{}}`)
 	default:
@@ -391,6 +403,38 @@ func TestMarketplaceInstall(t *testing.T) {
 	if call, body := api.last(); call != "POST /tools/default/install" || body != `{"plugin":"org/x"}` {
 		t.Errorf("the API got %s %s", call, body)
 	}
+}
+
+func TestOAuthPage(t *testing.T) {
+	c, api := newTest(t, Config{OAuthCallbackURL: "http://127.0.0.1:5002/oauth/callback"})
+	ck, token := login(t, c, "", testKey)
+	r := request("GET", "/console/t/default/oauth", "", local)
+	r.AddCookie(ck)
+	w := httptest.NewRecorder()
+	c.ServeHTTP(w, r)
+	body := w.Body.String()
+	for _, want := range []string{`data-provider="api-1"`, `data-provider="mcp-1"`, "needs_reauthorization", "refresh refused",
+		`aria-label="Re-authorize me"`, `aria-label="Connect docs"`, "http://127.0.0.1:5002/oauth/callback", "registered on connect"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("OAuth page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, `data-provider="api-2"`) {
+		t.Error("a provider without OAuth is listed")
+	}
+	r = request("POST", "/console/t/default/oauth/connect", url.Values{"csrf": {token}, "provider": {"mcp-1"}}.Encode(), local)
+	r.AddCookie(ck)
+	w = httptest.NewRecorder()
+	c.ServeHTTP(w, r)
+	if !strings.Contains(w.Body.String(), `href="https://as.example/auth?state=s"`) || !strings.Contains(w.Body.String(), `data-poll="/console/t/default/oauth/flows/f1"`) {
+		t.Errorf("connect page: %d\n%s", w.Code, w.Body)
+	}
+	api.mu.Lock()
+	i := slices.Index(api.calls, "POST /tools/default/oauth/connect")
+	if i < 0 || !strings.Contains(api.bodies[i], `"provider_id":"mcp-1"`) {
+		t.Errorf("the API got %v", api.calls)
+	}
+	api.mu.Unlock()
 }
 
 func TestSafeNext(t *testing.T) {
