@@ -249,7 +249,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	}
 	outbound := egress.New(egressSettings)
 	var tools *catalog.Catalog
-	oauthMgr, err := oauthManager(c, db, secretsVault, outbound, &tools, log)
+	oauthMgr, err := oauthManager(c, db, secretsVault, outbound, disp, &tools, log)
 	if err != nil {
 		return err
 	}

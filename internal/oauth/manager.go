@@ -405,6 +405,14 @@ func (m *Manager) Callback(ctx context.Context, r *http.Request) (FlowInfo, erro
 		return FlowInfo{}, fmt.Errorf("%w: the callback has no state parameter", ErrFlow)
 	}
 	f, err := m.cfg.Store.ClaimOAuthFlow(ctx, hashState(cb.State), m.cfg.Now())
+	// A plugin's provider echoes the state the plugin put in its URL, not the daemon's: the
+	// daemon's is in the start route's cookie.
+	if errors.Is(err, catalog.ErrNotFound) {
+		if c, cerr := r.Cookie(StateCookie); cerr == nil && c.Value != "" && c.Value != cb.State {
+			cb.State = c.Value
+			f, err = m.cfg.Store.ClaimOAuthFlow(ctx, hashState(cb.State), m.cfg.Now())
+		}
+	}
 	switch {
 	case errors.Is(err, catalog.ErrNotFound):
 		return FlowInfo{}, fmt.Errorf("%w: the state belongs to no authorization of this daemon", ErrFlow)

@@ -76,9 +76,11 @@ func newUnitEnv(t testing.TB) *unitEnv {
 	if _, err := db.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	u := &unitEnv{db: db, g: &grant{refresh: func(n int64) (oauth.Token, error) {
-		return oauth.Token{AccessToken: fmt.Sprintf("refreshed-%d", n), Expiry: time.Now().Add(time.Hour)}, nil
-	}}}
+	u := &unitEnv{db: db}
+	// A refreshed token lives an hour from the Manager's (moved) clock.
+	u.g = &grant{refresh: func(n int64) (oauth.Token, error) {
+		return oauth.Token{AccessToken: fmt.Sprintf("refreshed-%d", n), Expiry: time.Now().Add(time.Duration(u.now.Load()) + time.Hour)}, nil
+	}}
 	providers := providerFunc(func(_ context.Context, tenant, id string) (catalog.Provider, error) {
 		if id == "missing" {
 			return catalog.Provider{}, fmt.Errorf("provider %s: %w", id, catalog.ErrNotFound)
@@ -242,8 +244,10 @@ func TestRefreshOncePerCredential(t *testing.T) {
 	if n := u.g.refreshes.Load(); n != 1 || failed.Load() != 0 {
 		t.Fatalf("%d refreshes, %d failed calls", n, failed.Load())
 	}
-	if u.locks.Load() != 1 {
-		t.Fatalf("the Locker was taken %d times", u.locks.Load())
+	// A caller that read the store before the refresh was saved takes the lock again after it,
+	// reads the refreshed token and refreshes nothing.
+	if u.locks.Load() < 1 {
+		t.Fatal("the Locker was not taken")
 	}
 	// The refreshed token kept the refresh token the server did not replace.
 	tok, _ := u.mgr.Token(t.Context(), "t1", "p1")
