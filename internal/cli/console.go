@@ -19,7 +19,10 @@ import (
 // shows in the process list or the shell's history. A running daemon reads the file at start.
 func newConsoleCmd(env Env) *cobra.Command {
 	c := &cobra.Command{Use: "console", Short: "The web console's accounts (docs/console.md)"}
-	var f daemonFlags
+	var (
+		f      daemonFlags
+		asJSON bool
+	)
 	passwd := &cobra.Command{
 		Use:   "passwd NAME",
 		Short: "Add a console account or set its password (read from stdin)",
@@ -61,11 +64,15 @@ func newConsoleCmd(env Env) *cobra.Command {
 			if err := os.Rename(tmp, path); err != nil {
 				return err
 			}
+			if asJSON {
+				return printJSON(env.Stdout, map[string]string{"user": args[0], "users_file": path})
+			}
 			fmt.Fprintf(env.Stdout, "%s: password set in %s (restart plugd serve to apply)\n", args[0], path)
 			return nil
 		},
 	}
 	f.register(passwd)
+	passwd.Flags().BoolVar(&asJSON, "json", false, "print {user, users_file} as JSON")
 	c.AddCommand(passwd)
 	return c
 }
