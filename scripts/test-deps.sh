@@ -12,6 +12,7 @@
 #                  scripts/redis.sh).
 #   mcp-everything-<version>/  @modelcontextprotocol/server-everything from npm (MCP client tests)
 #   mcp-py-<version>/          the official Python MCP SDK and mcp-server-time from PyPI
+#   axe-core-<version>/        axe-core from npm (scripts/chromium.sh; Debian's chromium is apt-installed)
 #   oidc-provider-<version>/   panva's oidc-provider from npm, the OAuth server of the tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,6 +67,8 @@ fi
 scripts/postgres.sh 8>&-
 scripts/s3.sh 8>&-
 scripts/redis.sh 8>&-
+# Headless Chromium and axe-core for the web console's browser tests.
+scripts/chromium.sh 8>&-
 # A real OAuth authorization server (oidc-provider from npm) for internal/oauth's flow tests.
 scripts/oauth-server.sh 8>&-
 

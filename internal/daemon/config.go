@@ -79,6 +79,8 @@ type Config struct {
 	// Debug is the remote-debugging TCP server plugin authors attach running plugins to. Off
 	// unless enabled: it accepts code from anyone holding a key.
 	Debug DebugConfig
+	// Console is the web console at /console/ (docs/console.md).
+	Console ConsoleConfig
 
 	// IdleStop stops a plugin process nobody called for this long; the next call starts it
 	// again. 0 keeps processes running forever, as the reference does.
@@ -234,6 +236,14 @@ type DebugConfig struct {
 	Host     string // PLUGIN_REMOTE_INSTALLING_HOST
 	Port     int    // PLUGIN_REMOTE_INSTALLING_PORT
 	MaxConns int    // PLUGIN_REMOTE_INSTALLING_MAX_CONN: plugins attached at once
+}
+
+// ConsoleConfig is the web console's settings.
+type ConsoleConfig struct {
+	Access        string // PLUGD_CONSOLE: loopback (default), on or off
+	UsersFile     string // PLUGD_CONSOLE_USERS_FILE: name:bcrypt-hash lines
+	SecureCookies bool   // PLUGD_CONSOLE_SECURE_COOKIES: behind a TLS-terminating proxy
+	Tenant        string // PLUGD_CONSOLE_TENANT: the tenant the console opens on
 }
 
 // StorageConfig selects where package and asset bytes live.
@@ -1005,6 +1015,12 @@ func variables() []variable {
 		str("PLUGD_MCP_PUBLIC_URL", "", func(c *Config) *string { return &c.Tools.MCPPublicURL }),
 		list("PLUGD_MCP_AUTHORIZATION_SERVERS", func(c *Config) *[]string { return &c.Tools.MCPAuthorizationServers }),
 		str("PLUGD_OAUTH_CALLBACK_URL", "", func(c *Config) *string { return &c.Tools.OAuthCallbackURL }),
+
+		oneOf("PLUGD_CONSOLE", "loopback", map[string]string{"loopback": "loopback", "on": "on", "true": "on", "off": "off", "false": "off"},
+			func(c *Config) *string { return &c.Console.Access }),
+		pathVar("PLUGD_CONSOLE_USERS_FILE", underData("console-users"), func(c *Config) *string { return &c.Console.UsersFile }),
+		boolean("PLUGD_CONSOLE_SECURE_COOKIES", false, func(c *Config) *bool { return &c.Console.SecureCookies }),
+		str("PLUGD_CONSOLE_TENANT", "default", func(c *Config) *string { return &c.Console.Tenant }),
 
 		oneOf("LOG_LEVEL", "INFO", map[string]string{"debug": "DEBUG", "info": "INFO", "warn": "WARN", "warning": "WARN", "error": "ERROR"},
 			func(c *Config) *string { return &c.LogLevel }).withFlag("log-level", "DEBUG, INFO, WARN or ERROR"),

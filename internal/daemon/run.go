@@ -22,6 +22,7 @@ import (
 	"github.com/plugd/plugd/internal/backwards"
 	"github.com/plugd/plugd/internal/blob"
 	"github.com/plugd/plugd/internal/catalog"
+	"github.com/plugd/plugd/internal/console"
 	"github.com/plugd/plugd/internal/difyapi"
 	"github.com/plugd/plugd/internal/dispatch"
 	"github.com/plugd/plugd/internal/egress"
@@ -311,6 +312,26 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 		apiCfg.MCP = mcpSrv
 	}
 	api := httpapi.New(apiCfg)
+	var handler http.Handler = api
+	if c.Console.Access != string(console.AccessOff) {
+		users, err := console.ReadUsers(c.Console.UsersFile)
+		if err != nil {
+			return fmt.Errorf("PLUGD_CONSOLE_USERS_FILE: %w", err)
+		}
+		var dbgAddr string
+		if c.Debug.Enabled {
+			dbgAddr = debugAddr(c)
+		}
+		con, err := console.New(console.Config{
+			Access: console.Access(c.Console.Access), API: api, ServerKey: c.ServerKey, Users: users,
+			SecureCookies: c.Console.SecureCookies, DefaultTenant: c.Console.Tenant, Metrics: reg, Logger: log,
+			DebugAddr: dbgAddr, OAuthCallbackURL: oauthMgr.CallbackURL(),
+		})
+		if err != nil {
+			return err
+		}
+		handler = console.Mount(con, api)
+	}
 	// Plugins attached for remote debugging left with the daemon that served them. On a
 	// cluster the others' attachments live on: the leader removes those of dead nodes.
 	if nd == nil {
@@ -359,7 +380,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 		_ = g.Wait()
 		return fmt.Errorf("listening on %s (SERVER_HOST, SERVER_PORT): %w", addr, err)
 	}
-	srv := httpapi.NewHTTPServer(addr, api)
+	srv := httpapi.NewHTTPServer(addr, handler)
 	serveErr := make(chan error, 1)
 	g.Go(func() error {
 		serveErr <- srv.Serve(ln)
