@@ -8,10 +8,11 @@
 #                  (the newest that imports on 3.11) and uv.
 #   pynew-sdk/     Python >= 3.12 venv (from scripts/python-new.sh, which may build
 #                  CPython 3.13 from Debian's sources) with the newest dify-plugin SDK.
-#   pg/, s3/, mariadb/  the test servers' data and installs (scripts/postgres.sh, scripts/s3.sh,
-#                  scripts/mariadb.sh).
+#   pg/, s3/, mariadb/, redis/  the test servers' data and installs (scripts/postgres.sh,
+#                  scripts/s3.sh, scripts/mariadb.sh, scripts/redis.sh).
 #   mcp-everything-<version>/  @modelcontextprotocol/server-everything from npm (MCP client tests)
 #   mcp-py-<version>/          the official Python MCP SDK and mcp-server-time from PyPI
+#   axe-core-<version>/        axe-core from npm (scripts/chromium.sh; Debian's chromium is apt-installed)
 #   oidc-provider-<version>/   panva's oidc-provider from npm, the OAuth server of the tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,7 +59,8 @@ if [ ! -x "$mcp_py/bin/python" ] || ! "$mcp_py/bin/python" -c 'import mcp.server
   VIRTUAL_ENV="$mcp_py" "$venv/bin/uv" pip install --quiet "mcp==$mcp_py_version" 'mcp-server-time==2026.10.19' >&2
 fi
 
-# Servers for the daemon's tests, on loopback: PostgreSQL, MariaDB and an S3-compatible store. Each
+# Servers for the daemon's tests, on loopback: PostgreSQL, MariaDB, an S3-compatible store, Azurite
+# and Redis (the cluster's tests). Each
 # script prints its own KEY=VALUE lines. 8>&-: the servers outlive this script and must not
 # inherit the lock's descriptor, or they hold the lock for as long as they run and every later
 # run of this script waits forever.
@@ -66,6 +68,9 @@ scripts/postgres.sh 8>&-
 scripts/mariadb.sh 8>&-
 scripts/s3.sh 8>&-
 scripts/azurite.sh 8>&-
+scripts/redis.sh 8>&-
+# Headless Chromium and axe-core for the web console's browser tests.
+scripts/chromium.sh 8>&-
 # A real OAuth authorization server (oidc-provider from npm) for internal/oauth's flow tests.
 scripts/oauth-server.sh 8>&-
 
