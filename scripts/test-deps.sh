@@ -14,6 +14,7 @@
 #   fake-gcs-server-<version>/, gcs/   the GCS emulator built from its Go module (scripts/gcs.sh).
 #   mcp-everything-<version>/  @modelcontextprotocol/server-everything from npm (MCP client tests)
 #   mcp-py-<version>/          the official Python MCP SDK and mcp-server-time from PyPI
+#   oidc-provider-<version>/   panva's oidc-provider from npm, the OAuth server of the tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/cache.sh
@@ -68,6 +69,8 @@ scripts/postgres.sh 8>&-
 scripts/s3.sh 8>&-
 scripts/azurite.sh 8>&-
 scripts/gcs.sh 8>&-
+# A real OAuth authorization server (oidc-provider from npm) for internal/oauth's flow tests.
+scripts/oauth-server.sh 8>&-
 
 cat <<VARS
 PLUGD_TEST_REQUIRE_SERVICES=1
