@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -21,7 +22,7 @@ func (g *GCS) setListPage(n int)   { g.listPage = n }
 
 // needServer returns the value of a PLUGD_TEST_* variable a test server's script prints, or
 // skips (fails under PLUGD_TEST_REQUIRE_SERVICES=1) when it is unset.
-func needServer(t *testing.T, name, script string) string {
+func needServer(t testing.TB, name, script string) string {
 	t.Helper()
 	v := os.Getenv(name)
 	if v == "" {
@@ -36,7 +37,7 @@ func needServer(t *testing.T, name, script string) string {
 func testPrefix() string { return "plugd-test-" + strings.ToLower(rand.Text()) }
 
 // emptyOnCleanup deletes whatever the test left in its prefix.
-func emptyOnCleanup(t *testing.T, s Store) {
+func emptyOnCleanup(t testing.TB, s Store) {
 	t.Cleanup(func() {
 		ctx := context.Background()
 		keys, err := s.List(ctx, "")
@@ -51,7 +52,7 @@ func emptyOnCleanup(t *testing.T, s Store) {
 	})
 }
 
-func azureTestConfig(t *testing.T) AzureConfig {
+func azureTestConfig(t testing.TB) AzureConfig {
 	t.Helper()
 	return AzureConfig{
 		ConnectionString: AzuriteConnectionString(needServer(t, "PLUGD_TEST_AZURE_ENDPOINT", "scripts/azurite.sh"),
@@ -62,7 +63,7 @@ func azureTestConfig(t *testing.T) AzureConfig {
 	}
 }
 
-func newTestAzure(t *testing.T, cfg AzureConfig) *Azure {
+func newTestAzure(t testing.TB, cfg AzureConfig) *Azure {
 	t.Helper()
 	a, err := NewAzure(context.Background(), cfg)
 	if err != nil {
@@ -72,7 +73,7 @@ func newTestAzure(t *testing.T, cfg AzureConfig) *Azure {
 	return a
 }
 
-func gcsTestConfig(t *testing.T) GCSConfig {
+func gcsTestConfig(t testing.TB) GCSConfig {
 	t.Helper()
 	return GCSConfig{
 		Endpoint:     needServer(t, "PLUGD_TEST_GCS_ENDPOINT", "scripts/gcs.sh"),
@@ -83,7 +84,7 @@ func gcsTestConfig(t *testing.T) GCSConfig {
 	}
 }
 
-func newTestGCS(t *testing.T, cfg GCSConfig) *GCS {
+func newTestGCS(t testing.TB, cfg GCSConfig) *GCS {
 	t.Helper()
 	g, err := NewGCS(context.Background(), cfg)
 	if err != nil {
@@ -263,4 +264,43 @@ func azuriteHost(t *testing.T, conn string) string {
 	}
 	t.Fatalf("no BlobEndpoint in the connection string")
 	return ""
+}
+
+// BenchmarkPutGet stores and reads back a 4 MiB object on each backend whose server is
+// configured (a plugin package of a typical size), streamed from and to memory.
+func BenchmarkPutGet(b *testing.B) {
+	const size = 4 << 20
+	payload := data(size, 3)
+	stores := map[string]func(t testing.TB) Store{
+		"dir": func(t testing.TB) Store {
+			d, err := NewDir(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		},
+		"s3":    func(t testing.TB) Store { return newTestS3(t) },
+		"azure": func(t testing.TB) Store { return newTestAzure(t, azureTestConfig(t)) },
+		"gcs":   func(t testing.TB) Store { return newTestGCS(t, gcsTestConfig(t)) },
+	}
+	for _, name := range []string{"dir", "s3", "azure", "gcs"} {
+		b.Run(name, func(b *testing.B) {
+			s := stores[name](b)
+			ctx := context.Background()
+			b.SetBytes(size)
+			for b.Loop() {
+				if err := s.Put(ctx, "bench/pkg.difypkg", bytes.NewReader(payload), size); err != nil {
+					b.Fatal(err)
+				}
+				rc, err := s.Get(ctx, "bench/pkg.difypkg")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := io.Copy(io.Discard, rc); err != nil || n != size {
+					b.Fatalf("read %d, %v", n, err)
+				}
+				rc.Close()
+			}
+		})
+	}
 }
