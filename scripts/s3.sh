@@ -6,12 +6,13 @@
 #   scripts/s3.sh > /tmp/s3.env; set -a; . /tmp/s3.env; set +a; go test ./internal/blob/...
 #   scripts/s3.sh stop        # stops the server this script started
 #
-# The server is MinIO, the S3-compatible server most self-hosted Dify deployments run, built
-# from its Go module into $PLUGD_CACHE/minio-<version>/bin (a slow build, several minutes on
-# two cores, done once per version). It runs detached in a session of its own (it outlives
+# The server is MinIO, a widely self-hosted S3-compatible server (no mock), built from its Go
+# module into $PLUGD_CACHE/minio-<version>/bin (a slow build, several minutes on
+# two cores, done once per version; MinIO is AGPL-3.0 and only ever runs beside plugd as a test
+# server, never linked into it). It runs detached in a session of its own (it outlives
 # this script), keeps its data under $PLUGD_CACHE/minio/data-PORT (emptied when the script
-# starts it) and is reused while it answers. PLUGD_S3_PORT picks the port (default 10120, and the next one for its console); it
-# logs to $PLUGD_CACHE/minio/minio-PORT.log.
+# starts it) and is reused while it answers. PLUGD_S3_PORT picks the port (default 10120; its
+# console takes the next one); it logs to $PLUGD_CACHE/minio/minio-PORT.log.
 #
 # MINIO_DOMAIN makes it answer virtual-host-style requests (bucket.DOMAIN) besides path-style
 # ones: the addressing Aliyun OSS, Tencent COS and Volcengine TOS require, which the tests

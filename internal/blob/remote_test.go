@@ -6,14 +6,13 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/plugd/plugd/internal/blob/blobtest"
 )
 
 // Page-size hooks for the conformance suite's ManyKeysPaged.
@@ -23,7 +22,7 @@ func (g *GCS) setListPage(n int)   { g.listPage = n }
 
 // needServer returns the value of a PLUGD_TEST_* variable a test server's script prints, or
 // skips (fails under PLUGD_TEST_REQUIRE_SERVICES=1) when it is unset.
-func needServer(t *testing.T, name, script string) string {
+func needServer(t testing.TB, name, script string) string {
 	t.Helper()
 	v := os.Getenv(name)
 	if v == "" {
@@ -38,7 +37,7 @@ func needServer(t *testing.T, name, script string) string {
 func testPrefix() string { return "plugd-test-" + strings.ToLower(rand.Text()) }
 
 // emptyOnCleanup deletes whatever the test left in its prefix.
-func emptyOnCleanup(t *testing.T, s Store) {
+func emptyOnCleanup(t testing.TB, s Store) {
 	t.Cleanup(func() {
 		ctx := context.Background()
 		keys, err := s.List(ctx, "")
@@ -53,7 +52,7 @@ func emptyOnCleanup(t *testing.T, s Store) {
 	})
 }
 
-func azureTestConfig(t *testing.T) AzureConfig {
+func azureTestConfig(t testing.TB) AzureConfig {
 	t.Helper()
 	return AzureConfig{
 		ConnectionString: AzuriteConnectionString(needServer(t, "PLUGD_TEST_AZURE_ENDPOINT", "scripts/azurite.sh"),
@@ -64,7 +63,7 @@ func azureTestConfig(t *testing.T) AzureConfig {
 	}
 }
 
-func newTestAzure(t *testing.T, cfg AzureConfig) *Azure {
+func newTestAzure(t testing.TB, cfg AzureConfig) *Azure {
 	t.Helper()
 	a, err := NewAzure(context.Background(), cfg)
 	if err != nil {
@@ -74,7 +73,7 @@ func newTestAzure(t *testing.T, cfg AzureConfig) *Azure {
 	return a
 }
 
-func gcsTestConfig(t *testing.T) GCSConfig {
+func gcsTestConfig(t testing.TB) GCSConfig {
 	t.Helper()
 	return GCSConfig{
 		Endpoint:     needServer(t, "PLUGD_TEST_GCS_ENDPOINT", "scripts/gcs.sh"),
@@ -85,7 +84,7 @@ func gcsTestConfig(t *testing.T) GCSConfig {
 	}
 }
 
-func newTestGCS(t *testing.T, cfg GCSConfig) *GCS {
+func newTestGCS(t testing.TB, cfg GCSConfig) *GCS {
 	t.Helper()
 	g, err := NewGCS(context.Background(), cfg)
 	if err != nil {
@@ -161,109 +160,11 @@ func TestGCSCredentialsType(t *testing.T) {
 	}
 }
 
-// cutProxy forwards TCP connections to a server and can play the server going away: once
-// armed, after a number of bytes have gone towards the server it closes every connection and
-// then refuses new ones (accepts and closes them at once) until the test ends.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-	left   atomic.Int64 // bytes towards the server until the cut; <0 when not armed
-	dead   atomic.Bool
-	sent   atomic.Int64
-
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target}
-	p.left.Store(-1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if p.dead.Load() {
-				c.Close()
-				continue
-			}
-			go p.serve(c)
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		p.cut()
-	})
-	return p
-}
-
-func (p *cutProxy) addr() string { return p.ln.Addr().String() }
-
-// armAfter makes the proxy cut everything once n more bytes went towards the server.
-func (p *cutProxy) armAfter(n int64) { p.left.Store(n) }
-
-func (p *cutProxy) cut() {
-	p.dead.Store(true)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-}
-
-func (p *cutProxy) serve(c net.Conn) {
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns = append(p.conns, c, up)
-	p.mu.Unlock()
-	if p.dead.Load() {
-		p.cut()
-		return
-	}
-	go func() {
-		io.Copy(c, up)
-		c.Close()
-	}()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := c.Read(buf)
-		if n > 0 {
-			p.sent.Add(int64(n))
-			if left := p.left.Load(); left >= 0 {
-				if p.left.Add(-int64(n)) < 0 {
-					p.cut()
-					return
-				}
-			}
-			if _, werr := up.Write(buf[:n]); werr != nil {
-				break
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
-	up.Close()
-}
-
 // testServerGoesAway: a server that goes away in the middle of a large upload makes Put fail
 // (not hang) and leaves nothing visible: no new object, and the old object under the same key
 // whole. via builds a store that reaches the server through a fresh proxy; direct reaches the
 // same objects without it, as another daemon would.
-func testServerGoesAway(t *testing.T, via func(t *testing.T) (*cutProxy, Store), direct Store) {
+func testServerGoesAway(t *testing.T, via func(t *testing.T) (*blobtest.CutProxy, Store), direct Store) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	old := []byte("the previous, complete version")
@@ -271,7 +172,7 @@ func testServerGoesAway(t *testing.T, via func(t *testing.T) (*cutProxy, Store),
 	const size = 40 << 20
 	for _, key := range []string{"pkg/kept.difypkg", "pkg/fresh.difypkg"} {
 		proxy, s := via(t)
-		proxy.armAfter(12 << 20) // past the first part, chunk or block
+		proxy.ArmAfter(12 << 20) // past the first part, chunk or block
 		start := time.Now()
 		err := s.Put(ctx, key, &generator{left: size, seed: 9}, size)
 		if err == nil {
@@ -280,7 +181,7 @@ func testServerGoesAway(t *testing.T, via func(t *testing.T) (*cutProxy, Store),
 		if ctx.Err() != nil {
 			t.Fatalf("Put(%q) did not return before the test's deadline: %v", key, err)
 		}
-		if sent := proxy.sent.Load(); sent >= size {
+		if sent := proxy.Sent(); sent >= size {
 			t.Fatalf("the proxy passed %d bytes before the cut; the cut came too late to test anything", sent)
 		}
 		t.Logf("Put(%q) failed %s after the start: %v", key, time.Since(start).Round(time.Millisecond), err)
@@ -301,12 +202,12 @@ func testServerGoesAway(t *testing.T, via func(t *testing.T) (*cutProxy, Store),
 
 func TestS3ServerGoesAway(t *testing.T) {
 	direct := newTestS3(t)
-	testServerGoesAway(t, func(t *testing.T) (*cutProxy, Store) {
+	testServerGoesAway(t, func(t *testing.T) (*blobtest.CutProxy, Store) {
 		cfg := s3TestConfig(t)
 		cfg.Prefix = strings.TrimSuffix(direct.prefix, "/")
 		host, _, _ := s3Endpoint(cfg.Endpoint, false)
-		proxy := newCutProxy(t, host)
-		cfg.Endpoint = "http://" + proxy.addr()
+		proxy := blobtest.NewCutProxy(t, host)
+		cfg.Endpoint = "http://" + proxy.Addr()
 		cfg.MaxRetries = 2
 		s, err := NewS3(context.Background(), cfg)
 		if err != nil {
@@ -319,11 +220,11 @@ func TestS3ServerGoesAway(t *testing.T) {
 func TestAzureServerGoesAway(t *testing.T) {
 	base := azureTestConfig(t)
 	direct := newTestAzure(t, base)
-	testServerGoesAway(t, func(t *testing.T) (*cutProxy, Store) {
+	testServerGoesAway(t, func(t *testing.T) (*blobtest.CutProxy, Store) {
 		cfg := base
 		target := azuriteHost(t, cfg.ConnectionString)
-		proxy := newCutProxy(t, target)
-		cfg.ConnectionString = strings.Replace(cfg.ConnectionString, "//"+target+"/", "//"+proxy.addr()+"/", 1)
+		proxy := blobtest.NewCutProxy(t, target)
+		cfg.ConnectionString = strings.Replace(cfg.ConnectionString, "//"+target+"/", "//"+proxy.Addr()+"/", 1)
 		cfg.MaxRetries = 1
 		s, err := NewAzure(context.Background(), cfg)
 		if err != nil {
@@ -336,11 +237,11 @@ func TestAzureServerGoesAway(t *testing.T) {
 func TestGCSServerGoesAway(t *testing.T) {
 	base := gcsTestConfig(t)
 	direct := newTestGCS(t, base)
-	testServerGoesAway(t, func(t *testing.T) (*cutProxy, Store) {
+	testServerGoesAway(t, func(t *testing.T) (*blobtest.CutProxy, Store) {
 		cfg := base
 		target := strings.TrimPrefix(strings.SplitN(cfg.Endpoint, "/storage/", 2)[0], "http://")
-		proxy := newCutProxy(t, target)
-		cfg.Endpoint = strings.Replace(cfg.Endpoint, target, proxy.addr(), 1)
+		proxy := blobtest.NewCutProxy(t, target)
+		cfg.Endpoint = strings.Replace(cfg.Endpoint, target, proxy.Addr(), 1)
 		cfg.RetryDeadline = 3 * time.Second
 		cfg.CreateBucket = false
 		s, err := NewGCS(context.Background(), cfg)
@@ -363,4 +264,43 @@ func azuriteHost(t *testing.T, conn string) string {
 	}
 	t.Fatalf("no BlobEndpoint in the connection string")
 	return ""
+}
+
+// BenchmarkPutGet stores and reads back a 4 MiB object on each backend whose server is
+// configured (a plugin package of a typical size), streamed from and to memory.
+func BenchmarkPutGet(b *testing.B) {
+	const size = 4 << 20
+	payload := data(size, 3)
+	stores := map[string]func(t testing.TB) Store{
+		"dir": func(t testing.TB) Store {
+			d, err := NewDir(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		},
+		"s3":    func(t testing.TB) Store { return newTestS3(t) },
+		"azure": func(t testing.TB) Store { return newTestAzure(t, azureTestConfig(t)) },
+		"gcs":   func(t testing.TB) Store { return newTestGCS(t, gcsTestConfig(t)) },
+	}
+	for _, name := range []string{"dir", "s3", "azure", "gcs"} {
+		b.Run(name, func(b *testing.B) {
+			s := stores[name](b)
+			ctx := context.Background()
+			b.SetBytes(size)
+			for b.Loop() {
+				if err := s.Put(ctx, "bench/pkg.difypkg", bytes.NewReader(payload), size); err != nil {
+					b.Fatal(err)
+				}
+				rc, err := s.Get(ctx, "bench/pkg.difypkg")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := io.Copy(io.Discard, rc); err != nil || n != size {
+					b.Fatalf("read %d, %v", n, err)
+				}
+				rc.Close()
+			}
+		})
+	}
 }

@@ -14,7 +14,7 @@ import (
 
 // s3TestConfig is the S3 service named by PLUGD_TEST_S3_* (scripts/s3.sh starts one), with a
 // key prefix of its own so that runs and subtests sharing the bucket see only their objects.
-func s3TestConfig(t *testing.T) S3Config {
+func s3TestConfig(t testing.TB) S3Config {
 	t.Helper()
 	endpoint := os.Getenv("PLUGD_TEST_S3_ENDPOINT")
 	if endpoint == "" {
@@ -33,7 +33,7 @@ func s3TestConfig(t *testing.T) S3Config {
 	}
 }
 
-func newTestS3(t *testing.T) *S3 {
+func newTestS3(t testing.TB) *S3 {
 	t.Helper()
 	s, err := NewS3(context.Background(), s3TestConfig(t))
 	if err != nil {

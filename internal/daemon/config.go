@@ -286,7 +286,7 @@ type StorageConfig struct {
 	GCSEndpoint    string // PLUGD_GCS_ENDPOINT: an emulator's JSON API URL
 
 	AliyunRegion, AliyunEndpoint, AliyunAccessKeyID, AliyunAccessKeySecret string
-	AliyunAuthVersion, AliyunPath, AliyunCloudBoxID                         string
+	AliyunAuthVersion, AliyunPath, AliyunCloudBoxID                        string
 
 	TencentSecretID, TencentSecretKey, TencentRegion, TencentEndpoint string
 

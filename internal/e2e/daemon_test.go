@@ -10,9 +10,6 @@ package e2e
 //       runs the flow on PostgreSQL in a fresh database (scripts/postgres.sh starts one).
 //   PLUGD_TEST_MYSQL_DSN                        mysql://user:pass@host:port/
 //       runs `plugd migrate` and the flow on MySQL/MariaDB (scripts/mariadb.sh starts one).
-//   PLUGD_TEST_AZURE_ENDPOINT, PLUGD_TEST_AZURE_ACCOUNT, PLUGD_TEST_AZURE_KEY
-//       with PLUGD_TEST_MYSQL_DSN: the flow on Azure Blob storage and MySQL together
-//       (scripts/azurite.sh starts Azurite).
 //   PLUGD_TEST_S3_ENDPOINT, PLUGD_TEST_S3_ACCESS_KEY, PLUGD_TEST_S3_SECRET_KEY,
 //   PLUGD_TEST_S3_BUCKET                        runs the flow on S3-compatible storage.
 //       Without them those tests skip, or fail when PLUGD_TEST_REQUIRE_SERVICES=1.
