@@ -107,7 +107,7 @@ func newRoot(env Env) *cobra.Command {
 	root.AddCommand(daemonClientCmds(env)...)
 	root.AddCommand(newToolsCmd(env), newKeysCmd(env))
 	root.AddCommand(newMCPCmd(env))
-	root.AddCommand(newServeCmd(env), newMigrateCmd(env), newGCCmd(env))
+	root.AddCommand(newServeCmd(env), newMigrateCmd(env), newGCCmd(env), newAdoptCmd(env))
 	return root
 }
 

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Makes plugd adopt's PostgreSQL fixture (testdata/adopt/postgres/) with the real reference
+# daemon, langgenius/dify-plugin-daemon, built from its public source:
+#
+#   scripts/reference-fixture/make.sh /path/to/dify-plugin-daemon-source
+#
+# Kept in the repository to show how the fixture was made and to remake it; CI does not run it
+# (it builds the reference, about a minute of CPU on a warm module cache, and installs three
+# Python plugins). Nothing of the reference's code is committed: the source path is an
+# argument and every build output stays in a scratch folder.
+#
+# What it does: builds the reference's server and commandline; makes a fresh database on the
+# test PostgreSQL (scripts/postgres.sh) and runs the reference's own migration; starts a
+# private redis-server (the reference needs Redis even on one node) on 127.0.0.1:56391; packages
+# the fixture plugins with plugd; then driver/ starts the reference against all this with a
+# fake Dify inner API, installs, sets up endpoints, writes KV data and records the golden
+# answers. Last, the database is dumped (pg_dump --inserts) and the storage folder copied.
+set -euo pipefail
+src=${1:?usage: make.sh /path/to/dify-plugin-daemon-source}
+src=$(cd "$src" && pwd)
+cd "$(dirname "$0")/../.."
+repo=$(pwd)
+out=$repo/testdata/adopt/postgres
+log() { echo "reference-fixture: $*" >&2; }
+
+work=$(mktemp -d /tmp/plugd-reffixture-XXXXXX)
+redis_pid=""
+cleanup() {
+  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null || true
+  log "scratch folder kept: $work"
+}
+trap cleanup EXIT
+
+log "building the reference from $src ($(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo 'not a git checkout'))"
+(cd "$src" && go build -o "$work/bin/server" ./cmd/server && go build -o "$work/bin/commandline" ./cmd/commandline)
+go build -o "$work/bin/plugd" ./cmd/plugd
+go build -o "$work/bin/driver" ./scripts/reference-fixture/driver
+
+# PostgreSQL: the tests' server, a database of our own made fresh.
+pgenv=$(scripts/postgres.sh)
+dsn=${pgenv#PLUGD_TEST_POSTGRES_DSN=}
+db=adopt_reference_fixture
+psql "$dsn" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+pghost=$(echo "$dsn" | sed -E 's#^postgres://[^@]*@([^:/]+):([0-9]+)/.*#\1#')
+pgport=$(echo "$dsn" | sed -E 's#^postgres://[^@]*@([^:/]+):([0-9]+)/.*#\2#')
+
+# Redis: private, no persistence, gone with this script.
+command -v redis-server >/dev/null || { apt-get update >&2; DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server >&2; }
+redis_port=56391
+redis-server --port $redis_port --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
+redis_pid=$!
+for _ in $(seq 50); do redis-cli -p $redis_port ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+# The plugins: adoptkv (tool + endpoint with a secret + KV), e2etool (tool + endpoint), and the
+# echo vector (vec1.difypkg, made by the reference's own packager).
+"$work/bin/plugd" plugin package testdata/adopt/plugins/adoptkv -o "$work/adoptkv.difypkg" >&2
+"$work/bin/plugd" plugin package internal/e2e/testdata/plugins/e2etool -o "$work/e2etool.difypkg" >&2
+
+storage=$work/storage
+mkdir -p "$storage" "$work/cwd"
+export DB_TYPE=postgresql DB_HOST=$pghost DB_PORT=$pgport DB_USERNAME=postgres DB_PASSWORD=unused-trust-auth \
+  DB_DATABASE=$db DB_DEFAULT_DATABASE=postgres DB_SSL_MODE=disable \
+  REDIS_HOST=127.0.0.1 REDIS_PORT=$redis_port REDIS_PASSWORD= REDIS_KEY_PREFIX=adoptfixture \
+  PLATFORM=local PLUGIN_STORAGE_TYPE=local PLUGIN_STORAGE_LOCAL_ROOT=$storage \
+  PLUGIN_WORKING_PATH=$work/cwd/working PLUGIN_REMOTE_INSTALLING_ENABLED=false \
+  FORCE_VERIFYING_SIGNATURE=false PIP_MIRROR_AUTO_DETECT=false \
+  PYTHON_INTERPRETER_PATH=${PLUGD_TEST_PYTHON311:-$(command -v python3.11)} UV_PATH=${PLUGD_TEST_UV:-$(command -v uv)} \
+  PLUGIN_MAX_EXECUTION_TIMEOUT=120 PLUGIN_INSTALL_TIMEOUT=20 SERVER_TZ=UTC LOG_LEVEL=INFO
+(cd "$work/cwd" && "$work/bin/commandline" migrate >&2)
+(cd "$work/cwd" && "$work/bin/driver" -server "$work/bin/server" -out "$work/golden" \
+  -packages "$work/adoptkv.difypkg,$work/e2etool.difypkg,$repo/testdata/vectors/vec1.difypkg" -log "$work/server.log")
+
+rm -rf "$out"
+mkdir -p "$out"
+pg_dump --inserts --no-owner --no-privileges --dbname="${dsn%/*}/$db?sslmode=disable" > "$out/dump.sql"
+# The storage, without the reference's working folders (extracted code, environments).
+(cd "$storage" && find . -type f | sort) > "$work/files.txt"
+cp -r "$storage" "$out/storage"
+cp "$work/golden/golden.json" "$out/golden.json"
+git -C "$src" rev-parse HEAD > "$out/REFERENCE_COMMIT" 2>/dev/null || echo unknown > "$out/REFERENCE_COMMIT"
+log "fixture written to $out ($(du -sh "$out" | cut -f1))"
