@@ -56,6 +56,19 @@ for _ in $(seq 50); do redis-cli -p $redis_port ping >/dev/null 2>&1 && break; s
 "$work/bin/plugd" plugin package testdata/adopt/plugins/adoptkv -o "$work/adoptkv.difypkg" >&2
 "$work/bin/plugd" plugin package internal/e2e/testdata/plugins/e2etool -o "$work/e2etool.difypkg" >&2
 
+# The reference makes every plugin's environment with `uv venv --python 3.12` (hard-coded), and
+# uv would download a Python from GitHub when none is found; point it at a local 3.12 instead
+# (PLUGD_REF_PYTHON312, else python3.12 on PATH, else pyenv's) and forbid downloads.
+py312=${PLUGD_REF_PYTHON312:-}
+if [ -z "$py312" ]; then
+  for c in $(command -v python3.12 2>/dev/null) /root/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12; do
+    if [ -x "$c" ] && "$c" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then py312=$c; break; fi
+  done
+fi
+[ -n "$py312" ] || { log "no Python 3.12 found (set PLUGD_REF_PYTHON312): the reference builds plugin environments with 3.12"; exit 1; }
+py312=$("$py312" -c 'import sys; print(sys.executable)')
+export PATH=$(dirname "$py312"):$PATH UV_PYTHON_DOWNLOADS=never
+
 storage=$work/storage
 mkdir -p "$storage" "$work/cwd"
 export DB_TYPE=postgresql DB_HOST=$pghost DB_PORT=$pgport DB_USERNAME=postgres DB_PASSWORD=unused-trust-auth \
@@ -66,7 +79,10 @@ export DB_TYPE=postgresql DB_HOST=$pghost DB_PORT=$pgport DB_USERNAME=postgres D
   FORCE_VERIFYING_SIGNATURE=false PIP_MIRROR_AUTO_DETECT=false \
   PYTHON_INTERPRETER_PATH=${PLUGD_TEST_PYTHON311:-$(command -v python3.11)} UV_PATH=${PLUGD_TEST_UV:-$(command -v uv)} \
   PLUGIN_MAX_EXECUTION_TIMEOUT=120 PLUGIN_INSTALL_TIMEOUT=20 SERVER_TZ=UTC LOG_LEVEL=INFO
-(cd "$work/cwd" && "$work/bin/commandline" migrate >&2)
+# migrate validates the whole configuration: the server key and Dify settings get placeholders
+# here; the driver gives the server the real ones.
+(cd "$work/cwd" && SERVER_KEY=fixture-server-key DIFY_INNER_API_URL=http://127.0.0.1:9 DIFY_INNER_API_KEY=unused \
+  "$work/bin/commandline" migrate >&2)
 (cd "$work/cwd" && "$work/bin/driver" -server "$work/bin/server" -out "$work/golden" \
   -packages "$work/adoptkv.difypkg,$work/e2etool.difypkg,$repo/testdata/vectors/vec1.difypkg" -log "$work/server.log")
 
