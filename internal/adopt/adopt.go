@@ -516,12 +516,24 @@ func readAll(ctx context.Context, b blob.Store, key string) ([]byte, error) {
 	return io.ReadAll(rc)
 }
 
+// succeededKept is how long the reference keeps a succeeded install task (it deletes it 120 s
+// after success, and plugd does the same by default): older ones linger only when the
+// reference stopped meanwhile, Dify no longer asks for them, and plugd would delete them at its
+// next start. Failed tasks stay until Dify deletes them, so they are always carried over.
+const succeededKept = 2 * time.Minute
+
 func (r *run) tasks(ctx context.Context) error {
 	c := r.rep.Counts[KindTask]
+	expired := 0
 	for i, t := range r.snap.Tasks {
 		r.progress(KindTask, i, len(r.snap.Tasks))
 		switch store.TaskStatus(t.Status) {
-		case store.TaskSuccess, store.TaskFailed:
+		case store.TaskSuccess:
+			if time.Since(t.UpdatedAt) > succeededKept {
+				expired++
+				continue
+			}
+		case store.TaskFailed:
 		default:
 			r.problem(Problem{Kind: KindTask, ID: t.ID, Tenant: t.TenantID, Level: "skipped",
 				Reason: "still " + t.Status + " on the reference", Action: "adopt again once it has finished"})
@@ -550,6 +562,12 @@ func (r *run) tasks(ctx context.Context) error {
 		c.Imported++
 	}
 	r.progress(KindTask, len(r.snap.Tasks), len(r.snap.Tasks))
+	if expired > 0 {
+		c.Skipped += expired
+		r.problem(Problem{Kind: KindTask, Level: "note",
+			Reason: fmt.Sprintf("%d install tasks that succeeded more than %s ago are not carried over: the reference deletes them %s after success, and Dify no longer asks for them", expired, succeededKept, succeededKept),
+			Action: "none"})
+	}
 	return nil
 }
 
