@@ -1,0 +1,109 @@
+package adopt
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plugd/plugd/internal/store"
+)
+
+// TestAdoptSynthetic runs adoption over a reference made to the real reference's schema
+// (the fixture's dump without its rows) with rows of the kinds plugd cannot take over.
+func TestAdoptSynthetic(t *testing.T) {
+	dsn := testDSN(t)
+	ctx := context.Background()
+	ref := referenceSchema(t, dsn)
+	storage := t.TempDir()
+	synthReference(t, ref, storage, 3, 2)
+	conn, err := pgx.Connect(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	remote := "3f1c0e2a-1b2c-4d5e-8f90-a1b2c3d4e5f6/dbg:0.0.1@" + strings.Repeat("cd", 32)
+	serverless := "acme/lambda:0.0.1@" + strings.Repeat("ef", 32)
+	for _, q := range []string{
+		`INSERT INTO plugins (id, created_at, updated_at, plugin_unique_identifier, plugin_id, refers, install_type, manifest_type, source) VALUES ('019b0000-0000-7000-8000-0000000f0001', now(), now(), '` + serverless + `', 'acme/lambda', 1, 'serverless', 'plugin', 'marketplace')`,
+		`INSERT INTO serverless_runtimes (id, created_at, updated_at, plugin_unique_identifier, function_url, function_name, type, checksum) VALUES ('019b0000-0000-7000-8000-0000000f0002', now(), now(), '` + serverless + `', 'https://fn', 'fn', 'serverless', 'x')`,
+		`INSERT INTO plugin_installations (id, created_at, updated_at, tenant_id, plugin_id, plugin_unique_identifier, runtime_type, endpoints_setups, endpoints_active, source, meta) VALUES ('019b0000-0000-7000-8000-0000000f0003', now(), now(), '00000000-0000-4000-8000-000000000000', 'acme/lambda', '` + serverless + `', 'serverless', 0, 0, 'marketplace', '{}')`,
+		`INSERT INTO plugins (id, created_at, updated_at, plugin_unique_identifier, plugin_id, refers, install_type, manifest_type, source) VALUES ('019b0000-0000-7000-8000-0000000f0004', now(), now(), '` + remote + `', '3f1c0e2a-1b2c-4d5e-8f90-a1b2c3d4e5f6/dbg', 1, 'remote', 'plugin', '')`,
+		`INSERT INTO plugin_installations (id, created_at, updated_at, tenant_id, plugin_id, plugin_unique_identifier, runtime_type, endpoints_setups, endpoints_active, source, meta) VALUES ('019b0000-0000-7000-8000-0000000f0005', now(), now(), '00000000-0000-4000-8000-000000000001', '3f1c0e2a-1b2c-4d5e-8f90-a1b2c3d4e5f6/dbg', '` + remote + `', 'remote', 0, 0, '', NULL)`,
+		// An endpoint whose plugin the tenant uninstalled: the reference keeps it.
+		`INSERT INTO endpoints (id, created_at, updated_at, name, hook_id, tenant_id, user_id, plugin_id, expired_at, enabled, settings) VALUES ('019b0000-0000-7000-8000-0000000f0006', now(), now(), 'orphan', 'orphanhook000000', '00000000-0000-4000-8000-000000000002', 'u', 'acme/gone', '2050-01-01', true, '{}')`,
+		// A task still running.
+		`INSERT INTO install_tasks (id, created_at, updated_at, status, tenant_id, total_plugins, completed_plugins, plugins) VALUES ('019b0000-0000-7000-8000-0000000f0007', now(), now(), 'running', '00000000-0000-4000-8000-000000000002', 1, 0, '[]')`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	src := openSynth(t, ref, storage)
+
+	// The source connection refuses writes whatever adopt would try.
+	if _, err := src.DB.ExecContext(ctx, "DELETE FROM endpoints"); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Fatalf("a write through the reference's connection: %v, want a read-only refusal", err)
+	}
+
+	db, mgr := newTarget(t, dsn)
+	a := &Adopter{Source: src, Store: db, KV: db, Packages: mgr, DryRun: true}
+	rep, err := a.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := db.ListInstallations(ctx, "00000000-0000-4000-8000-000000000000", store.Page{Page: 1, Size: 10}); len(got) != 0 {
+		t.Fatalf("the dry run installed %v", got)
+	}
+	dry := *rep.Counts[KindInstallation]
+
+	a.DryRun = false
+	rep, err = a.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *rep.Counts[KindInstallation]; got != dry || got != (Counts{Imported: 6, Skipped: 2}) {
+		t.Errorf("installations: %+v, dry run %+v, want 6 imported, 2 skipped", got, dry)
+	}
+	for kind, want := range map[string]Counts{
+		KindPackage: {Imported: 2}, KindEndpoint: {Imported: 6, Skipped: 1}, KindKV: {Imported: 6}, KindTask: {Imported: 3, Skipped: 1},
+	} {
+		if got := *rep.Counts[kind]; got != want {
+			t.Errorf("%s: %+v, want %+v", kind, got, want)
+		}
+	}
+	reasons := map[string]bool{}
+	for _, p := range rep.Problems {
+		if p.Action == "" {
+			t.Errorf("problem without an action: %+v", p)
+		}
+		switch {
+		case strings.Contains(p.Reason, "serverless"):
+			reasons["serverless"] = true
+		case strings.Contains(p.Reason, "remote-debugging plugin"):
+			reasons["remote"] = true
+		case strings.Contains(p.Reason, "uninstalled the plugin"):
+			reasons["orphan endpoint"] = true
+		case strings.Contains(p.Reason, "still running"):
+			reasons["running task"] = true
+		case p.Kind == KindDebugging:
+			reasons["debug keys"] = true
+		}
+	}
+	if len(reasons) != 5 {
+		t.Errorf("not every kind of object plugd cannot take over is listed: %v\n%+v", reasons, rep.Problems)
+	}
+	if rep.Failed() {
+		t.Errorf("failed: %+v", rep.Problems)
+	}
+	// The secret settings are carried byte for byte and the counters match the endpoints.
+	e, err := db.GetEndpointByHook(ctx, "h000000000000000")
+	if err != nil || string(e.Settings) != `{"api_key":"enc:secret"}` || !e.Enabled {
+		t.Errorf("endpoint: %+v %v", e, err)
+	}
+	in, err := db.GetInstallationByPlugin(ctx, "00000000-0000-4000-8000-000000000000", "plugd/synth0")
+	if err != nil || in.EndpointsSetups != 1 || in.EndpointsActive != 1 || in.Source != "marketplace" || string(in.Meta) != `{"n":1}` {
+		t.Errorf("installation: %+v %v", in, err)
+	}
+}
