@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/plugd/plugd/internal/store"
@@ -71,9 +72,14 @@ func (s *Source) Read(ctx context.Context) (*Snapshot, error) {
 	}
 	defer tx.Rollback()
 	snap := &Snapshot{Plugins: map[string]RefPlugin{}, Serverless: map[string]bool{}}
+	mysql := s.S.DBType == "mysql"
+	exists := "SELECT to_regclass($1) IS NOT NULL"
+	if mysql {
+		exists = "SELECT COUNT(*) > 0 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?"
+	}
 	each := func(table, query string, scan func(*sql.Rows) error) error {
 		var ok bool
-		if err := tx.QueryRowContext(ctx, "SELECT to_regclass($1) IS NOT NULL", table).Scan(&ok); err != nil {
+		if err := tx.QueryRowContext(ctx, exists, table).Scan(&ok); err != nil {
 			return fmt.Errorf("reference table %s: %w", table, err)
 		}
 		if !ok {
@@ -81,6 +87,10 @@ func (s *Source) Read(ctx context.Context) (*Snapshot, error) {
 				return nil // older references have none
 			}
 			return fmt.Errorf("reference table %s: %w (is this a dify-plugin-daemon database, migrated by its `commandline migrate`?)", table, errNoTable)
+		}
+		if mysql {
+			// uuid columns are char(36) there; the casts are PostgreSQL's.
+			query = strings.ReplaceAll(query, "::text", "")
 		}
 		rows, err := tx.QueryContext(ctx, query)
 		if err != nil {

@@ -3,13 +3,16 @@ package adopt
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"net"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -50,7 +53,12 @@ func SettingsFrom(lookup func(string) string, base string) (Settings, error) {
 		MediaPath: get("PLUGIN_MEDIA_CACHE_PATH", "assets"), KVPath: get("PERSISTENCE_STORAGE_PATH", "persistence"),
 		lookup: lookup,
 	}
-	port := get("DB_PORT", "5432")
+	defPort := "5432"
+	switch s.DBType {
+	case "mysql", "oceanbase", "seekdb", "mariadb":
+		defPort = "3306"
+	}
+	port := get("DB_PORT", defPort)
 	p, err := strconv.Atoi(port)
 	if err != nil || p < 1 || p > 65535 {
 		return s, fmt.Errorf("reference DB_PORT=%q is not a port number", port)
@@ -59,8 +67,9 @@ func SettingsFrom(lookup func(string) string, base string) (Settings, error) {
 	switch s.DBType {
 	case "postgresql", "postgres", "pgbouncer":
 		s.DBType = "postgresql"
-	case "mysql", "oceanbase", "seekdb":
-		return s, fmt.Errorf("reference DB_TYPE=%s: reading a MySQL reference is not supported by this build of plugd adopt yet (PostgreSQL only)", s.DBType)
+	case "mysql", "oceanbase", "seekdb", "mariadb":
+		// The reference rewrites oceanbase and seekdb to mysql.
+		s.DBType = "mysql"
 	default:
 		return s, fmt.Errorf("reference DB_TYPE=%q is none of postgresql, pgbouncer, mysql", s.DBType)
 	}
@@ -92,10 +101,43 @@ type Source struct {
 func (s *Source) Close() error { return s.DB.Close() }
 
 // Open connects to the reference's database and storage without writing to either: every
-// PostgreSQL session starts with default_transaction_read_only on (the server refuses any write,
-// whatever a bug here would try), no database or bucket or folder is created, and the rows are
-// read in one read-only transaction (Read).
+// session is read-only (PostgreSQL: default_transaction_read_only on; MySQL: the session's
+// transaction_read_only), so the server refuses any write whatever a bug here would try; no
+// database or bucket or folder is created; and the rows are read in one read-only transaction
+// (Read).
 func Open(ctx context.Context, s Settings) (*Source, error) {
+	db, err := openDB(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	b, err := openBlob(ctx, s)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Source{DB: db, Blob: b, S: s}, nil
+}
+
+func openDB(ctx context.Context, s Settings) (*sql.DB, error) {
+	if s.DBType == "mysql" {
+		cfg := mysql.NewConfig()
+		cfg.User, cfg.Passwd, cfg.Net, cfg.DBName = s.DBUser, s.DBPassword, "tcp", s.DBName
+		cfg.Addr = net.JoinHostPort(s.DBHost, strconv.Itoa(s.DBPort))
+		cfg.ParseTime = true
+		if s.DBSSL == "require" {
+			cfg.TLSConfig = "skip-verify" // the reference's DB_SSL_MODE=require: encrypted, not verified
+		}
+		conn, err := mysql.NewConnector(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("reference database: %w", err)
+		}
+		db := sql.OpenDB(readOnlyConnector{conn})
+		if err := db.PingContext(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("reference database %q on %s: %w", s.DBName, cfg.Addr, err)
+		}
+		return db, nil
+	}
 	dsn := sqlstore.PostgresDSN(s.DBHost, s.DBPort, s.DBUser, s.DBPassword, s.DBName, s.DBSSL, s.DBExtras)
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -109,12 +151,29 @@ func Open(ctx context.Context, s Settings) (*Source, error) {
 		db.Close()
 		return nil, fmt.Errorf("reference database %q on %s:%d: %w", s.DBName, s.DBHost, s.DBPort, err)
 	}
-	b, err := openBlob(ctx, s)
+	return db, nil
+}
+
+// readOnlyConnector makes every MySQL session read-only before it is used. (MySQL 8 and
+// MariaDB 11.1 call the variable transaction_read_only, older MariaDB and MySQL 5.7
+// tx_read_only; SET SESSION TRANSACTION READ ONLY sets whichever the server has.)
+type readOnlyConnector struct{ driver.Connector }
+
+func (c readOnlyConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
-	return &Source{DB: db, Blob: b, S: s}, nil
+	ex, ok := conn.(driver.ExecerContext)
+	if !ok {
+		conn.Close()
+		return nil, errors.New("reference database: the MySQL driver cannot run statements")
+	}
+	if _, err := ex.ExecContext(ctx, "SET SESSION TRANSACTION READ ONLY", nil); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("reference database: making the session read-only: %w", err)
+	}
+	return conn, nil
 }
 
 func openBlob(ctx context.Context, s Settings) (blob.Store, error) {

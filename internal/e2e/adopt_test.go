@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -24,10 +25,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 )
 
-const fixtureDir = "../../testdata/adopt/postgres"
+const fixturesDir = "../../testdata/adopt"
+
+// refDB is the reference's database as loaded for a test: its settings as the reference's
+// .env holds them, a way to run SQL on it (to mimic the reference's own writes) and a summary
+// of every table's content (to show adoption wrote nothing).
+type refDB struct {
+	env   string
+	exec  func(t *testing.T, q string)
+	state func(t *testing.T) string
+}
 
 type adoptReport struct {
 	DryRun   bool `json:"dry_run"`
@@ -48,12 +59,11 @@ func (r adoptReport) counts() map[string]string {
 	return out
 }
 
-// loadReference loads the fixture's dump into a fresh database and returns its DSN and a
-// copy of its storage folder.
-func loadReference(t *testing.T, dsn string) (refDSN, storage string) {
+// loadPostgres loads the PostgreSQL fixture's dump into a fresh database.
+func loadPostgres(t *testing.T, dsn string) refDB {
 	t.Helper()
 	ctx := context.Background()
-	dump, err := os.ReadFile(filepath.Join(fixtureDir, "dump.sql"))
+	dump, err := os.ReadFile(filepath.Join(fixturesDir, "postgres", "dump.sql"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +92,7 @@ func loadReference(t *testing.T, dsn string) (refDSN, storage string) {
 	})
 	u, _ := url.Parse(dsn)
 	u.Path = "/" + name
-	refDSN = u.String()
+	refDSN := u.String()
 	conn, err := pgx.Connect(ctx, refDSN)
 	if err != nil {
 		t.Fatal(err)
@@ -91,20 +101,36 @@ func loadReference(t *testing.T, dsn string) (refDSN, storage string) {
 	if _, err := conn.Exec(ctx, sqlText.String()); err != nil {
 		t.Fatalf("loading the fixture's dump: %v", err)
 	}
-	storage = filepath.Join(t.TempDir(), "reference-storage")
-	if err := copyTree(filepath.Join(fixtureDir, "storage"), storage); err != nil {
+	pw, _ := u.User.Password()
+	return refDB{
+		env: fmt.Sprintf("DB_TYPE=postgresql\nDB_HOST=%s\nDB_PORT=%s\nDB_USERNAME=%s\nDB_PASSWORD='%s'\nDB_DATABASE=%s\nDB_SSL_MODE=disable\n",
+			u.Hostname(), u.Port(), u.User.Username(), pw, name),
+		exec: func(t *testing.T, q string) {
+			c, err := pgx.Connect(ctx, refDSN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(ctx)
+			if _, err := c.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		},
+		state: func(t *testing.T) string { return postgresState(t, refDSN) },
+	}
+}
+
+// copyStorage copies the fixture's storage folder.
+func copyStorage(t *testing.T, kind string) string {
+	storage := filepath.Join(t.TempDir(), "reference-storage")
+	if err := copyTree(filepath.Join(fixturesDir, kind, "storage"), storage); err != nil {
 		t.Fatal(err)
 	}
-	return refDSN, storage
+	return storage
 }
 
 // referenceEnv writes the reference's settings as its .env file would hold them.
-func referenceEnv(t *testing.T, refDSN, storage string) string {
-	u, _ := url.Parse(refDSN)
-	port := u.Port()
-	pw, _ := u.User.Password()
-	env := fmt.Sprintf("# the reference's .env\nDB_TYPE=postgresql\nDB_HOST=%s\nDB_PORT=%s\nDB_USERNAME=%s\nDB_PASSWORD='%s'\nDB_DATABASE=%s\nDB_SSL_MODE=disable\nPLUGIN_STORAGE_TYPE=local\nPLUGIN_STORAGE_LOCAL_ROOT=%s\nREDIS_HOST=unused\n",
-		u.Hostname(), port, u.User.Username(), pw, strings.TrimPrefix(u.Path, "/"), storage)
+func referenceEnv(t *testing.T, db refDB, storage string) string {
+	env := "# the reference's .env\n" + db.env + "PLUGIN_STORAGE_TYPE=local\nPLUGIN_STORAGE_LOCAL_ROOT=" + storage + "\nREDIS_HOST=unused\n"
 	p := filepath.Join(t.TempDir(), "reference.env")
 	if err := os.WriteFile(p, []byte(env), 0o600); err != nil {
 		t.Fatal(err)
@@ -139,7 +165,23 @@ func runAdopt(t *testing.T, dataDir string, target map[string]string, args ...st
 
 // referenceState sums every table of the reference and every file of its storage, to show
 // adoption wrote nothing to either.
-func referenceState(t *testing.T, refDSN, storage string) string {
+func referenceState(t *testing.T, db refDB, storage string) string {
+	t.Helper()
+	h := &strings.Builder{}
+	h.WriteString(db.state(t))
+	filepath.WalkDir(storage, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			fmt.Fprintf(h, "%s %x\n", p, sha256.Sum256(b))
+		} else if err == nil {
+			fmt.Fprintf(h, "%s/\n", p)
+		}
+		return nil
+	})
+	return h.String()
+}
+
+func postgresState(t *testing.T, refDSN string) string {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, refDSN)
@@ -167,15 +209,6 @@ func referenceState(t *testing.T, refDSN, storage string) string {
 			fmt.Fprintf(h, "%s=%s\n", tb, *sum)
 		}
 	}
-	filepath.WalkDir(storage, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			b, _ := os.ReadFile(p)
-			fmt.Fprintf(h, "%s %x\n", p, sha256.Sum256(b))
-		} else if err == nil {
-			fmt.Fprintf(h, "%s/\n", p)
-		}
-		return nil
-	})
 	return h.String()
 }
 
@@ -192,12 +225,18 @@ func (g golden) get(t *testing.T, key string, v any) {
 	}
 }
 
+// TestAdoptReferenceFixture: the reference ran on PostgreSQL.
 func TestAdoptReferenceFixture(t *testing.T) {
 	dsn := needService(t, "PostgreSQL", "PLUGD_TEST_POSTGRES_DSN")[0]
 	pythonTools(t)
+	adoptFixture(t, "postgres", loadPostgres(t, dsn), postgresEnv(t, dsn))
+}
+
+// adoptFixture adopts the fixture of kind (loaded as ref) into plugd on PostgreSQL (target).
+func adoptFixture(t *testing.T, kind string, ref refDB, target map[string]string) {
 	ctx := context.Background()
 	var g golden
-	b, err := os.ReadFile(filepath.Join(fixtureDir, "golden.json"))
+	b, err := os.ReadFile(filepath.Join(fixturesDir, kind, "golden.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,11 +246,10 @@ func TestAdoptReferenceFixture(t *testing.T) {
 	var tenants []string
 	g.get(t, "tenants", &tenants)
 
-	refDSN, storage := loadReference(t, dsn)
-	envFile := referenceEnv(t, refDSN, storage)
-	before := referenceState(t, refDSN, storage)
+	storage := copyStorage(t, kind)
+	envFile := referenceEnv(t, ref, storage)
+	before := referenceState(t, ref, storage)
 
-	target := postgresEnv(t, dsn)
 	dataDir := filepath.Join(t.TempDir(), "data")
 
 	// A dry run imports nothing.
@@ -261,7 +299,7 @@ func TestAdoptReferenceFixture(t *testing.T) {
 			t.Errorf("second adoption, %s: %s, want 0/0/%d/0/(as the first)", k, v, fi)
 		}
 	}
-	if after := referenceState(t, refDSN, storage); after != before {
+	if after := referenceState(t, ref, storage); after != before {
 		t.Fatalf("adoption changed the reference's database or storage:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 
@@ -281,7 +319,7 @@ func TestAdoptReferenceFixture(t *testing.T) {
 
 	// Meanwhile on the reference: a tenant installs adoptkv and writes a KV value, and an
 	// install whose package is missing from storage appears. Rows as the reference writes them.
-	mimicReferenceInstalls(t, refDSN, storage)
+	mimicReferenceInstalls(t, ref, storage)
 	rep, code, stderr = runAdopt(t, dataDir, target, "--from-env", envFile)
 	if code != 1 {
 		t.Errorf("adoption with a missing package: exit %d, want 1\n%s", code, stderr)
@@ -317,23 +355,18 @@ func TestAdoptReferenceFixture(t *testing.T) {
 	}
 }
 
-const newTenantC = "9c3e1f00-1111-4a2b-8c3d-4e5f6a7b8c03"
+const (
+	newTenantC = "9c3e1f00-1111-4a2b-8c3d-4e5f6a7b8c03"
+	// adoptkvUID is testdata/adopt/plugins/adoptkv packaged, as in the fixtures.
+	adoptkvUID = "plugd/adoptkv:0.0.1@5b82459ce102fcf9109d9c6867a506b0955ba1e58defa786fd518157da78d729"
+)
 
 // mimicReferenceInstalls inserts what the reference writes when tenant C installs adoptkv
 // (an installation row, the plugin's refers, a projection row) and stores a KV object, then
 // records an installation whose package is missing.
-func mimicReferenceInstalls(t *testing.T, refDSN, storage string) {
+func mimicReferenceInstalls(t *testing.T, ref refDB, storage string) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, refDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var uid string
-	if err := conn.QueryRow(ctx, "SELECT plugin_unique_identifier FROM plugins WHERE plugin_id = 'plugd/adoptkv'").Scan(&uid); err != nil {
-		t.Fatal(err)
-	}
+	uid := adoptkvUID
 	ghost := "plugd/ghost:0.0.1@" + strings.Repeat("ab", 32)
 	for _, q := range []string{
 		`INSERT INTO plugin_installations (id, created_at, updated_at, tenant_id, plugin_id, plugin_unique_identifier, runtime_type, endpoints_setups, endpoints_active, source, meta)
@@ -350,9 +383,7 @@ func mimicReferenceInstalls(t *testing.T, refDSN, storage string) {
 		 VALUES ('019b0000-0000-7000-8000-00000000c005', now(), now(), 'failed', '` + newTenantC + `', 1, 1,
 		 '[{"plugin_unique_identifier":"` + ghost + `","labels":{"en_US":"Ghost"},"icon":"","icon_dark":"","plugin_id":"plugd/ghost","status":"failed","message":"failed to init environment","source":"package"}]')`,
 	} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
+		ref.exec(t, q)
 	}
 	p := filepath.Join(storage, "persistence", newTenantC, "plugd", "adoptkv", "between")
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -583,4 +614,92 @@ func parseTime(s string) (string, error) {
 		return "", err
 	}
 	return ts.UTC().Format(time.RFC3339Nano), nil
+}
+
+// TestAdoptReferenceFixtureMySQL: the reference ran on MySQL (MariaDB); plugd adopts into
+// PostgreSQL.
+func TestAdoptReferenceFixtureMySQL(t *testing.T) {
+	dsn := os.Getenv("PLUGD_TEST_MYSQL_DSN")
+	if dsn == "" {
+		// scripts/mariadb.sh (the MySQL store's server) sets it once that work is in main.
+		t.Skip("PLUGD_TEST_MYSQL_DSN is not set (scripts/mariadb.sh prints it)")
+	}
+	pg := needService(t, "PostgreSQL", "PLUGD_TEST_POSTGRES_DSN")[0]
+	pythonTools(t)
+	adoptFixture(t, "mysql", loadMySQL(t, dsn), postgresEnv(t, pg))
+}
+
+// loadMySQL loads the MySQL fixture's dump into a fresh database. dsn is
+// mysql://user:password@host:port/, as scripts/mariadb.sh prints it.
+func loadMySQL(t *testing.T, dsn string) refDB {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme != "mysql" {
+		t.Fatalf("PLUGD_TEST_MYSQL_DSN %q is not a mysql:// URL", dsn)
+	}
+	pw, _ := u.User.Password()
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = u.User.Username(), pw, "tcp", u.Host
+	cfg.MultiStatements = true
+	open := func(db string) *sql.DB {
+		c := cfg.Clone()
+		c.DBName = db
+		conn, err := mysql.NewConnector(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sql.OpenDB(conn)
+	}
+	name := "plugd_adopt_ref_" + randomHex(6)
+	admin := open("")
+	defer admin.Close()
+	if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		a := open("")
+		a.Exec("DROP DATABASE IF EXISTS " + name)
+		a.Close()
+	})
+	dump, err := os.ReadFile(filepath.Join(fixturesDir, "mysql", "dump.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := open(name)
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Exec(string(dump)); err != nil {
+		t.Fatalf("loading the fixture's dump: %v", err)
+	}
+	return refDB{
+		env: fmt.Sprintf("DB_TYPE=mysql\nDB_HOST=%s\nDB_PORT=%s\nDB_USERNAME=%s\nDB_PASSWORD='%s'\nDB_DATABASE=%s\n",
+			u.Hostname(), u.Port(), u.User.Username(), pw, name),
+		exec: func(t *testing.T, q string) {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		},
+		state: func(t *testing.T) string {
+			rows, err := db.Query("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tables []string
+			for rows.Next() {
+				var tb string
+				rows.Scan(&tb)
+				tables = append(tables, tb)
+			}
+			rows.Close()
+			var b strings.Builder
+			for _, tb := range tables {
+				var name string
+				var sum sql.NullInt64
+				if err := db.QueryRow("CHECKSUM TABLE `"+tb+"` EXTENDED").Scan(&name, &sum); err != nil {
+					t.Fatal(err)
+				}
+				fmt.Fprintf(&b, "%s=%v\n", tb, sum)
+			}
+			return b.String()
+		},
+	}
 }

@@ -2,7 +2,11 @@
 # Makes plugd adopt's PostgreSQL fixture (testdata/adopt/postgres/) with the real reference
 # daemon, langgenius/dify-plugin-daemon, built from its public source:
 #
-#   scripts/reference-fixture/make.sh /path/to/dify-plugin-daemon-source
+#   scripts/reference-fixture/make.sh /path/to/dify-plugin-daemon-source [postgres|mysql]
+#
+# With mysql the reference runs on the MariaDB test server (PLUGD_TEST_MYSQL_DSN as printed by
+# scripts/mariadb.sh, default mysql://plugd:plugd@127.0.0.1:53306/) and the fixture goes to
+# testdata/adopt/mysql/ (dumped with mariadb-dump).
 #
 # Kept in the repository to show how the fixture was made and to remake it; CI does not run it
 # (it builds the reference, about a minute of CPU on a warm module cache, and installs three
@@ -18,9 +22,11 @@
 set -euo pipefail
 src=${1:?usage: make.sh /path/to/dify-plugin-daemon-source}
 src=$(cd "$src" && pwd)
+kind=${2:-postgres}
+case $kind in postgres|mysql) ;; *) echo "make.sh: database kind $kind is none of postgres, mysql" >&2; exit 2;; esac
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
-out=$repo/testdata/adopt/postgres
+out=$repo/testdata/adopt/$kind
 log() { echo "reference-fixture: $*" >&2; }
 
 work=$(mktemp -d /tmp/plugd-reffixture-XXXXXX)
@@ -36,13 +42,24 @@ log "building the reference from $src ($(git -C "$src" rev-parse --short HEAD 2>
 go build -o "$work/bin/plugd" ./cmd/plugd
 go build -o "$work/bin/driver" ./scripts/reference-fixture/driver
 
-# PostgreSQL: the tests' server, a database of our own made fresh.
-pgenv=$(scripts/postgres.sh)
-dsn=${pgenv#PLUGD_TEST_POSTGRES_DSN=}
+# The database: the tests' server, a database of our own made fresh.
 db=adopt_reference_fixture
-psql "$dsn" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-pghost=$(echo "$dsn" | sed -E 's#^postgres://[^@]*@([^:/]+):([0-9]+)/.*#\1#')
-pgport=$(echo "$dsn" | sed -E 's#^postgres://[^@]*@([^:/]+):([0-9]+)/.*#\2#')
+if [ "$kind" = postgres ]; then
+  pgenv=$(scripts/postgres.sh)
+  dsn=${pgenv#PLUGD_TEST_POSTGRES_DSN=}
+  psql "$dsn" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+  dbhost=$(echo "$dsn" | sed -E 's#^postgres://[^@]*@([^:/]+):([0-9]+)/.*#\1#')
+  dbport=$(echo "$dsn" | sed -E 's#^postgres://[^@]*@([^:/]+):([0-9]+)/.*#\2#')
+  dbuser=postgres dbpass=unused-trust-auth dbtype=postgresql dbdefault=postgres
+else
+  dsn=${PLUGD_TEST_MYSQL_DSN:-mysql://plugd:plugd@127.0.0.1:53306/}
+  dbuser=$(echo "$dsn" | sed -E 's#^mysql://([^:]*):([^@]*)@([^:/]+):([0-9]+)/.*#\1#')
+  dbpass=$(echo "$dsn" | sed -E 's#^mysql://([^:]*):([^@]*)@([^:/]+):([0-9]+)/.*#\2#')
+  dbhost=$(echo "$dsn" | sed -E 's#^mysql://([^:]*):([^@]*)@([^:/]+):([0-9]+)/.*#\3#')
+  dbport=$(echo "$dsn" | sed -E 's#^mysql://([^:]*):([^@]*)@([^:/]+):([0-9]+)/.*#\4#')
+  dbtype=mysql dbdefault=mysql
+  mariadb -h"$dbhost" -P"$dbport" -u"$dbuser" -p"$dbpass" -e "DROP DATABASE IF EXISTS $db; CREATE DATABASE $db CHARACTER SET utf8mb4"
+fi
 
 # Redis: private, no persistence, gone with this script.
 command -v redis-server >/dev/null || { apt-get update >&2; DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server >&2; }
@@ -71,8 +88,8 @@ export PATH=$(dirname "$py312"):$PATH UV_PYTHON_DOWNLOADS=never
 
 storage=$work/storage
 mkdir -p "$storage" "$work/cwd"
-export DB_TYPE=postgresql DB_HOST=$pghost DB_PORT=$pgport DB_USERNAME=postgres DB_PASSWORD=unused-trust-auth \
-  DB_DATABASE=$db DB_DEFAULT_DATABASE=postgres DB_SSL_MODE=disable \
+export DB_TYPE=$dbtype DB_HOST=$dbhost DB_PORT=$dbport DB_USERNAME=$dbuser DB_PASSWORD=$dbpass \
+  DB_DATABASE=$db DB_DEFAULT_DATABASE=$dbdefault DB_SSL_MODE=disable \
   REDIS_HOST=127.0.0.1 REDIS_PORT=$redis_port REDIS_PASSWORD= REDIS_KEY_PREFIX=adoptfixture \
   PLATFORM=local PLUGIN_STORAGE_TYPE=local PLUGIN_STORAGE_LOCAL_ROOT=$storage \
   PLUGIN_WORKING_PATH=$work/cwd/working PLUGIN_REMOTE_INSTALLING_ENABLED=false \
@@ -88,7 +105,12 @@ export DB_TYPE=postgresql DB_HOST=$pghost DB_PORT=$pgport DB_USERNAME=postgres D
 
 rm -rf "$out"
 mkdir -p "$out"
-pg_dump --inserts --no-owner --no-privileges --dbname="${dsn%/*}/$db?sslmode=disable" > "$out/dump.sql"
+if [ "$kind" = postgres ]; then
+  pg_dump --inserts --no-owner --no-privileges --dbname="${dsn%/*}/$db?sslmode=disable" > "$out/dump.sql"
+else
+  mariadb-dump -h"$dbhost" -P"$dbport" -u"$dbuser" -p"$dbpass" --skip-comments --skip-lock-tables --skip-add-locks \
+    --skip-extended-insert --no-tablespaces --skip-dump-date "$db" | grep -v '^/\*M!999999' > "$out/dump.sql"
+fi
 # The storage, without the reference's working folders (extracted code, environments).
 (cd "$storage" && find . -type f | sort) > "$work/files.txt"
 cp -r "$storage" "$out/storage"

@@ -355,7 +355,13 @@ func (c *client) install(ctx context.Context, tenant string, uids []string, meta
 			} `json:"plugins"`
 		}
 		if err := c.call(ctx, "GET", "/plugin/"+tenant+"/management/install/tasks/"+out.TaskID, nil, &task); err != nil {
-			return err
+			// The reference deletes a task 60 s after one of its plugins succeeded, even while
+			// another is still installing (seen on MySQL, where an environment took longer):
+			// then the installations themselves say when it is done.
+			if !strings.Contains(err.Error(), "record not found") {
+				return err
+			}
+			return c.waitInstalled(ctx, tenant, uids)
 		}
 		switch task.Status {
 		case "success":
@@ -367,6 +373,39 @@ func (c *client) install(ctx context.Context, tenant string, uids []string, meta
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// waitInstalled polls the tenant's plugin list until every uid is installed.
+func (c *client) waitInstalled(ctx context.Context, tenant string, uids []string) error {
+	for {
+		var list struct {
+			List []struct {
+				UID string `json:"plugin_unique_identifier"`
+			} `json:"list"`
+		}
+		if err := c.call(ctx, "GET", "/plugin/"+tenant+"/management/list?page=1&page_size=100", nil, &list); err != nil {
+			return err
+		}
+		have := map[string]bool{}
+		for _, p := range list.List {
+			have[p.UID] = true
+		}
+		missing := 0
+		for _, u := range uids {
+			if !have[u] {
+				missing++
+			}
+		}
+		if missing == 0 {
+			log.Printf("tenant %s: installed %v (its task was deleted before the last plugin finished)", tenant, uids)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("tenant %s: %d of %v not installed: %w", tenant, missing, uids, ctx.Err())
 		case <-time.After(2 * time.Second):
 		}
 	}
