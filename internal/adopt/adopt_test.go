@@ -1,12 +1,19 @@
 package adopt
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plugd/plugd/internal/blob"
 	"github.com/plugd/plugd/internal/store"
 )
 
@@ -105,5 +112,68 @@ func TestAdoptSynthetic(t *testing.T) {
 	in, err := db.GetInstallationByPlugin(ctx, "00000000-0000-4000-8000-000000000000", "plugd/synth0")
 	if err != nil || in.EndpointsSetups != 1 || in.EndpointsActive != 1 || in.Source != "marketplace" || string(in.Meta) != `{"n":1}` {
 		t.Errorf("installation: %+v %v", in, err)
+	}
+}
+
+// TestAdoptFromS3 reads the reference's objects from S3-compatible storage (the reference's
+// PLUGIN_STORAGE_TYPE=s3 settings), the bucket holding what its local folder would.
+func TestAdoptFromS3(t *testing.T) {
+	dsn := testDSN(t)
+	var s3 [3]string
+	for i, k := range []string{"PLUGD_TEST_S3_ENDPOINT", "PLUGD_TEST_S3_ACCESS_KEY", "PLUGD_TEST_S3_SECRET_KEY"} {
+		if s3[i] = os.Getenv(k); s3[i] == "" {
+			if os.Getenv("PLUGD_TEST_REQUIRE_SERVICES") == "1" {
+				t.Fatalf("%s is not set (PLUGD_TEST_REQUIRE_SERVICES=1)", k)
+			}
+			t.Skipf("%s is not set", k)
+		}
+	}
+	ctx := context.Background()
+	ref := referenceSchema(t, dsn)
+	dir := t.TempDir()
+	synthReference(t, ref, dir, 2, 2)
+	bucket := fmt.Sprintf("plugd-adopt-%d", time.Now().UnixNano())
+	up, err := blob.NewS3(ctx, blob.S3Config{Endpoint: s3[0], Bucket: bucket, AccessKey: s3[1], SecretKey: s3[2],
+		UseSSL: strings.HasPrefix(s3[0], "https://"), PathStyle: true, CreateBucket: true, Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return up.Put(ctx, filepath.ToSlash(rel), bytes.NewReader(b), int64(len(b)))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(ref)
+	pw, _ := u.User.Password()
+	vals := map[string]string{"DB_HOST": u.Hostname(), "DB_PORT": u.Port(), "DB_USERNAME": u.User.Username(), "DB_PASSWORD": pw,
+		"DB_DATABASE": strings.TrimPrefix(u.Path, "/"), "PLUGIN_STORAGE_TYPE": "s3", "S3_ENDPOINT": s3[0], "PLUGIN_STORAGE_OSS_BUCKET": bucket,
+		"AWS_ACCESS_KEY": s3[1], "AWS_SECRET_KEY": s3[2], "AWS_REGION": "us-east-1", "S3_USE_PATH_STYLE": "true"}
+	set, err := SettingsFrom(func(k string) string { return vals[k] }, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(ctx, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	db, mgr := newTarget(t, dsn)
+	rep, err := (&Adopter{Source: src, Store: db, KV: db, Packages: mgr}).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kind, want := range map[string]Counts{KindPackage: {Imported: 2}, KindInstallation: {Imported: 4}, KindKV: {Imported: 4}} {
+		if got := *rep.Counts[kind]; got != want {
+			t.Errorf("%s: %+v, want %+v (problems %+v)", kind, got, want, rep.Problems)
+		}
 	}
 }
