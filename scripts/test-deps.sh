@@ -11,6 +11,7 @@
 #   pg/, s3/       the test servers' data and installs (scripts/postgres.sh, scripts/s3.sh).
 #   mcp-everything-<version>/  @modelcontextprotocol/server-everything from npm (MCP client tests)
 #   mcp-py-<version>/          the official Python MCP SDK and mcp-server-time from PyPI
+#   oidc-provider-<version>/   panva's oidc-provider from npm, the OAuth server of the tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/cache.sh
@@ -62,6 +63,8 @@ fi
 # run of this script waits forever.
 scripts/postgres.sh 8>&-
 scripts/s3.sh 8>&-
+# A real OAuth authorization server (oidc-provider from npm) for internal/oauth's flow tests.
+scripts/oauth-server.sh 8>&-
 
 cat <<VARS
 PLUGD_TEST_REQUIRE_SERVICES=1

@@ -25,6 +25,7 @@ if [ "$*" = "./..." ]; then
   # The wire and runtime tests against the real SDK ran on the 0.7 line (Python 3.11) above;
   # run them again on the newest SDK line (Python 3.12+).
   PLUGD_TEST_SDK_LINE=new go test -count=1 -timeout 20m -run 'SDK|Ready|Every|Error|Crash|Fifty|Storage|LLM|Environment|Cancel|Pool|Zygote' ./internal/wire/ ./internal/runtime/
+  PLUGD_TEST_SDK_LINE=new go test -count=1 -timeout 20m -run 'PluginFlow' ./internal/pluginoauth/
   # And the runtime's SDK tests once more with every plugin forked from a zygote.
   PLUGD_TEST_ZYGOTE=1 go test -count=1 -timeout 20m ./internal/runtime/
 fi

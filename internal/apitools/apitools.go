@@ -36,6 +36,10 @@ const (
 	// first of its security requirements the credentials meet, a credential keyed by scheme
 	// name (NAME for a key or token, NAME.username and NAME.password for http basic).
 	AuthSchemes = "schemes"
+	// AuthOAuth2 sends the bearer token of the tenant's OAuth connection of the provider
+	// (plugd tools connect), from Caller.Tokens; Name may pick the description's oauth2
+	// scheme whose authorizationCode flow gives the endpoints (default: the first).
+	AuthOAuth2 = "oauth2"
 )
 
 // Auth is how a provider's calls authenticate.
@@ -81,7 +85,7 @@ func (im Importer) NewProvider(ctx context.Context, req Import) (catalog.NewProv
 	if req.Reimport && len(req.Credentials) == 0 {
 		// The stored credentials stay; only the auth type itself is checked.
 		if req.Auth.Type != "" && !knownAuth(req.Auth.Type) {
-			return catalog.NewProvider{}, fmt.Errorf("auth type %q: want none, api_key_header, api_key_query, bearer, basic or schemes: %w", req.Auth.Type, catalog.ErrInvalid)
+			return catalog.NewProvider{}, fmt.Errorf("auth type %q: want none, api_key_header, api_key_query, bearer, basic, schemes or oauth2: %w", req.Auth.Type, catalog.ErrInvalid)
 		}
 	} else if err := checkAuth(req.Auth, req.Credentials); err != nil {
 		return catalog.NewProvider{}, err
@@ -166,13 +170,15 @@ func checkAuth(a Auth, creds map[string]string) error {
 		return need("username", "password")
 	case AuthSchemes:
 		return nil // which credentials an operation needs is decided per call
+	case AuthOAuth2:
+		return nil // the token comes from the OAuth connection
 	}
-	return fmt.Errorf("auth type %q: want none, api_key_header, api_key_query, bearer, basic or schemes: %w", a.Type, catalog.ErrInvalid)
+	return fmt.Errorf("auth type %q: want none, api_key_header, api_key_query, bearer, basic, schemes or oauth2: %w", a.Type, catalog.ErrInvalid)
 }
 
 func knownAuth(t string) bool {
 	switch t {
-	case AuthNone, AuthAPIKeyHeader, AuthAPIKeyQuery, AuthBearer, AuthBasic, AuthSchemes:
+	case AuthNone, AuthAPIKeyHeader, AuthAPIKeyQuery, AuthBearer, AuthBasic, AuthSchemes, AuthOAuth2:
 		return true
 	}
 	return false
@@ -217,8 +223,18 @@ func schemeCredentials(schemes map[string]openapi.SecurityScheme, creds map[stri
 	return out
 }
 
-// Caller calls API tools.
-type Caller struct{ Client Doer }
+// Tokens gives the Authorization header of a tenant's OAuth connection of a provider
+// (oauth.Manager), refreshed when it expires soon; its error says how to reconnect.
+type Tokens interface {
+	Authorization(ctx context.Context, tenant, providerID string) (string, error)
+}
+
+// Caller calls API tools. Tokens serves providers with auth type oauth2; without it they
+// cannot be called.
+type Caller struct {
+	Client Doer
+	Tokens Tokens
+}
 
 var _ catalog.Caller = Caller{}
 
@@ -233,6 +249,16 @@ func (c Caller) Call(ctx context.Context, inv catalog.Invocation) (catalog.Strea
 		return nil, fmt.Errorf("tool %s has an unreadable operation: %w", inv.Tool.Name, err)
 	}
 	auth := credentials(cfg.Auth, inv.Credentials)
+	if cfg.Auth.Type == AuthOAuth2 {
+		if c.Tokens == nil {
+			return nil, fmt.Errorf("api provider %s uses OAuth, which this daemon has not set up: %w", inv.Provider.ID, catalog.ErrNoCaller)
+		}
+		h, err := c.Tokens.Authorization(ctx, inv.Tenant, inv.Provider.ID)
+		if err != nil {
+			return nil, err
+		}
+		auth = openapi.Auth{{Scheme: openapi.SecurityScheme{Type: "apiKey", In: "header", ParamName: "Authorization"}, Value: h}}
+	}
 	if cfg.Auth.Type == AuthSchemes {
 		var err error
 		if auth, err = openapi.AuthFor(&op, cfg.Schemes, schemeCredentials(cfg.Schemes, inv.Credentials)); err != nil {

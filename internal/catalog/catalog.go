@@ -163,6 +163,10 @@ type Invocation struct {
 	Tool        Tool
 	Arguments   map[string]any
 	Credentials map[string]string
+	// CredentialType says how Credentials were obtained: "" or "api-key" (entered by a
+	// user), "oauth2" (an OAuth grant's tokens). Plugin tools receive it as Dify's
+	// credential_type; plugins branch on it (API key header or bearer token).
+	CredentialType string
 }
 
 // Caller runs the tools of one kind of provider.

@@ -41,6 +41,7 @@ func newMCPAddCmd() *cobra.Command {
 		url, command, transport, label, replID string
 		headers, envs                          []string
 		timeout, sseRead                       float64
+		useOAuth                               bool
 	)
 	c := &cobra.Command{
 		Use:   "add NAME (--url URL [--header K=V ...] | --command CMD [ARGS...] [--env K=V ...])",
@@ -49,7 +50,8 @@ func newMCPAddCmd() *cobra.Command {
 			"HTTP, .../sse SSE) or found by trying streamable HTTP, then SSE. A stdio server is started\n" +
 			"from --command and the arguments after NAME (use -- before arguments that start with -),\n" +
 			"with only PATH, HOME, TMPDIR, LANG and the --env values in its environment. Header and env\n" +
-			"values are stored encrypted. The daemon connects once to list the server's tools.",
+			"values are stored encrypted. The daemon connects once to list the server's tools; with --oauth\n" +
+			"(a server behind an authorization server) it lists them once `plugd tools connect NAME` is done.",
 		Args: func(cmd *cobra.Command, a []string) error {
 			if len(a) < 1 {
 				return usageError{errors.New("NAME is required")}
@@ -66,8 +68,8 @@ func newMCPAddCmd() *cobra.Command {
 			if url != "" && len(envs) > 0 {
 				return usageError{errors.New("--env is for --command servers")}
 			}
-			if command != "" && (len(headers) > 0 || transport != "") {
-				return usageError{errors.New("--header and --transport are for --url servers")}
+			if command != "" && (len(headers) > 0 || transport != "" || useOAuth) {
+				return usageError{errors.New("--header, --transport and --oauth are for --url servers")}
 			}
 			h, err := kvFlag("header", headers)
 			if err != nil {
@@ -82,7 +84,7 @@ func newMCPAddCmd() *cobra.Command {
 				return err
 			}
 			body := map[string]any{"name": a[0], "label": label, "provider_id": replID, "url": url, "transport": transport,
-				"headers": h, "command": command, "args": a[1:], "env": e, "timeout": timeout, "sse_read_timeout": sseRead}
+				"headers": h, "command": command, "args": a[1:], "env": e, "timeout": timeout, "sse_read_timeout": sseRead, "oauth": useOAuth}
 			p, err := cl.ImportTools(cmd.Context(), "mcp", body)
 			if err != nil {
 				return f.explain(err)
@@ -96,6 +98,7 @@ func newMCPAddCmd() *cobra.Command {
 	fl.StringVar(&url, "url", "", "the remote MCP server's URL")
 	fl.StringVar(&transport, "transport", "", "streamable or sse (default: detected)")
 	fl.StringArrayVar(&headers, "header", nil, "HTTP header K=V sent with every request (repeatable; stored encrypted)")
+	fl.BoolVar(&useOAuth, "oauth", false, "the server requires OAuth: connect it with `plugd tools connect NAME` (docs/oauth.md)")
 	fl.StringVar(&command, "command", "", "the stdio server's command; its arguments follow NAME")
 	fl.StringArrayVar(&envs, "env", nil, "environment variable K=V for the command (repeatable; stored encrypted)")
 	fl.Float64Var(&timeout, "timeout", 0, "seconds to connect and list tools (default 30)")

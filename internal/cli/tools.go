@@ -30,7 +30,8 @@ func newToolsCmd(env Env) *cobra.Command {
 	c.AddCommand(newToolsListCmd(), newToolsShowCmd(), newToolsCallCmd(), newToolsImportCmd(), newToolsWorkflowCmd(),
 		newToolsRemoveCmd(), newToolsPrefCmd("pin", "Pin a provider (or one of its tools) to the top of the tenant's lists"),
 		newToolsPrefCmd("hide", "Hide a provider (or one of its tools) from the tenant's lists; it stays callable"),
-		newToolsCredentialsCmd(), newToolsCheckCmd(), newToolsChangesCmd(), newToolsInstallCmd())
+		newToolsCredentialsCmd(), newToolsCheckCmd(), newToolsChangesCmd(), newToolsInstallCmd(),
+		newToolsOAuthClientCmd(), newToolsConnectCmd(), newToolsDisconnectCmd(), newToolsConnectionsCmd())
 	return c
 }
 
@@ -221,8 +222,9 @@ func newToolsImportCmd() *cobra.Command {
 		Use:   "import-openapi NAME (--file FILE | --from-url URL)",
 		Short: "Import an OpenAPI 3.0/3.1 or Swagger 2.0 description as tools (one per operation)",
 		Long: "FILE is JSON or YAML (- reads stdin); with --from-url the daemon fetches it.\n" +
-			"--auth-type is none, api_key_header, api_key_query, bearer, basic, or schemes (the\n" +
-			"description's own security schemes). Secrets go in --credential and are stored\n" +
+			"--auth-type is none, api_key_header, api_key_query, bearer, basic, schemes (the\n" +
+			"description's own security schemes) or oauth2 (the token of `plugd tools connect`).\n" +
+			"Secrets go in --credential and are stored\n" +
 			"encrypted: api_key=..., or username=... password=... for basic; with schemes, one per\n" +
 			"scheme name (NAME=..., or NAME.username=... NAME.password=...). --replace ID re-imports\n" +
 			"into an existing provider; credentials left out are kept.",
@@ -275,7 +277,7 @@ func newToolsImportCmd() *cobra.Command {
 	fl.StringVar(&serverURL, "server-url", "", "call this server instead of the description's first")
 	fl.StringVar(&label, "label", "", "label shown in lists")
 	fl.StringVar(&des, "description", "", "description shown in lists")
-	fl.StringVar(&authType, "auth-type", "", "none, api_key_header, api_key_query, bearer, basic or schemes")
+	fl.StringVar(&authType, "auth-type", "", "none, api_key_header, api_key_query, bearer, basic, schemes or oauth2")
 	fl.StringVar(&authName, "auth-name", "", "header or query parameter carrying the API key")
 	fl.StringArrayVar(&credentials, "credential", nil, "secret k=v (repeatable), stored encrypted")
 	fl.StringVar(&replace, "replace", "", "re-import into this provider id")

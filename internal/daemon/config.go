@@ -166,6 +166,10 @@ type ToolsConfig struct {
 	// MCPAuthorizationServers are OAuth issuers announced in that metadata
 	// (PLUGD_MCP_AUTHORIZATION_SERVERS); empty when only plugd's own tokens are used.
 	MCPAuthorizationServers []string
+	// OAuthCallbackURL is the daemon's GET /oauth/callback as users' browsers reach it
+	// (PLUGD_OAUTH_CALLBACK_URL), the redirect URI every OAuth client registers; empty is
+	// http://127.0.0.1:SERVER_PORT/oauth/callback, which serves a browser on the daemon's host.
+	OAuthCallbackURL string
 }
 
 // DBConfig selects and tunes the database.
@@ -872,6 +876,7 @@ func variables() []variable {
 		list("POSITION_TOOL_EXCLUDES", func(c *Config) *[]string { return &c.Tools.ToolExcludes }),
 		str("PLUGD_MCP_PUBLIC_URL", "", func(c *Config) *string { return &c.Tools.MCPPublicURL }),
 		list("PLUGD_MCP_AUTHORIZATION_SERVERS", func(c *Config) *[]string { return &c.Tools.MCPAuthorizationServers }),
+		str("PLUGD_OAUTH_CALLBACK_URL", "", func(c *Config) *string { return &c.Tools.OAuthCallbackURL }),
 
 		oneOf("LOG_LEVEL", "INFO", map[string]string{"debug": "DEBUG", "info": "INFO", "warn": "WARN", "warning": "WARN", "error": "ERROR"},
 			func(c *Config) *string { return &c.LogLevel }).withFlag("log-level", "DEBUG, INFO, WARN or ERROR"),

@@ -21,6 +21,7 @@ import (
 
 	"github.com/plugd/plugd/internal/backwards"
 	"github.com/plugd/plugd/internal/blob"
+	"github.com/plugd/plugd/internal/catalog"
 	"github.com/plugd/plugd/internal/difyapi"
 	"github.com/plugd/plugd/internal/dispatch"
 	"github.com/plugd/plugd/internal/egress"
@@ -231,11 +232,6 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	if secrets != nil {
 		apiCfg.Secrets = secrets
 	}
-	pool, err := mcpPool(c, iso, log)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
 	// Tool credentials are sealed under the master key (PLUGD_MASTER_KEY, else DATA_DIR/master.key,
 	// made on first start); tools reach out through the guarded egress client.
 	ring, err := vault.LoadKeyring(os.LookupEnv, c.DataDir, o.Stdout)
@@ -250,11 +246,22 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	tools, importers, err := toolCatalog(c, db, disp, secretsVault, egress.New(egressSettings), pool)
+	outbound := egress.New(egressSettings)
+	var tools *catalog.Catalog
+	oauthMgr, err := oauthManager(c, db, secretsVault, outbound, disp, &tools, log)
 	if err != nil {
 		return err
 	}
-	apiCfg.Tools, apiCfg.ToolImporters = tools, importers
+	pool, err := mcpPool(c, iso, log, mcpTokens{oauthMgr})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	tools, importers, err := toolCatalog(c, db, disp, secretsVault, outbound, pool, oauthMgr)
+	if err != nil {
+		return err
+	}
+	apiCfg.Tools, apiCfg.ToolImporters, apiCfg.OAuth = tools, importers, oauthMgr
 	// The catalog's install route downloads from the Marketplace on the daemon's side.
 	fetcher, err := NewMarketplaceFetcher(c, mgr, o.Version)
 	if err != nil {

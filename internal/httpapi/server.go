@@ -177,7 +177,10 @@ type Config struct {
 	Marketplace MarketplaceFetcher
 	// MCP serves the tool catalog over MCP (/mcp/, /sse/) and manages its tokens and tool
 	// sets under /tools/{tenant_id}/mcp/ (mcp.go); nil leaves it off.
-	MCP     MCPServer
+	MCP MCPServer
+	// OAuth serves OAuth client settings, connections and the browser's /oauth/callback
+	// (oauth.go); nil leaves them off.
+	OAuth   OAuthService
 	Logger  *slog.Logger
 	Version string
 }
@@ -327,6 +330,7 @@ func (s *Server) routes() {
 	}
 	s.toolRoutes()
 	s.mcpRoutes()
+	s.oauthRoutes()
 	if s.cfg.DebugKeys != nil {
 		m.HandleFunc("POST "+P+"/debugging/key", s.auth(s.debuggingKey))
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/plugd/plugd/internal/catalog"
+	"github.com/plugd/plugd/internal/oauth"
 	"github.com/plugd/plugd/internal/wire"
 )
 
@@ -63,6 +64,9 @@ type MCPImport struct {
 	Command        string            `json:"command,omitempty"`
 	Args           []string          `json:"args,omitempty"`
 	Env            map[string]string `json:"env,omitempty"`
+	// OAuth: the server is behind an authorization server (docs/oauth.md); it is added
+	// without tools, which are listed once the tenant connects it.
+	OAuth bool `json:"oauth,omitempty"`
 }
 
 // OpenAPIImport is the body of POST /tools/{tenant}/import/openapi.
@@ -162,6 +166,11 @@ func (s *Server) toolsFail(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	switch {
 	case errors.As(err, &ae):
+	case errors.Is(err, oauth.ErrNeedsReauth):
+		// Not 401: that is the daemon key's answer. The message says how to reconnect.
+		ae = &apiError{http.StatusForbidden, -403, typePermissionDenied, err.Error(), nil}
+	case errors.Is(err, oauth.ErrFlow):
+		ae = badRequest("%s", err.Error())
 	case errors.Is(err, catalog.ErrNotFound):
 		ae = notFound("%s", err.Error())
 	case errors.Is(err, catalog.ErrConflict):
@@ -405,6 +414,9 @@ type toolStream struct{ st catalog.Stream }
 func (t toolStream) Next() (wire.SessionMessage, error) {
 	m, err := t.st.Next()
 	if err != nil {
+		if errors.Is(err, oauth.ErrNeedsReauth) {
+			return wire.SessionMessage{}, &apiError{http.StatusForbidden, -403, typePermissionDenied, err.Error(), nil}
+		}
 		if errors.Is(err, catalog.ErrCallFailed) {
 			return wire.SessionMessage{}, &apiError{http.StatusBadGateway, -502, typeInvoke, err.Error(), nil}
 		}

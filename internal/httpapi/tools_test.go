@@ -16,6 +16,7 @@ import (
 	"github.com/plugd/plugd/internal/catalog"
 	"github.com/plugd/plugd/internal/catalog/catalogtest"
 	"github.com/plugd/plugd/internal/mcpserver"
+	"github.com/plugd/plugd/internal/oauth"
 	"github.com/plugd/plugd/internal/store/sqlstore"
 )
 
@@ -60,7 +61,11 @@ func toolsServer(t *testing.T) *httptest.Server {
 	}
 	cat := catalog.New(catalog.Config{Store: db, Secrets: catalogtest.NewSecrets(),
 		Callers: map[catalog.Kind]catalog.Caller{catalog.KindWorkflow: upperCaller{}}})
-	s := New(Config{ServerKey: testKey, Tools: cat, MCP: mcpserver.New(t.Context(), mcpserver.Options{Catalog: cat, Store: db}), ToolImporters: ToolImporters{
+	mgr, err := oauth.New(oauth.Config{Store: db, Secrets: catalogtest.NewSecrets(), Providers: cat, CallbackURL: "http://127.0.0.1:1/oauth/callback"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{ServerKey: testKey, Tools: cat, OAuth: mgr, MCP: mcpserver.New(t.Context(), mcpserver.Options{Catalog: cat, Store: db}), ToolImporters: ToolImporters{
 		// The real importer (internal/workflow) reads the app's parameters; this one makes the
 		// same provider from the request alone, which is all the routes need.
 		Workflow: func(_ context.Context, req WorkflowImport) (catalog.NewProvider, error) {
@@ -223,7 +228,7 @@ func TestToolsOpenAPIDescribesRoutes(t *testing.T) {
 		for method := range ops {
 			m := strings.ToUpper(method)
 			described[m+" "+path] = true
-			concrete := strings.NewReplacer("{tenant_id}", "t9", "{id}", "x", "{name}", "s").Replace(path)
+			concrete := strings.NewReplacer("{tenant_id}", "t9", "{id}", "x", "{name}", "s", "{provider}", "p").Replace(path)
 			req, _ := http.NewRequest(m, srv.URL+concrete, strings.NewReader("{}"))
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -244,12 +249,61 @@ func TestToolsOpenAPIDescribesRoutes(t *testing.T) {
 		"POST /tools/{tenant_id}/install", "POST /tools/{tenant_id}/import/mcp", "POST /tools/{tenant_id}/refresh/{id}",
 		"POST /tools/{tenant_id}/preferences", "POST /tools/{tenant_id}/credentials", "POST /tools/{tenant_id}/check", "GET /tools/{tenant_id}/changes", "GET /tools/openapi.json",
 		"GET /tools/{tenant_id}/mcp/tokens", "POST /tools/{tenant_id}/mcp/tokens", "DELETE /tools/{tenant_id}/mcp/tokens/{id}",
-		"GET /tools/{tenant_id}/mcp/sets", "PUT /tools/{tenant_id}/mcp/sets/{name}", "DELETE /tools/{tenant_id}/mcp/sets/{name}"} {
+		"GET /tools/{tenant_id}/mcp/sets", "PUT /tools/{tenant_id}/mcp/sets/{name}", "DELETE /tools/{tenant_id}/mcp/sets/{name}",
+		"GET /tools/oauth/system-clients", "PUT /tools/oauth/system-clients/{provider}", "DELETE /tools/oauth/system-clients/{provider}",
+		"GET /tools/{tenant_id}/oauth/clients", "PUT /tools/{tenant_id}/oauth/clients/{provider}", "DELETE /tools/{tenant_id}/oauth/clients/{provider}",
+		"POST /tools/{tenant_id}/oauth/connect", "GET /tools/{tenant_id}/oauth/flows/{id}", "GET /tools/{tenant_id}/oauth/connections",
+		"GET /tools/{tenant_id}/oauth/connections/{provider}", "DELETE /tools/{tenant_id}/oauth/connections/{provider}"} {
 		if !described[r] {
 			t.Errorf("route %s is not described", r)
 		}
 	}
-	if len(described) != 20 {
-		t.Errorf("%d operations described, 20 routes served", len(described))
+	if len(described) != 31 {
+		t.Errorf("%d operations described, 31 routes served", len(described))
+	}
+}
+
+// TestOAuthRoutes: client settings at both levels (secrets masked), connect errors as
+// statuses, and the browser's callback refusing a state it never issued.
+func TestOAuthRoutes(t *testing.T) {
+	srv := toolsServer(t)
+	code, b := toolsDo(t, srv, "PUT", "/tools/oauth/system-clients/langgenius/github/github", map[string]any{"client_id": "sys", "client_secret": "system-secret", "enabled": true})
+	if code != 200 || !strings.Contains(string(b), `"client_secret":"sy*********et"`) || !strings.Contains(string(b), `"level":"system"`) {
+		t.Fatalf("set system client: %d %s", code, b)
+	}
+	code, b = toolsDo(t, srv, "PUT", "/tools/t1/oauth/clients/langgenius/github/github", map[string]any{"client_id": "own", "enabled": true, "token_url": "not a url"})
+	if code != 400 || !strings.Contains(string(b), "token_url") {
+		t.Fatalf("a bad token URL: %d %s", code, b)
+	}
+	code, b = toolsDo(t, srv, "PUT", "/tools/t1/oauth/clients/langgenius/github/github", map[string]any{"client_id": "own", "enabled": true})
+	if code != 200 {
+		t.Fatalf("set tenant client: %d %s", code, b)
+	}
+	var list []oauth.ClientSettings
+	_, b = toolsDo(t, srv, "GET", "/tools/t1/oauth/clients", nil)
+	envelopeData(t, b, &list)
+	if len(list) != 2 || list[0].Level != "tenant" || list[1].ClientID != "sys" || list[1].ClientSecret == "system-secret" {
+		t.Fatalf("clients: %s", b)
+	}
+	if code, b = toolsDo(t, srv, "DELETE", "/tools/t1/oauth/clients/langgenius/github/github", nil); code != 200 {
+		t.Fatalf("delete: %d %s", code, b)
+	}
+	if code, b = toolsDo(t, srv, "DELETE", "/tools/t1/oauth/clients/langgenius/github/github", nil); code != 404 {
+		t.Fatalf("delete again: %d %s", code, b)
+	}
+	if code, b = toolsDo(t, srv, "POST", "/tools/t1/oauth/connect", map[string]any{"provider_id": "a/b/c"}); code != 404 {
+		t.Fatalf("connecting a provider that does not exist: %d %s", code, b)
+	}
+	if code, b = toolsDo(t, srv, "GET", "/tools/t1/oauth/connections", nil); code != 200 || !strings.Contains(string(b), `"data":[]`) {
+		t.Fatalf("connections: %d %s", code, b)
+	}
+	resp, err := http.Get(srv.URL + "/oauth/callback?state=forged&code=c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(page), "belongs to no authorization") {
+		t.Fatalf("a forged callback: %d %s", resp.StatusCode, page)
 	}
 }

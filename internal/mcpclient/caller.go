@@ -223,6 +223,19 @@ func (p *Pool) NewProvider(ctx context.Context, tenant string, s Server) (catalo
 		}
 	}
 	raw, _ := json.Marshal(cfg)
+	if cfg.OAuth {
+		// Nothing can be listed before the tenant connects: the provider is stored without
+		// tools, which the connection lists (catalog.Refresh) once it is made.
+		if cfg.Transport == "" {
+			cfg.Transport = detectTransport(cfg.URL)
+		}
+		if cfg.Transport == "" {
+			cfg.Transport = TransportStreamable
+		}
+		raw, _ = json.Marshal(cfg)
+		return catalog.NewProvider{Kind: catalog.KindMCP, Name: s.Name, Label: s.Label, Description: s.Description, Config: raw,
+			Credentials: creds, Tools: []catalog.Tool{}}, nil
+	}
 	// A provider id of its own for the probe, so that it never shares a session with a
 	// stored provider; the entry is stopped right after.
 	probe := catalog.Provider{ID: probePrefix + s.Name, Name: s.Name, Config: raw}

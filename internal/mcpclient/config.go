@@ -58,6 +58,10 @@ type Config struct {
 	// 0 is Dify's default (30 and 300).
 	Timeout        float64 `json:"timeout,omitempty"`
 	SSEReadTimeout float64 `json:"sse_read_timeout,omitempty"`
+	// OAuth: the server is behind an authorization server; every request carries the
+	// tenant's token of the provider (Options.Tokens), and the tools are listed once the
+	// provider is connected (plugd tools connect), since nothing can be listed before.
+	OAuth bool `json:"oauth,omitempty"`
 
 	Command string   `json:"command,omitempty"`
 	Args    []string `json:"args,omitempty"`
@@ -91,6 +95,7 @@ type Server struct {
 	Headers     map[string]string `json:"headers,omitempty"`
 	Timeout     float64           `json:"timeout,omitempty"`
 	SSEReadTime float64           `json:"sse_read_timeout,omitempty"`
+	OAuth       bool              `json:"oauth,omitempty"`
 	Command     string            `json:"command,omitempty"`
 	Args        []string          `json:"args,omitempty"`
 	Env         map[string]string `json:"env,omitempty"`
@@ -103,7 +108,7 @@ type Server struct {
 // without connecting. Every problem names the field.
 func (s Server) split() (Config, map[string]string, error) {
 	cfg := Config{URL: strings.TrimSpace(s.URL), Transport: s.Transport, Timeout: s.Timeout, SSEReadTimeout: s.SSEReadTime,
-		Command: strings.TrimSpace(s.Command), Args: s.Args}
+		Command: strings.TrimSpace(s.Command), Args: s.Args, OAuth: s.OAuth}
 	creds := map[string]string{}
 	switch {
 	case cfg.URL != "" && cfg.Command != "":
@@ -137,6 +142,9 @@ func (s Server) split() (Config, map[string]string, error) {
 		}
 		slices.Sort(cfg.Headers)
 		return cfg, creds, nil
+	}
+	if cfg.OAuth {
+		return Config{}, nil, invalid("oauth is for url servers; a stdio server takes its secrets in env")
 	}
 	if cfg.Transport != "" {
 		return Config{}, nil, invalid("transport is for url servers; a command is spoken to over stdio")

@@ -541,7 +541,11 @@ func (p *Pool) httpClient(k key, cfg Config, creds map[string]string) *http.Clie
 		limit = egress.DefaultMaxResponseBytes
 	}
 	c := *base
-	c.Transport = &headerTransport{base: base.Transport, headers: headers, tokens: p.opts.Tokens, tenant: k.tenant, provider: k.provider, limit: limit}
+	var tokens TokenSource
+	if cfg.OAuth {
+		tokens = p.opts.Tokens
+	}
+	c.Transport = &headerTransport{base: base.Transport, headers: headers, tokens: tokens, tenant: k.tenant, provider: k.provider, limit: limit}
 	return &c
 }
 
@@ -564,7 +568,7 @@ func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.tokens != nil {
 		tok, err := t.tokens.Token(req.Context(), t.tenant, t.provider)
 		if err != nil {
-			return nil, fmt.Errorf("getting the token of mcp provider %s: %w", t.provider, err)
+			return nil, err // says what to do (reconnect) on its own
 		}
 		if tok != "" {
 			req.Header.Set("Authorization", tok)

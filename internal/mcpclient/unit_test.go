@@ -77,14 +77,20 @@ func (c *countingTokens) Token(_ context.Context, tenant, provider string) (stri
 }
 
 // TestHeadersAndTokensPerRequest: the provider's sealed headers go with every request, and
-// the token source is asked per request, so a new token is used without reconnecting.
+// for a server behind OAuth the token source is asked per request, so a new token is used
+// without reconnecting. Such a server is added without tools (nothing can be listed before
+// the tenant connects) and lists them on refresh.
 func TestHeadersAndTokensPerRequest(t *testing.T) {
 	up := newSDKServer(t)
 	tokens := &countingTokens{}
 	e := newEnv(t, mcpclient.Options{Egress: loopbackAllowed(t), Tokens: tokens})
-	p := e.add(t, "t1", mcpclient.Server{Name: "sdk", URL: up.url, Headers: map[string]string{"x-api-key": "k-123456"}})
-	if p.Description != "sdk-upstream 1.0.0" {
-		t.Fatalf("description from serverInfo: %q", p.Description)
+	p := e.add(t, "t1", mcpclient.Server{Name: "sdk", URL: up.url, OAuth: true, Headers: map[string]string{"x-api-key": "k-123456"}})
+	if len(p.Tools) != 0 || tokens.n.Load() != 0 {
+		t.Fatalf("an OAuth server was probed at import: %d tools, %d tokens", len(p.Tools), tokens.n.Load())
+	}
+	p, err := e.cat.Refresh(t.Context(), "t1", p.ID)
+	if err != nil || len(p.Tools) == 0 {
+		t.Fatalf("refresh after connecting: %v, %d tools", err, len(p.Tools))
 	}
 	for range 2 {
 		if got := text(t, e.mustCall(t, "t1", p.ID, "upper", map[string]any{"text": "abc"})); got != "ABC" {

@@ -197,23 +197,54 @@ type WireStream interface {
 // InvokeFunc runs one plugin request: the dispatcher's Invoke.
 type InvokeFunc func(ctx context.Context, uid string, access wire.AccessType, action wire.Action, data json.RawMessage, ic runtime.InvokeContext) (WireStream, error)
 
+// OAuth gives the credentials of a tenant's OAuth connection of a plugin provider (the
+// oauth.Manager, through the daemon), refreshed when they expire soon. ok is false when the
+// provider was never connected; an error says why the connection cannot be used and how to
+// connect again.
+type OAuth interface {
+	Credentials(ctx context.Context, tenant, providerID string) (values map[string]string, ok bool, err error)
+}
+
 // Caller calls plugin tools through the dispatcher.
-type Caller struct{ invoke InvokeFunc }
+type Caller struct {
+	invoke InvokeFunc
+	oauth  OAuth
+}
 
 // NewCaller returns a Caller using invoke.
 func NewCaller(invoke InvokeFunc) *Caller { return &Caller{invoke: invoke} }
+
+// WithOAuth makes calls without credentials use the provider's OAuth connection, when it has
+// one, as credential type oauth2.
+func (c *Caller) WithOAuth(o OAuth) *Caller { c.oauth = o; return c }
 
 var _ catalog.Caller = (*Caller)(nil)
 
 // Call sends the tool/invoke request the daemon's route would send for it.
 func (c *Caller) Call(ctx context.Context, inv catalog.Invocation) (catalog.Stream, error) {
-	creds := inv.Credentials
+	creds, ct := inv.Credentials, inv.CredentialType
+	if len(creds) == 0 && ct == "" && c.oauth != nil {
+		vals, ok, err := c.oauth.Credentials(ctx, inv.Tenant, inv.Provider.ID)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			creds, ct = vals, string(wire.CredentialOAuth2)
+		}
+	}
 	if creds == nil {
 		creds = map[string]string{}
 	}
+	if ct == "" {
+		ct = string(wire.CredentialAPIKey)
+	}
+	args := inv.Arguments
+	if args == nil {
+		args = map[string]any{} // the SDK refuses null tool_parameters
+	}
 	data, err := json.Marshal(map[string]any{
-		"provider": inv.Provider.Name, "tool": inv.Tool.Name, "tool_parameters": inv.Arguments,
-		"credentials": creds, "credential_type": "api-key",
+		"provider": inv.Provider.Name, "tool": inv.Tool.Name, "tool_parameters": args,
+		"credentials": creds, "credential_type": ct,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encoding the arguments: %w: %w", err, catalog.ErrInvalid)

@@ -158,6 +158,16 @@ func TestCaller(t *testing.T) {
 		string(gotData) != `{"credential_type":"api-key","credentials":{},"provider":"prov","tool":"t1","tool_parameters":{"q":1}}` {
 		t.Fatalf("request: %s %s %+v", gotUID, gotData, gotIC)
 	}
+	// OAuth tokens go as credential_type oauth2; no arguments as {} (the SDK refuses null).
+	st, err = c.Call(t.Context(), catalog.Invocation{Provider: inv.Provider, Tool: inv.Tool, CredentialType: "oauth2",
+		Credentials: map[string]string{"access_token": "tok"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if string(gotData) != `{"credential_type":"oauth2","credentials":{"access_token":"tok"},"provider":"prov","tool":"t1","tool_parameters":{}}` {
+		t.Fatalf("request with OAuth credentials: %s", gotData)
+	}
 
 	// The plugin's own error becomes a failed call naming it.
 	c = plugintools.NewCaller(func(context.Context, string, wire.AccessType, wire.Action, json.RawMessage, runtime.InvokeContext) (plugintools.WireStream, error) {
@@ -166,5 +176,57 @@ func TestCaller(t *testing.T) {
 	st, _ = c.Call(t.Context(), inv)
 	if _, err := st.Next(); !errors.Is(err, catalog.ErrCallFailed) || err.Error() != "ValueError: boom: call failed" {
 		t.Fatalf("plugin error: %v", err)
+	}
+}
+
+type fakeOAuth map[string]any // provider id -> map[string]string or error
+
+func (f fakeOAuth) Credentials(_ context.Context, tenant, provider string) (map[string]string, bool, error) {
+	switch v := f[provider].(type) {
+	case map[string]string:
+		return v, true, nil
+	case error:
+		return nil, false, v
+	}
+	return nil, false, nil
+}
+
+// TestCallerOAuth: a call without credentials uses the provider's OAuth connection when it
+// has one, and fails with its error when it cannot be used.
+func TestCallerOAuth(t *testing.T) {
+	var got map[string]any
+	reauth := errors.New("needs re-authorization: run plugd tools connect")
+	c := plugintools.NewCaller(func(_ context.Context, uid string, access wire.AccessType, action wire.Action, data json.RawMessage, ic runtime.InvokeContext) (plugintools.WireStream, error) {
+		got = nil
+		json.Unmarshal(data, &got)
+		return &wireStream{}, nil
+	}).WithOAuth(fakeOAuth{"a/b/connected": map[string]string{"access_token": "tok"}, "a/b/expired": reauth})
+	call := func(provider string, creds map[string]string) error {
+		st, err := c.Call(t.Context(), catalog.Invocation{Tenant: "t", Provider: catalog.Provider{ID: provider, Name: "p", PluginUniqueIdentifier: "a/b:1@x"},
+			Tool: catalog.Tool{Name: "t1"}, Credentials: creds})
+		if err == nil {
+			st.Close()
+		}
+		return err
+	}
+	for _, c := range []struct {
+		provider string
+		creds    map[string]string
+		want     string
+	}{
+		{"a/b/connected", nil, `{"access_token":"tok"}oauth2`},
+		{"a/b/connected", map[string]string{"api_key": "k"}, `{"api_key":"k"}api-key`}, // given credentials win
+		{"a/b/never", nil, `{}api-key`},
+	} {
+		if err := call(c.provider, c.creds); err != nil {
+			t.Fatal(err)
+		}
+		creds, _ := json.Marshal(got["credentials"])
+		if s := string(creds) + got["credential_type"].(string); s != c.want {
+			t.Errorf("%s with %v: sent %s, want %s", c.provider, c.creds, s, c.want)
+		}
+	}
+	if err := call("a/b/expired", nil); !errors.Is(err, reauth) {
+		t.Errorf("a connection needing re-authorization: %v", err)
 	}
 }

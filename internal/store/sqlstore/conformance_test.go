@@ -52,6 +52,9 @@ func runConformance(t *testing.T, open storeFactory) {
 		{"ToolChangeLog", testToolChangeLog},
 		{"MCPTokens", testMCPTokens},
 		{"MCPToolSets", testMCPToolSets},
+		{"OAuthClients", testOAuthClients},
+		{"OAuthFlows", testOAuthFlows},
+		{"OAuthCredentials", testOAuthCredentials},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
