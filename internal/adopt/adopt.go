@@ -36,6 +36,7 @@ type TargetStore interface {
 	Install(ctx context.Context, inst store.Installation, p store.Plugin) (store.Installation, error)
 	Upgrade(ctx context.Context, tenantID, oldUID string, newPlugin store.Plugin, source string, meta json.RawMessage) (store.Installation, bool, error)
 	GetEndpointByHook(ctx context.Context, hookID string) (store.Endpoint, error)
+	ListEndpoints(ctx context.Context, tenantID, pluginID string, p store.Page) ([]store.Endpoint, error)
 	CreateEndpoint(ctx context.Context, e store.Endpoint) (store.Endpoint, error)
 	UpdateEndpoint(ctx context.Context, e store.Endpoint) (store.Endpoint, error)
 	GetTask(ctx context.Context, tenantID, id string) (store.Task, error)
@@ -571,12 +572,18 @@ func (r *run) tasks(ctx context.Context) error {
 	return nil
 }
 
-// gone notes installations plugd has for the reference's tenants that the reference no
-// longer has: uninstalled there since an earlier adoption. They are kept; the operator decides.
+// gone notes installations and endpoints plugd has for the reference's tenants that the
+// reference no longer has: removed there since an earlier adoption. They are kept; the
+// operator decides.
 func (r *run) gone(ctx context.Context) error {
 	ref := map[[2]string]bool{}
 	for _, in := range r.snap.Installations {
 		ref[[2]string{in.TenantID, in.PluginID}] = true
+	}
+	hooks := map[string]bool{}
+	for _, e := range r.snap.Endpoints {
+		hooks[e.HookID] = true
+		r.tenants[e.TenantID] = true
 	}
 	tenants := make([]string, 0, len(r.tenants))
 	for t := range r.tenants {
@@ -597,6 +604,22 @@ func (r *run) gone(ctx context.Context) error {
 				}
 			}
 			if len(list) < 256 {
+				break
+			}
+		}
+		for page := 1; ; page++ {
+			eps, err := r.Store.ListEndpoints(ctx, t, "", store.Page{Page: page, Size: 256})
+			if err != nil {
+				return fmt.Errorf("plugd store: %w", err)
+			}
+			for _, e := range eps {
+				if !hooks[e.HookID] {
+					r.problem(Problem{Kind: KindEndpoint, ID: e.ID, Tenant: t, Level: "note",
+						Reason: "hook " + e.HookID + " (" + e.PluginID + ") is set up in plugd but no longer on the reference",
+						Action: "remove it in plugd if it was removed on the reference on purpose"})
+				}
+			}
+			if len(eps) < 256 {
 				break
 			}
 		}

@@ -113,6 +113,39 @@ func TestAdoptSynthetic(t *testing.T) {
 	if err != nil || in.EndpointsSetups != 1 || in.EndpointsActive != 1 || in.Source != "marketplace" || string(in.Meta) != `{"n":1}` {
 		t.Errorf("installation: %+v %v", in, err)
 	}
+
+	// On the reference meanwhile: an endpoint is disabled, another removed, a plugin
+	// uninstalled. The next run updates the first and lists the others, removing nothing.
+	for _, q := range []string{
+		`UPDATE endpoints SET enabled = false WHERE hook_id = 'h000000000000000'`,
+		`DELETE FROM endpoints WHERE hook_id = 'h000000000000001'`,
+		`DELETE FROM plugin_installations WHERE tenant_id = '00000000-0000-4000-8000-000000000002' AND plugin_id = 'plugd/synth1'`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	rep, err = a.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *rep.Counts[KindEndpoint]; got != (Counts{Updated: 1, Unchanged: 4, Skipped: 1}) {
+		t.Errorf("endpoints after changes: %+v", got)
+	}
+	if len(rep.Changes) != 1 || rep.Changes[0].What != "[enabled] changed" {
+		t.Errorf("changes: %+v", rep.Changes)
+	}
+	var goneHook, goneInst bool
+	for _, p := range rep.Problems {
+		goneHook = goneHook || (p.Level == "note" && strings.Contains(p.Reason, "h000000000000001") && strings.Contains(p.Reason, "no longer on the reference"))
+		goneInst = goneInst || (p.Level == "note" && strings.Contains(p.Reason, "plugd/synth1") && strings.Contains(p.Reason, "no longer on the reference"))
+	}
+	if !goneHook || !goneInst {
+		t.Errorf("removals on the reference not listed (endpoint %v, installation %v): %+v", goneHook, goneInst, rep.Problems)
+	}
+	if e, err := db.GetEndpointByHook(ctx, "h000000000000000"); err != nil || e.Enabled {
+		t.Errorf("disabled endpoint: %+v %v", e, err)
+	}
 }
 
 // TestAdoptFromS3 reads the reference's objects from S3-compatible storage (the reference's
