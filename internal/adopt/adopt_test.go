@@ -14,7 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plugd/plugd/internal/blob"
+	"github.com/plugd/plugd/internal/install"
 	"github.com/plugd/plugd/internal/store"
+	"github.com/plugd/plugd/internal/store/sqlstore"
 )
 
 // TestAdoptSynthetic runs adoption over a reference made to the real reference's schema
@@ -207,6 +209,40 @@ func TestAdoptFromS3(t *testing.T) {
 	for kind, want := range map[string]Counts{KindPackage: {Imported: 2}, KindInstallation: {Imported: 4}, KindKV: {Imported: 4}} {
 		if got := *rep.Counts[kind]; got != want {
 			t.Errorf("%s: %+v, want %+v (problems %+v)", kind, got, want, rep.Problems)
+		}
+	}
+}
+
+// TestAdoptIntoSQLite: plugd's default store is SQLite; adoption into it is the same.
+func TestAdoptIntoSQLite(t *testing.T) {
+	dsn := testDSN(t)
+	ctx := context.Background()
+	ref := referenceSchema(t, dsn)
+	storage := t.TempDir()
+	synthReference(t, ref, storage, 3, 2)
+	src := openSynth(t, ref, storage)
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "plugd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := blob.NewDir(filepath.Join(t.TempDir(), "blob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr := install.New(install.Config{Store: db, Blob: blobs, TempDir: t.TempDir()})
+	defer mgr.Close()
+	a := &Adopter{Source: src, Store: db, KV: db, Packages: mgr}
+	for run, want := range []Counts{{Imported: 6}, {Unchanged: 6}} {
+		rep, err := a.Run(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := *rep.Counts[KindInstallation]; got != want || rep.Failed() {
+			t.Errorf("run %d: installations %+v, want %+v (problems %+v)", run+1, got, want, rep.Problems)
 		}
 	}
 }
