@@ -20,7 +20,11 @@ import (
 	"io"
 	"reflect"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/plugd/plugd/internal/backwards"
 	"github.com/plugd/plugd/internal/blob"
@@ -123,8 +127,12 @@ type Adopter struct {
 	Packages Packages
 	// DryRun reads everything and reports what would be imported, writing nothing.
 	DryRun bool
-	// Progress, when set, is told how far each kind got (for large storages).
+	// Progress, when set, is told how far each kind got (for large storages). It is called
+	// from several goroutines.
 	Progress func(kind string, done, total int)
+	// Workers bounds the installations, endpoints or KV values adopted at once (0: 4). Each is
+	// its own transaction in plugd's store, so a few at a time hide the round trips.
+	Workers int
 }
 
 // kvLimit lets adopted values past any quota: the reference writes a value before it checks
@@ -134,6 +142,7 @@ const kvLimit = 1 << 62
 
 type run struct {
 	*Adopter
+	mu      sync.Mutex // guards rep, instOK and tenants while items are adopted in parallel
 	rep     *Report
 	snap    *Snapshot
 	pkgOK   map[string]bool // unique identifiers whose package is (or would be) in plugd
@@ -168,6 +177,8 @@ func (a *Adopter) Run(ctx context.Context) (*Report, error) {
 }
 
 func (r *run) problem(p Problem) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.rep.Problems = append(r.rep.Problems, p)
 	if c := r.rep.Counts[p.Kind]; c != nil {
 		switch p.Level {
@@ -177,6 +188,53 @@ func (r *run) problem(p Problem) {
 			c.Skipped++
 		}
 	}
+}
+
+func (r *run) inc(n *int) {
+	r.mu.Lock()
+	*n++
+	r.mu.Unlock()
+}
+
+func (r *run) change(c Change) {
+	r.mu.Lock()
+	r.rep.Changes = append(r.rep.Changes, c)
+	r.mu.Unlock()
+}
+
+func (r *run) setInst(tenant, pluginID string, ok bool) {
+	r.mu.Lock()
+	r.instOK[[2]string{tenant, pluginID}] = ok
+	r.mu.Unlock()
+}
+
+func (r *run) inst(tenant, pluginID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.instOK[[2]string{tenant, pluginID}]
+}
+
+// each runs fn for items 0..n-1 on up to Workers goroutines, telling Progress as items finish.
+// The first error (one that stops the whole run) cancels the rest.
+func (r *run) each(ctx context.Context, kind string, n int, fn func(ctx context.Context, i int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.workers())
+	var done atomic.Int64
+	for i := range n {
+		g.Go(func() error {
+			err := fn(gctx, i)
+			r.progress(kind, int(done.Add(1)), n)
+			return err
+		})
+	}
+	return g.Wait()
+}
+
+func (r *run) workers() int {
+	if r.Workers > 0 {
+		return r.Workers
+	}
+	return 4
 }
 
 func (r *run) progress(kind string, done, total int) {
@@ -209,7 +267,7 @@ func (r *run) packages(ctx context.Context) error {
 		}
 		if _, err := r.Store.GetDeclaration(ctx, uid); err == nil {
 			r.pkgOK[uid] = true
-			c.Unchanged++
+			r.inc(&c.Unchanged)
 			continue
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("plugd store: %w", err)
@@ -222,7 +280,7 @@ func (r *run) packages(ctx context.Context) error {
 		}
 		if r.DryRun {
 			r.pkgOK[uid] = true
-			c.Imported++
+			r.inc(&c.Imported)
 			continue
 		}
 		if err := r.importPackage(ctx, uid, key); err != nil {
@@ -231,7 +289,7 @@ func (r *run) packages(ctx context.Context) error {
 			continue
 		}
 		r.pkgOK[uid] = true
-		c.Imported++
+		r.inc(&c.Imported)
 	}
 	r.progress(KindPackage, len(uids), len(uids))
 	return nil
@@ -281,9 +339,11 @@ func (r *run) localInstall(in RefInstallation) bool {
 
 func (r *run) installations(ctx context.Context) error {
 	c := r.rep.Counts[KindInstallation]
-	for i, in := range r.snap.Installations {
-		r.progress(KindInstallation, i, len(r.snap.Installations))
+	return r.each(ctx, KindInstallation, len(r.snap.Installations), func(ctx context.Context, i int) error {
+		in := r.snap.Installations[i]
+		r.mu.Lock()
 		r.tenants[in.TenantID] = true
+		r.mu.Unlock()
 		fail := func(level, reason, action string) {
 			r.problem(Problem{Kind: KindInstallation, ID: in.ID, Tenant: in.TenantID, Level: level,
 				Reason: in.UniqueIdentifier + ": " + reason, Action: action})
@@ -293,61 +353,60 @@ func (r *run) installations(ctx context.Context) error {
 		case p.InstallType == "serverless" || in.RuntimeType == "serverless" || r.snap.Serverless[in.UniqueIdentifier]:
 			fail("skipped", "runs on the reference's serverless runtime, which plugd does not have",
 				"install the same package in plugd for this tenant (it then runs as a local process)")
-			continue
+			return nil
 		case p.InstallType == "remote" || in.RuntimeType == "remote":
 			fail("skipped", "a remote-debugging plugin, alive only while its developer's process is connected to the reference",
 				"the developer reconnects to plugd with a key from plugd")
-			continue
+			return nil
 		case !r.pkgOK[in.UniqueIdentifier]:
 			fail("failed", "its package was not adopted (see the package's entry)", "fix the package, then adopt again")
-			continue
+			return nil
 		}
 		meta, err := ParseObject(in.Meta, "meta")
 		if err != nil {
 			fail("failed", err.Error(), "fix the row's meta column on the reference, or install the plugin in plugd by hand")
-			continue
+			return nil
 		}
 		metaJSON, _ := json.Marshal(meta)
 		cur, err := r.Store.GetInstallationByPlugin(ctx, in.TenantID, in.PluginID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			r.instOK[[2]string{in.TenantID, in.PluginID}] = true
+			r.setInst(in.TenantID, in.PluginID, true)
 			if r.DryRun {
-				c.Imported++
-				continue
+				r.inc(&c.Imported)
+				return nil
 			}
 			_, err := r.Store.Install(ctx, store.Installation{
 				ID: in.ID, TenantID: in.TenantID, PluginID: in.PluginID, UniqueIdentifier: in.UniqueIdentifier,
 				RuntimeType: "local", Source: in.Source, Meta: metaJSON, CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt,
 			}, store.Plugin{UniqueIdentifier: in.UniqueIdentifier, PluginID: in.PluginID, InstallType: "local", Source: p.Source})
 			if err != nil {
-				delete(r.instOK, [2]string{in.TenantID, in.PluginID})
+				r.setInst(in.TenantID, in.PluginID, false)
 				fail("failed", err.Error(), "look at the tenant's installations in plugd (plugd list --tenant)")
-				continue
+				return nil
 			}
-			c.Imported++
+			r.inc(&c.Imported)
 		case err != nil:
 			return fmt.Errorf("plugd store: %w", err)
 		case cur.UniqueIdentifier == in.UniqueIdentifier:
-			r.instOK[[2]string{in.TenantID, in.PluginID}] = true
-			c.Unchanged++
+			r.setInst(in.TenantID, in.PluginID, true)
+			r.inc(&c.Unchanged)
 		default:
-			r.instOK[[2]string{in.TenantID, in.PluginID}] = true
+			r.setInst(in.TenantID, in.PluginID, true)
 			if !r.DryRun {
 				if _, _, err := r.Store.Upgrade(ctx, in.TenantID, cur.UniqueIdentifier,
 					store.Plugin{UniqueIdentifier: in.UniqueIdentifier, PluginID: in.PluginID, InstallType: "local", Source: p.Source},
 					in.Source, metaJSON); err != nil {
 					fail("failed", "upgrading plugd's "+cur.UniqueIdentifier+": "+err.Error(), "upgrade it in plugd by hand")
-					continue
+					return nil
 				}
 			}
-			c.Updated++
-			r.rep.Changes = append(r.rep.Changes, Change{Kind: KindInstallation, ID: in.ID, Tenant: in.TenantID,
+			r.inc(&c.Updated)
+			r.change(Change{Kind: KindInstallation, ID: in.ID, Tenant: in.TenantID,
 				What: fmt.Sprintf("upgraded from %s to %s", cur.UniqueIdentifier, in.UniqueIdentifier)})
 		}
-	}
-	r.progress(KindInstallation, len(r.snap.Installations), len(r.snap.Installations))
-	return nil
+		return nil
+	})
 }
 
 func (r *run) endpoints(ctx context.Context) error {
@@ -356,8 +415,8 @@ func (r *run) endpoints(ctx context.Context) error {
 	for _, in := range r.snap.Installations {
 		installed[[2]string{in.TenantID, in.PluginID}] = true
 	}
-	for i, e := range r.snap.Endpoints {
-		r.progress(KindEndpoint, i, len(r.snap.Endpoints))
+	return r.each(ctx, KindEndpoint, len(r.snap.Endpoints), func(ctx context.Context, i int) error {
+		e := r.snap.Endpoints[i]
 		fail := func(level, reason, action string) {
 			r.problem(Problem{Kind: KindEndpoint, ID: e.ID, Tenant: e.TenantID, Level: level,
 				Reason: "hook " + e.HookID + " (" + e.PluginID + "): " + reason, Action: action})
@@ -365,7 +424,7 @@ func (r *run) endpoints(ctx context.Context) error {
 		settings, err := ParseObject(e.Settings, "settings")
 		if err != nil {
 			fail("failed", err.Error(), "set the endpoint up again in plugd")
-			continue
+			return nil
 		}
 		settingsJSON, _ := json.Marshal(settings)
 		cur, err := r.Store.GetEndpointByHook(ctx, e.HookID)
@@ -374,15 +433,15 @@ func (r *run) endpoints(ctx context.Context) error {
 			if !installed[[2]string{e.TenantID, e.PluginID}] {
 				fail("skipped", "the tenant uninstalled the plugin; the reference keeps the endpoint but cannot serve it",
 					"nothing, unless the plugin is installed again: then set the endpoint up again")
-				continue
+				return nil
 			}
-			if !r.instOK[[2]string{e.TenantID, e.PluginID}] {
+			if !r.inst(e.TenantID, e.PluginID) {
 				fail("failed", "its installation was not adopted (see the installation's entry)", "fix the installation, then adopt again")
-				continue
+				return nil
 			}
 			if r.DryRun {
-				c.Imported++
-				continue
+				r.inc(&c.Imported)
+				return nil
 			}
 			_, err := r.Store.CreateEndpoint(ctx, store.Endpoint{
 				ID: e.ID, HookID: e.HookID, TenantID: e.TenantID, UserID: e.UserID, PluginID: e.PluginID, Name: e.Name,
@@ -390,9 +449,9 @@ func (r *run) endpoints(ctx context.Context) error {
 			})
 			if err != nil {
 				fail("failed", err.Error(), "look at the endpoint in plugd (GET /plugin/{tenant}/endpoint/list)")
-				continue
+				return nil
 			}
-			c.Imported++
+			r.inc(&c.Imported)
 		case err != nil:
 			return fmt.Errorf("plugd store: %w", err)
 		case cur.ID != e.ID || cur.TenantID != e.TenantID:
@@ -410,23 +469,22 @@ func (r *run) endpoints(ctx context.Context) error {
 				what = append(what, "settings")
 			}
 			if len(what) == 0 {
-				c.Unchanged++
-				continue
+				r.inc(&c.Unchanged)
+				return nil
 			}
 			if !r.DryRun {
 				if _, err := r.Store.UpdateEndpoint(ctx, store.Endpoint{ID: e.ID, TenantID: e.TenantID, Name: e.Name,
 					Enabled: e.Enabled, Settings: settingsJSON}); err != nil {
 					fail("failed", err.Error(), "update the endpoint in plugd by hand")
-					continue
+					return nil
 				}
 			}
-			c.Updated++
-			r.rep.Changes = append(r.rep.Changes, Change{Kind: KindEndpoint, ID: e.ID, Tenant: e.TenantID,
+			r.inc(&c.Updated)
+			r.change(Change{Kind: KindEndpoint, ID: e.ID, Tenant: e.TenantID,
 				What: fmt.Sprintf("%v changed", what)})
 		}
-	}
-	r.progress(KindEndpoint, len(r.snap.Endpoints), len(r.snap.Endpoints))
-	return nil
+		return nil
+	})
 }
 
 func sameJSON(a, b []byte) bool {
@@ -445,50 +503,51 @@ func (r *run) kv(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listing the reference's plugin storage under %s: %w", prefix, err)
 	}
-	namespaces := map[backwards.Namespace]bool{}
-	for i, object := range keys {
-		r.progress(KindKV, i, len(keys))
+	err = r.each(ctx, KindKV, len(keys), func(ctx context.Context, i int) error {
+		object := keys[i]
 		fail := func(reason, action string) {
 			r.problem(Problem{Kind: KindKV, ID: object, Level: "failed", Reason: reason, Action: action})
 		}
 		o, err := ParseKVObjectKey(r.Source.S.KVPath, object)
 		if err != nil {
 			fail(err.Error(), "no plugin can read this object on the reference either; remove it there or ignore it")
-			continue
+			return nil
 		}
 		if err := backwards.ValidateKey(o.Key); err != nil {
 			fail(err.Error(), "the plugin must write this key again under a name plugd accepts")
-			continue
+			return nil
 		}
 		ns := backwards.Namespace{TenantID: o.TenantID, PluginID: o.PluginID}
-		namespaces[ns] = true
 		value, err := readAll(ctx, r.Source.Blob, object)
 		if err != nil {
 			fail(err.Error(), "check the reference's storage and adopt again")
-			continue
+			return nil
 		}
 		cur, err := r.KV.Get(ctx, ns, o.Key)
 		switch {
 		case err == nil && bytes.Equal(cur, value):
-			c.Unchanged++
-			continue
+			r.inc(&c.Unchanged)
+			return nil
 		case err != nil && !errors.Is(err, backwards.ErrKeyNotFound):
 			return fmt.Errorf("plugd storage: %w", err)
 		}
 		if !r.DryRun {
 			if err := r.KV.Set(ctx, ns, o.Key, value, kvLimit); err != nil {
 				fail(err.Error(), "check plugd's database and adopt again")
-				continue
+				return nil
 			}
 		}
 		if err == nil {
-			c.Updated++
-			r.rep.Changes = append(r.rep.Changes, Change{Kind: KindKV, ID: object, Tenant: o.TenantID, What: "value changed"})
+			r.inc(&c.Updated)
+			r.change(Change{Kind: KindKV, ID: object, Tenant: o.TenantID, What: "value changed"})
 		} else {
-			c.Imported++
+			r.inc(&c.Imported)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	r.progress(KindKV, len(keys), len(keys))
 	// Quota accounting: plugd counts what it holds; say where the reference counted otherwise.
 	if r.DryRun {
 		return nil
@@ -541,7 +600,7 @@ func (r *run) tasks(ctx context.Context) error {
 			continue
 		}
 		if _, err := r.Store.GetTask(ctx, t.TenantID, t.ID); err == nil {
-			c.Unchanged++
+			r.inc(&c.Unchanged)
 			continue
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("plugd store: %w", err)
@@ -560,7 +619,7 @@ func (r *run) tasks(ctx context.Context) error {
 				continue
 			}
 		}
-		c.Imported++
+		r.inc(&c.Imported)
 	}
 	r.progress(KindTask, len(r.snap.Tasks), len(r.snap.Tasks))
 	if expired > 0 {
