@@ -8,7 +8,8 @@
 #                  (the newest that imports on 3.11) and uv.
 #   pynew-sdk/     Python >= 3.12 venv (from scripts/python-new.sh, which may build
 #                  CPython 3.13 from Debian's sources) with the newest dify-plugin SDK.
-#   pg/, s3/       the test servers' data and installs (scripts/postgres.sh, scripts/s3.sh).
+#   pg/, s3/, redis/  the test servers' data and installs (scripts/postgres.sh, scripts/s3.sh,
+#                  scripts/redis.sh).
 #   mcp-everything-<version>/  @modelcontextprotocol/server-everything from npm (MCP client tests)
 #   mcp-py-<version>/          the official Python MCP SDK and mcp-server-time from PyPI
 #   oidc-provider-<version>/   panva's oidc-provider from npm, the OAuth server of the tests
@@ -57,12 +58,14 @@ if [ ! -x "$mcp_py/bin/python" ] || ! "$mcp_py/bin/python" -c 'import mcp.server
   VIRTUAL_ENV="$mcp_py" "$venv/bin/uv" pip install --quiet "mcp==$mcp_py_version" 'mcp-server-time==2026.10.19' >&2
 fi
 
-# Servers for the daemon's tests, on loopback: PostgreSQL and an S3-compatible store. Each
+# Servers for the daemon's tests, on loopback: PostgreSQL, an S3-compatible store and Redis
+# (the cluster's tests). Each
 # script prints its own KEY=VALUE lines. 8>&-: the servers outlive this script and must not
 # inherit the lock's descriptor, or they hold the lock for as long as they run and every later
 # run of this script waits forever.
 scripts/postgres.sh 8>&-
 scripts/s3.sh 8>&-
+scripts/redis.sh 8>&-
 # A real OAuth authorization server (oidc-provider from npm) for internal/oauth's flow tests.
 scripts/oauth-server.sh 8>&-
 

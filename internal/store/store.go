@@ -96,6 +96,9 @@ type TaskPlugin struct {
 	// Upgrade, when set, is the unique identifier this item replaces (an upgrade task).
 	Upgrade string          `json:"upgrade_from,omitempty"`
 	Meta    json.RawMessage `json:"meta,omitempty"`
+	// Fence is the fencing token of the cluster claim that last wrote the item (0 on one
+	// node): writes with an older token are refused (install.Manager).
+	Fence int64 `json:"fence,omitempty"`
 }
 
 // Endpoint is a tenant's endpoint of a plugin, reachable at /e/{HookID}/.
