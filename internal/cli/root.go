@@ -105,9 +105,10 @@ func newRoot(env Env) *cobra.Command {
 
 	root.AddCommand(newVersionCmd(env), newPluginCmd(env), newSignatureCmd(env), newBundleCmd(env))
 	root.AddCommand(daemonClientCmds(env)...)
+	root.AddCommand(newNodesCmd())
 	root.AddCommand(newToolsCmd(env), newKeysCmd(env))
 	root.AddCommand(newMCPCmd(env))
-	root.AddCommand(newServeCmd(env), newMigrateCmd(env), newGCCmd(env))
+	root.AddCommand(newServeCmd(env), newMigrateCmd(env), newGCCmd(env), newConsoleCmd(env), newAdoptCmd(env))
 	return root
 }
 

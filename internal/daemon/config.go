@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/plugd/plugd/internal/blob"
+	"github.com/plugd/plugd/internal/cluster"
 	"github.com/plugd/plugd/internal/pyenv"
 )
 
@@ -80,6 +82,8 @@ type Config struct {
 	// Debug is the remote-debugging TCP server plugin authors attach running plugins to. Off
 	// unless enabled: it accepts code from anyone holding a key.
 	Debug DebugConfig
+	// Console is the web console at /console/ (docs/console.md).
+	Console ConsoleConfig
 
 	// IdleStop stops a plugin process nobody called for this long; the next call starts it
 	// again. 0 keeps processes running forever, as the reference does.
@@ -125,6 +129,10 @@ type Config struct {
 	// 60 s), doubling for each loop in a row up to CrashLoopBackoffMax.
 	RestartBackoff, CrashLoopBackoff, CrashLoopBackoffMax time.Duration
 
+	// Cluster runs the daemon as one node of several sharing PostgreSQL, S3 and Redis
+	// (`plugd serve --cluster`, docs/daemon.md).
+	Cluster ClusterConfig
+
 	// Tools orders and filters the tool catalog (docs/tools.md).
 	Tools ToolsConfig
 	// MCP supervises the MCP servers added as tool providers (docs/mcp.md).
@@ -139,6 +147,22 @@ type Config struct {
 
 	sources map[string]string // variable name -> where its value came from
 	python  map[string]string // raw values of the variables pyenv reads
+}
+
+// ClusterConfig is the node's place in a cluster.
+type ClusterConfig struct {
+	Enabled bool           // PLUGD_CLUSTER or --cluster
+	Redis   cluster.Config // the reference's REDIS_* settings
+	// Prefix starts every Redis key of the cluster (PLUGD_CLUSTER_PREFIX), so two clusters
+	// can share a Redis.
+	Prefix string
+	// NodeID names the node (PLUGD_NODE_ID); default: the host name and the port.
+	NodeID string
+	// NodeAddr is the node's HTTP API as the other nodes reach it (PLUGD_NODE_ADDR); default
+	// http://<SERVER_HOST or the host name>:<SERVER_PORT>.
+	NodeAddr string
+	// DrainTimeout bounds how long SIGTERM waits for calls in flight (PLUGD_DRAIN_TIMEOUT).
+	DrainTimeout time.Duration
 }
 
 // MCPConfig supervises MCP servers added as tool providers: PLUGD_MCP_MEMORY_LIMIT and
@@ -215,6 +239,14 @@ type DebugConfig struct {
 	Host     string // PLUGIN_REMOTE_INSTALLING_HOST
 	Port     int    // PLUGIN_REMOTE_INSTALLING_PORT
 	MaxConns int    // PLUGIN_REMOTE_INSTALLING_MAX_CONN: plugins attached at once
+}
+
+// ConsoleConfig is the web console's settings.
+type ConsoleConfig struct {
+	Access        string // PLUGD_CONSOLE: loopback (default), on or off
+	UsersFile     string // PLUGD_CONSOLE_USERS_FILE: name:bcrypt-hash lines
+	SecureCookies bool   // PLUGD_CONSOLE_SECURE_COOKIES: behind a TLS-terminating proxy
+	Tenant        string // PLUGD_CONSOLE_TENANT: the tenant the console opens on
 }
 
 // StorageConfig selects where package and asset bytes live: PLUGIN_STORAGE_TYPE and each
@@ -443,6 +475,9 @@ func Load(lookup func(string) string, configFile string, flags map[string]string
 	}
 
 	if err := c.checkStorage(); err != nil {
+		return Config{}, err
+	}
+	if err := c.checkCluster(); err != nil {
 		return Config{}, err
 	}
 	c.ServerKeyFile = filepath.Join(c.DataDir, "server.key")
@@ -829,6 +864,74 @@ func list(name string, field func(*Config) *[]string) variable {
 	}
 }
 
+// seconds reads a number of seconds that may have a fraction (the reference's
+// REDIS_SENTINEL_SOCKET_TIMEOUT, e.g. 0.1) or a Go duration; 0 or empty: the default.
+func seconds(name string, field func(*Config) *time.Duration) variable {
+	return variable{
+		name: name, def: constDef("0"),
+		set: func(c *Config, raw string) error {
+			if f, err := strconv.ParseFloat(raw, 64); err == nil {
+				if f < 0 || f > 3600 {
+					return errors.New("want seconds from 0 to 3600")
+				}
+				*field(c) = time.Duration(f * float64(time.Second))
+				return nil
+			}
+			d, err := time.ParseDuration(raw)
+			if err != nil || d < 0 {
+				return errors.New("want a number of seconds such as 0.5")
+			}
+			*field(c) = d
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatFloat(field(c).Seconds(), 'f', -1, 64) },
+	}
+}
+
+// defaultNodeID is the host name and the port: unique per machine and daemon.
+func defaultNodeID(c *Config, _ func(string) string) (string, error) {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "node"
+	}
+	return strings.ReplaceAll(h, " ", "-") + "-" + strconv.Itoa(c.Port), nil
+}
+
+// defaultNodeAddr is where other nodes reach this one: SERVER_HOST unless it listens on
+// every address, then the host name.
+func defaultNodeAddr(c *Config, _ func(string) string) (string, error) {
+	host := c.Host
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		h, err := os.Hostname()
+		if err != nil {
+			return "", fmt.Errorf("no host name to announce to other nodes: set PLUGD_NODE_ADDR (%w)", err)
+		}
+		host = h
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(c.Port)), nil
+}
+
+// checkCluster refuses a cluster whose state would not be shared: every node must see the
+// same database, packages and key.
+func (c *Config) checkCluster() error {
+	if !c.Cluster.Enabled {
+		return nil
+	}
+	src := c.sources["PLUGD_CLUSTER"]
+	switch {
+	case c.DB.Type == "sqlite":
+		return &ConfigError{Name: "PLUGD_CLUSTER", Value: "true", Source: src,
+			Err: errors.New("a cluster's nodes share one database: set DB_TYPE=postgresql (SQLite is one machine's)")}
+	case c.Storage.Type == "local":
+		return &ConfigError{Name: "PLUGD_CLUSTER", Value: "true", Source: src,
+			Err: errors.New("a cluster's nodes share one package storage: set PLUGIN_STORAGE_TYPE=s3 (the local folder is one machine's)")}
+	case c.ServerKey == "":
+		return &ConfigError{Name: "PLUGD_CLUSTER", Value: "true", Source: src,
+			Err: errors.New("every node must answer with the same key: set SERVER_KEY (a generated key is one node's)")}
+	}
+	return nil
+}
+
 // python is a variable pyenv.SettingsFromEnv reads; check validates it here so a typo fails
 // at start instead of being silently ignored.
 func python(name string, check func(string) error) variable {
@@ -1003,6 +1106,41 @@ func variables() []variable {
 		size("PLUGD_MCP_MEMORY_LIMIT", 1<<30, func(c *Config) *int64 { return &c.MCP.MemoryLimit }),
 		boolean("PLUGD_MCP_STDIO", true, func(c *Config) *bool { return &c.MCP.Stdio }),
 		duration("PLUGD_MCP_IDLE_STOP", 10*time.Minute, time.Second, time.Second, func(c *Config) *time.Duration { return &c.MCP.IdleStop }),
+		boolean("PLUGD_CLUSTER", false, func(c *Config) *bool { return &c.Cluster.Enabled }).
+			withFlag("cluster", "run as one node of a cluster (PostgreSQL, S3 and Redis shared by every node)"),
+		str("REDIS_HOST", "localhost", func(c *Config) *string { return &c.Cluster.Redis.Host }),
+		integer("REDIS_PORT", 6379, 1, 65535, func(c *Config) *int { return &c.Cluster.Redis.Port }),
+		str("REDIS_USERNAME", "", func(c *Config) *string { return &c.Cluster.Redis.Username }),
+		str("REDIS_PASSWORD", "", func(c *Config) *string { return &c.Cluster.Redis.Password }).secretVar(),
+		integer("REDIS_DB", 0, 0, 1<<16, func(c *Config) *int { return &c.Cluster.Redis.DB }),
+		boolean("REDIS_USE_SSL", false, func(c *Config) *bool { return &c.Cluster.Redis.TLS }),
+		boolean("REDIS_USE_SENTINEL", false, func(c *Config) *bool { return &c.Cluster.Redis.Sentinel }),
+		list("REDIS_SENTINELS", func(c *Config) *[]string { return &c.Cluster.Redis.Sentinels }),
+		str("REDIS_SENTINEL_SERVICE_NAME", "", func(c *Config) *string { return &c.Cluster.Redis.SentinelService }),
+		str("REDIS_SENTINEL_USERNAME", "", func(c *Config) *string { return &c.Cluster.Redis.SentinelUsername }),
+		str("REDIS_SENTINEL_PASSWORD", "", func(c *Config) *string { return &c.Cluster.Redis.SentinelPassword }).secretVar(),
+		seconds("REDIS_SENTINEL_SOCKET_TIMEOUT", func(c *Config) *time.Duration { return &c.Cluster.Redis.SentinelTimeout }),
+		str("PLUGD_CLUSTER_PREFIX", "plugd:", func(c *Config) *string { return &c.Cluster.Prefix }),
+		variable{name: "PLUGD_NODE_ID", def: defaultNodeID,
+			set: func(c *Config, raw string) error {
+				if strings.ContainsAny(raw, " \t\n") {
+					return errors.New("want a name without spaces")
+				}
+				c.Cluster.NodeID = raw
+				return nil
+			},
+			get: func(c *Config) string { return c.Cluster.NodeID }},
+		variable{name: "PLUGD_NODE_ADDR", def: defaultNodeAddr,
+			set: func(c *Config, raw string) error {
+				u, err := url.Parse(raw)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return errors.New("want the node's API as other nodes reach it, e.g. http://10.0.0.5:5002")
+				}
+				c.Cluster.NodeAddr = strings.TrimSuffix(raw, "/")
+				return nil
+			},
+			get: func(c *Config) string { return c.Cluster.NodeAddr }},
+		duration("PLUGD_DRAIN_TIMEOUT", 30*time.Second, time.Second, 0, func(c *Config) *time.Duration { return &c.Cluster.DrainTimeout }),
 		str("PLUGD_TOOL_POSITION_FILE", "", func(c *Config) *string { return &c.Tools.PositionFile }),
 		list("POSITION_PROVIDER_PINS", func(c *Config) *[]string { return &c.Tools.ProviderPins }),
 		list("POSITION_PROVIDER_INCLUDES", func(c *Config) *[]string { return &c.Tools.ProviderIncludes }),
@@ -1013,6 +1151,12 @@ func variables() []variable {
 		str("PLUGD_MCP_PUBLIC_URL", "", func(c *Config) *string { return &c.Tools.MCPPublicURL }),
 		list("PLUGD_MCP_AUTHORIZATION_SERVERS", func(c *Config) *[]string { return &c.Tools.MCPAuthorizationServers }),
 		str("PLUGD_OAUTH_CALLBACK_URL", "", func(c *Config) *string { return &c.Tools.OAuthCallbackURL }),
+
+		oneOf("PLUGD_CONSOLE", "loopback", map[string]string{"loopback": "loopback", "on": "on", "true": "on", "off": "off", "false": "off"},
+			func(c *Config) *string { return &c.Console.Access }),
+		pathVar("PLUGD_CONSOLE_USERS_FILE", underData("console-users"), func(c *Config) *string { return &c.Console.UsersFile }),
+		boolean("PLUGD_CONSOLE_SECURE_COOKIES", false, func(c *Config) *bool { return &c.Console.SecureCookies }),
+		str("PLUGD_CONSOLE_TENANT", "default", func(c *Config) *string { return &c.Console.Tenant }),
 
 		oneOf("LOG_LEVEL", "INFO", map[string]string{"debug": "DEBUG", "info": "INFO", "warn": "WARN", "warning": "WARN", "error": "ERROR"},
 			func(c *Config) *string { return &c.LogLevel }).withFlag("log-level", "DEBUG, INFO, WARN or ERROR"),

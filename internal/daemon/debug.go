@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/plugd/plugd/internal/cluster"
 	"github.com/plugd/plugd/internal/debugging"
 	"github.com/plugd/plugd/internal/dispatch"
 	"github.com/plugd/plugd/internal/install"
@@ -44,7 +45,13 @@ func decodeRegistration(manifestJSON json.RawMessage, providers map[string]json.
 
 // debugServer is the remote-debugging TCP server of Run: an attached plugin is installed for
 // the key's tenant while its connection lives, and served like any other.
-func debugServer(c Config, db store.Store, mgr *install.Manager, disp *dispatch.Dispatcher, backwards runtime.Backwards, bounds wire.Bounds, log *slog.Logger) *debugging.Server {
+// debugRoutes records on a cluster which node holds an attached plugin (*cluster.Cluster).
+type debugRoutes interface {
+	SetRoute(ctx context.Context, key string) error
+	DropRoute(ctx context.Context, key string) error
+}
+
+func debugServer(c Config, db store.Store, mgr *install.Manager, disp *dispatch.Dispatcher, backwards runtime.Backwards, bounds wire.Bounds, routes debugRoutes, log *slog.Logger) *debugging.Server {
 	attach := func(ctx context.Context, a debugging.Attachment) error {
 		uid, err := mgr.Attach(ctx, a.TenantID, a.Plugin, a.Assets)
 		if err != nil {
@@ -58,12 +65,20 @@ func debugServer(c Config, db store.Store, mgr *install.Manager, disp *dispatch.
 			Logger:      log.With("uid", uid, "remote", a.RemoteAddr),
 		}, a.Reader, a.Conn)
 		disp.Attach(uid, r)
+		if routes != nil {
+			if err := routes.SetRoute(ctx, cluster.RouteDebug(uid)); err != nil {
+				log.Warn("announcing a remote plugin to the cluster", "plugin", uid, "err", err)
+			}
+		}
 		log.Info("remote plugin attached", "plugin", uid, "tenant", a.TenantID, "from", a.RemoteAddr)
 		go func() {
 			<-r.Done()
 			a.Conn.Close() // frees the attachment's place under PLUGIN_REMOTE_INSTALLING_MAX_CONN
 			log.Info("remote plugin detached", "plugin", uid, "tenant", a.TenantID, "why", r.Err())
 			if disp.Detach(uid, r) {
+				if routes != nil {
+					_ = routes.DropRoute(context.Background(), cluster.RouteDebug(uid))
+				}
 				if err := mgr.Detach(context.Background(), a.TenantID, uid); err != nil {
 					log.Warn("removing a detached plugin", "plugin", uid, "err", err)
 				}

@@ -22,12 +22,14 @@ import (
 	"github.com/plugd/plugd/internal/backwards"
 	"github.com/plugd/plugd/internal/blob"
 	"github.com/plugd/plugd/internal/catalog"
+	"github.com/plugd/plugd/internal/console"
 	"github.com/plugd/plugd/internal/difyapi"
 	"github.com/plugd/plugd/internal/dispatch"
 	"github.com/plugd/plugd/internal/egress"
 	"github.com/plugd/plugd/internal/httpapi"
 	"github.com/plugd/plugd/internal/install"
 	"github.com/plugd/plugd/internal/mcpserver"
+	"github.com/plugd/plugd/internal/oauth"
 	"github.com/plugd/plugd/internal/pyenv"
 	"github.com/plugd/plugd/internal/runtime"
 	"github.com/plugd/plugd/internal/sandbox"
@@ -222,12 +224,26 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 		Logger:  log,
 	})
 	metrics.Attach(disp)
-	mgr := install.New(install.Config{
+	// On a cluster, the node joins before anything can claim a task or serve a request.
+	var nd *node
+	if c.Cluster.Enabled {
+		if nd, err = joinCluster(ctx, c, nodeStatus(disp), log); err != nil {
+			return fmt.Errorf("joining the cluster (PLUGD_CLUSTER): %w", err)
+		}
+	}
+	instCfg := install.Config{
 		Store: db, Blob: blobs, Workspace: ws, Runtimes: disp,
 		ForceSignature: c.ForceVerifyingSignature, Keys: trust, EnforceLanggeniusSignatures: c.EnforceLanggeniusSignatures,
 		MaxPackageSize: c.MaxPackageSize, MaxBundleSize: c.MaxBundleSize, Concurrency: c.InstallConcurrency, Timeout: c.InstallTimeout,
 		TempDir: filepath.Join(c.DataDir, "tmp"), Logger: log,
-	})
+	}
+	if nd != nil {
+		instCfg.Claims, instCfg.Peers = claimer{nd.cl}, peers{nd.cl}
+	}
+	mgr := install.New(instCfg)
+	if nd != nil {
+		nd.handleBus(mgr)
+	}
 	if err := os.MkdirAll(filepath.Join(c.DataDir, "tmp"), 0o700); err != nil {
 		return err
 	}
@@ -242,6 +258,18 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 		Metrics: metricsHandler, MaxPackageSize: c.MaxPackageSize, MaxBundleSize: c.MaxBundleSize, ExecutionTimeout: c.MaxExecutionTimeout,
 		EndpointsEnabled: c.EndpointEnabled, Logger: log, Version: o.Version, Reset: disp.Reset,
 		Health: func() httpapi.HealthInfo { return httpapi.HealthInfo{Ready: reconciled.Load()} },
+	}
+	if nd != nil {
+		apiCfg.Forward, apiCfg.Draining = nd.forward, nd.cl.Draining
+		apiCfg.Health = func() httpapi.HealthInfo {
+			h := httpapi.HealthInfo{Ready: reconciled.Load() && !nd.cl.Draining(), Platform: "cluster", Node: nd.cl.ID()}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if nodes, err := nd.cl.Nodes(ctx); err == nil {
+				h.Nodes = nodes
+			}
+			return h
+		}
 	}
 	if c.Debug.Enabled {
 		apiCfg.DebugKeys = db
@@ -265,7 +293,11 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	}
 	outbound := egress.New(egressSettings)
 	var tools *catalog.Catalog
-	oauthMgr, err := oauthManager(c, db, secretsVault, outbound, disp, &tools, log)
+	var locker oauth.Locker // one refresh per credential across the cluster's nodes
+	if nd != nil {
+		locker = leaseLocker{nd.cl}
+	}
+	oauthMgr, err := oauthManager(c, db, secretsVault, outbound, disp, &tools, locker, log)
 	if err != nil {
 		return err
 	}
@@ -287,24 +319,65 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	if fetcher != nil { // not a typed nil inside the interface
 		apiCfg.Marketplace = fetcher
 	}
-	apiCfg.MCP = mcpserver.New(ctx, mcpserver.Options{
+	mcpSrv := mcpserver.New(ctx, mcpserver.Options{
 		Catalog: tools, Store: db, Logger: log, Version: o.Version,
 		PublicURL: c.Tools.MCPPublicURL, AuthorizationServers: c.Tools.MCPAuthorizationServers,
 	})
+	if nd != nil {
+		apiCfg.MCP = nd.wrapMCP(mcpSrv) // a session's requests go to its node
+	} else {
+		apiCfg.MCP = mcpSrv
+	}
 	api := httpapi.New(apiCfg)
-	// Plugins attached for remote debugging left with the daemon that served them.
-	if n, err := mgr.DetachAll(ctx); err != nil {
-		return fmt.Errorf("removing stale remote-debugging installations: %w", err)
-	} else if n > 0 {
-		log.Info("removed stale remote-debugging installations", "count", n)
+	var handler http.Handler = api
+	if c.Console.Access != string(console.AccessOff) {
+		users, err := console.ReadUsers(c.Console.UsersFile)
+		if err != nil {
+			return fmt.Errorf("PLUGD_CONSOLE_USERS_FILE: %w", err)
+		}
+		var dbgAddr string
+		if c.Debug.Enabled {
+			dbgAddr = debugAddr(c)
+		}
+		con, err := console.New(console.Config{
+			Access: console.Access(c.Console.Access), API: api, ServerKey: c.ServerKey, Users: users,
+			SecureCookies: c.Console.SecureCookies, DefaultTenant: c.Console.Tenant, Metrics: reg, Logger: log,
+			DebugAddr: dbgAddr, OAuthCallbackURL: oauthMgr.CallbackURL(),
+		})
+		if err != nil {
+			return err
+		}
+		handler = console.Mount(con, api)
+	}
+	// Plugins attached for remote debugging left with the daemon that served them. On a
+	// cluster the others' attachments live on: the leader removes those of dead nodes.
+	if nd == nil {
+		if n, err := mgr.DetachAll(ctx); err != nil {
+			return fmt.Errorf("removing stale remote-debugging installations: %w", err)
+		} else if n > 0 {
+			log.Info("removed stale remote-debugging installations", "count", n)
+		}
 	}
 	// Every goroutine started here is joined before Run returns: runCtx ends them, and the
 	// group waits for them after the HTTP server has shut down.
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var g errgroup.Group
+	if nd != nil {
+		g.Go(func() error { return nd.cl.Run(runCtx) })
+		if err := nd.cl.Start(ctx); err != nil {
+			stop()
+			_ = g.Wait()
+			return err
+		}
+		log.Info("joined the cluster", "node", nd.cl.ID(), "addr", c.Cluster.NodeAddr)
+	}
 	if c.Debug.Enabled {
-		dbg := debugServer(c, db, mgr, disp, back, bounds, log)
+		var routes debugRoutes
+		if nd != nil {
+			routes = nd.cl
+		}
+		dbg := debugServer(c, db, mgr, disp, back, bounds, routes, log)
 		ln, err := net.Listen("tcp", debugAddr(c))
 		if err != nil {
 			return fmt.Errorf("remote debugging on %s (PLUGIN_REMOTE_INSTALLING_HOST, PLUGIN_REMOTE_INSTALLING_PORT): %w", debugAddr(c), err)
@@ -324,7 +397,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 		_ = g.Wait()
 		return fmt.Errorf("listening on %s (SERVER_HOST, SERVER_PORT): %w", addr, err)
 	}
-	srv := httpapi.NewHTTPServer(addr, api)
+	srv := httpapi.NewHTTPServer(addr, handler)
 	serveErr := make(chan error, 1)
 	g.Go(func() error {
 		serveErr <- srv.Serve(ln)
@@ -354,6 +427,12 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 		}
 		return nil
 	})
+	if nd != nil {
+		g.Go(func() error {
+			nd.housekeeping(runCtx, mgr, db)
+			return nil
+		})
+	}
 	if c.EnvGCInterval > 0 {
 		g.Go(func() error {
 			collectEnvsEvery(runCtx, ws, c, log)
@@ -370,10 +449,23 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 		}
 	}
 	log.Info("shutting down")
-	stop()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	grace := 10 * time.Second
+	if nd != nil {
+		// Drain: readiness turns 503 and new plugin requests are refused, so the load
+		// balancer sends them elsewhere; requests in flight finish (bounded); then the node
+		// leaves, dropping its routes, and its tasks' claims are released for the others.
+		nd.cl.Drain(context.Background())
+		grace = c.Cluster.DrainTimeout
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
+	stop()
+	if nd != nil {
+		leaveCtx, cancelLeave := context.WithTimeout(context.Background(), 5*time.Second)
+		nd.cl.Leave(leaveCtx)
+		cancelLeave()
+	}
 	mgr.Close()
 	// Close cancels preparations in progress, so the reconciliation above ends too.
 	_ = disp.Close(shutdownCtx)

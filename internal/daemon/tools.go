@@ -101,14 +101,14 @@ func mcpPool(c Config, iso *runtime.Isolation, log *slog.Logger, tokens mcpclien
 // the database, every request to authorization servers through the egress client, providers
 // read from the catalog (set once it is built: the catalog's callers need the manager
 // first). A connected MCP server lists its tools at once.
-func oauthManager(c Config, db *sqlstore.DB, secrets catalog.Secrets, outbound *egress.Client, disp *dispatch.Dispatcher, cat **catalog.Catalog, log *slog.Logger) (*oauth.Manager, error) {
+func oauthManager(c Config, db *sqlstore.DB, secrets catalog.Secrets, outbound *egress.Client, disp *dispatch.Dispatcher, cat **catalog.Catalog, locker oauth.Locker, log *slog.Logger) (*oauth.Manager, error) {
 	cb := c.Tools.OAuthCallbackURL
 	if cb == "" {
 		cb = "http://127.0.0.1:" + strconv.Itoa(c.Port) + "/oauth/callback"
 	}
 	std := oauth.Standard{HTTP: outbound.HTTPClient()}
 	return oauth.New(oauth.Config{
-		Store: db, Secrets: secrets, CallbackURL: cb, Logger: log,
+		Store: db, Secrets: secrets, CallbackURL: cb, Logger: log, Locker: locker,
 		Providers: catalogProviders{cat},
 		Grants: map[catalog.Kind]oauth.Grant{catalog.KindAPI: std, catalog.KindMCP: std,
 			// A plugin provider runs its own flow through its oauth/* actions.

@@ -186,6 +186,13 @@ func (s *Server) dispatchByUID(d dispatchRoute) http.HandlerFunc {
 // dispatch decodes the body, starts the plugin request and streams its results. tenant is
 // empty when it must come from the body.
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, d dispatchRoute, tenant, uid string) {
+	if s.cfg.Forward != nil && s.cfg.Forward(w, r, uid, s.forwardFailed) {
+		return
+	}
+	if s.cfg.Draining != nil && s.cfg.Draining() {
+		s.failStatus(w, r, errDraining, true)
+		return
+	}
 	raw, err := readBody(w, r, maxDispatchBody)
 	if err != nil {
 		s.failStatus(w, r, err, true)
@@ -218,6 +225,14 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, d dispatchRout
 		asm = newBlobMerger()
 	}
 	s.sse(ctx, w, r, st, asm)
+}
+
+// errDraining refuses a plugin request on a node that is leaving the cluster.
+var errDraining = &apiError{http.StatusServiceUnavailable, -503, typeInternal, "this node is shutting down and takes no new plugin requests; send it to another node", nil}
+
+// forwardFailed answers a request whose plugin lives on another node that cannot be reached.
+func (s *Server) forwardFailed(w http.ResponseWriter, r *http.Request, err error) {
+	s.failStatus(w, r, &apiError{http.StatusBadGateway, -502, typeInternal, "forwarding to the node that holds the plugin: " + err.Error(), nil}, true)
 }
 
 // readBody reads the whole body, at most limit bytes.

@@ -46,8 +46,11 @@ func (s *Server) healthReady(w http.ResponseWriter, _ *http.Request) {
 	if !ready {
 		status = http.StatusServiceUnavailable
 	}
+	h := s.health()
 	writeJSON(w, status, struct {
 		Ready   bool          `json:"ready"`
 		Plugins []PluginState `json:"plugins"`
-	}{ready, plugins})
+		Node    string        `json:"node,omitempty"`
+		Nodes   any           `json:"nodes,omitempty"`
+	}{ready, plugins, h.Node, h.Nodes})
 }

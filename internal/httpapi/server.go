@@ -130,6 +130,10 @@ type HealthInfo struct {
 	BuildTime string
 	// Platform defaults to "local".
 	Platform string
+	// Node and Nodes, on a cluster, are this node's id and every live node with its plugins
+	// and load, shown by /health/ready (and `plugd nodes`).
+	Node  string
+	Nodes any
 }
 
 // PoolStatus is the reference's pool_status: its goroutine pool, here the plugin instances.
@@ -183,6 +187,15 @@ type Config struct {
 	OAuth   OAuthService
 	Logger  *slog.Logger
 	Version string
+
+	// Forward, on a cluster, sends a plugin request to the node that holds the plugin (a
+	// remote-debugging connection lives on one node) and reports true, or reports false
+	// when this node serves it. fail answers when that node cannot be reached. It runs
+	// before the body is read, on every dispatch, so it must be a map lookup.
+	Forward func(w http.ResponseWriter, r *http.Request, uid string, fail func(http.ResponseWriter, *http.Request, error)) bool
+	// Draining, when it reports true, refuses new plugin requests with 503 (the node is
+	// leaving; the load balancer sends them elsewhere).
+	Draining func() bool
 }
 
 const (

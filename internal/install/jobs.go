@@ -209,57 +209,87 @@ func (m *Manager) collect(ctx context.Context, uid string) {
 	if err := m.cfg.Blob.Delete(ctx, packageKey(id)); err != nil {
 		m.log.Warn("removing a package", "plugin", uid, "err", err)
 	}
+	if m.cfg.Peers != nil {
+		m.cfg.Peers.Released(uid)
+	}
 	m.log.Info("plugin removed", "plugin", uid)
 }
 
-// startTask runs a job for every unfinished plugin of the task.
-func (m *Manager) startTask(t store.Task) {
+// startTask runs a job for every unfinished plugin of the task, once this node holds the
+// task's claim (always, on one node). It reports whether it started the task.
+func (m *Manager) startTask(t store.Task) bool {
+	var todo []store.TaskPlugin
 	for _, item := range t.Plugins {
-		if item.Status == store.TaskSuccess || item.Status == store.TaskFailed {
-			continue
+		if item.Status != store.TaskSuccess && item.Status != store.TaskFailed {
+			todo = append(todo, item)
 		}
-		m.startJob(t.TenantID, t.ID, item)
 	}
+	fence, lost, ok := m.claimTask(t, len(todo))
+	if !ok {
+		return false
+	}
+	for _, item := range todo {
+		m.startJob(t.TenantID, t.ID, item, fence, lost)
+	}
+	return true
 }
 
-func (m *Manager) startJob(tenantID, taskID string, item store.TaskPlugin) {
-	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.Timeout)
+func (m *Manager) startJob(tenantID, taskID string, item store.TaskPlugin, fence int64, lost <-chan struct{}) {
+	life, stop := context.WithCancelCause(m.ctx)
+	ctx, cancel := context.WithTimeout(life, m.cfg.Timeout)
 	j := &job{cancel: cancel, done: make(chan struct{})}
 	key := jobKey(taskID, item.UniqueIdentifier)
 	m.mu.Lock()
 	if _, dup := m.jobs[key]; dup {
 		m.mu.Unlock()
 		cancel()
+		stop(nil)
+		m.jobDone(taskID)
 		return
 	}
 	started := m.goTrackedLocked(func() {
 		defer close(j.done)
+		defer m.jobDone(taskID)
+		defer stop(nil)
 		defer cancel()
 		defer func() {
 			m.mu.Lock()
 			delete(m.jobs, key)
 			m.mu.Unlock()
 		}()
-		m.runJob(ctx, tenantID, taskID, item)
+		if lost != nil {
+			go func() {
+				select {
+				case <-lost:
+					stop(errLeaseLost)
+				case <-ctx.Done():
+				}
+			}()
+		}
+		m.runJob(ctx, tenantID, taskID, item, fence)
 	})
 	if started {
 		m.jobs[key] = j
 	} else {
 		cancel() // closing: the task stays unfinished and the next Resume takes it up
+		stop(nil)
 	}
 	m.mu.Unlock()
+	if !started {
+		m.jobDone(taskID)
+	}
 }
 
 // runJob installs (or upgrades to) one plugin and records the outcome on its task.
-func (m *Manager) runJob(ctx context.Context, tenantID, taskID string, item store.TaskPlugin) {
+func (m *Manager) runJob(ctx context.Context, tenantID, taskID string, item store.TaskPlugin, fence int64) {
 	select {
 	case m.sem <- struct{}{}:
 		defer func() { <-m.sem }()
 	case <-ctx.Done():
-		m.finishItem(taskID, item.UniqueIdentifier, m.jobError(ctx, ctx.Err()))
+		m.finishItem(taskID, item.UniqueIdentifier, fence, m.jobError(ctx, ctx.Err()))
 		return
 	}
-	m.updateItem(taskID, item.UniqueIdentifier, func(p *store.TaskPlugin) {
+	m.updateItem(taskID, item.UniqueIdentifier, fence, func(p *store.TaskPlugin) {
 		p.Status, p.Phase, p.Message = store.TaskRunning, "preparing", ""
 	})
 
@@ -281,21 +311,21 @@ func (m *Manager) runJob(ctx context.Context, tenantID, taskID string, item stor
 			return
 		}
 		lastSent = time.Now()
-		m.updateItem(taskID, item.UniqueIdentifier, func(t *store.TaskPlugin) {
+		m.updateItem(taskID, item.UniqueIdentifier, fence, func(t *store.TaskPlugin) {
 			t.Phase, t.Progress = string(p.Phase), truncateMiddle(p.Line, 200)
 		})
 	}
 	prepared, err := m.cfg.Workspace.Prepare(ctx, item.UniqueIdentifier, progress)
 	if err != nil {
 		m.discardIfUnused(ctx, item.UniqueIdentifier)
-		m.finishItem(taskID, item.UniqueIdentifier, m.jobError(ctx, err))
+		m.finishItem(taskID, item.UniqueIdentifier, fence, m.jobError(ctx, err))
 		return
 	}
-	m.updateItem(taskID, item.UniqueIdentifier, func(t *store.TaskPlugin) { t.Phase, t.Progress = "starting", "" })
+	m.updateItem(taskID, item.UniqueIdentifier, fence, func(t *store.TaskPlugin) { t.Phase, t.Progress = "starting", "" })
 	if m.cfg.Runtimes != nil {
 		if err := m.cfg.Runtimes.Warm(ctx, prepared); err != nil {
 			m.discardIfUnused(ctx, item.UniqueIdentifier)
-			m.finishItem(taskID, item.UniqueIdentifier, m.jobError(ctx, fmt.Errorf("the plugin did not start: %w", err)))
+			m.finishItem(taskID, item.UniqueIdentifier, fence, m.jobError(ctx, fmt.Errorf("the plugin did not start: %w", err)))
 			return
 		}
 	}
@@ -321,10 +351,10 @@ func (m *Manager) runJob(ctx context.Context, tenantID, taskID string, item stor
 	}
 	if err != nil {
 		m.discardIfUnused(ctx, item.UniqueIdentifier)
-		m.finishItem(taskID, item.UniqueIdentifier, m.jobError(ctx, err))
+		m.finishItem(taskID, item.UniqueIdentifier, fence, m.jobError(ctx, err))
 		return
 	}
-	m.finishItem(taskID, item.UniqueIdentifier, nil)
+	m.finishItem(taskID, item.UniqueIdentifier, fence, nil)
 }
 
 // discardIfUnused undoes what a failed job made on this machine, unless some tenant has the
@@ -370,6 +400,8 @@ func (m *Manager) jobsFor(uid string) int {
 // jobError explains why a job ended: its own error, or the timeout or shutdown that ended it.
 func (m *Manager) jobError(ctx context.Context, err error) error {
 	switch {
+	case errors.Is(context.Cause(ctx), errLeaseLost):
+		return errLeaseLost
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("install timed out after %s (PLUGIN_INSTALL_TIMEOUT): %w", m.cfg.Timeout, err)
 	case m.ctx.Err() != nil:
@@ -382,10 +414,13 @@ func (m *Manager) jobError(ctx context.Context, err error) error {
 // next start resumes it.
 var errShutdown = errors.New("daemon shutting down")
 
-func (m *Manager) updateItem(taskID, uid string, fn func(*store.TaskPlugin)) {
+func (m *Manager) updateItem(taskID, uid string, fence int64, fn func(*store.TaskPlugin)) {
 	_, err := m.cfg.Store.UpdateTask(context.Background(), taskID, func(t *store.Task) error {
 		for i := range t.Plugins {
 			if t.Plugins[i].UniqueIdentifier == uid {
+				if err := fenceItem(&t.Plugins[i], fence); err != nil {
+					return err
+				}
 				fn(&t.Plugins[i])
 				if t.Status == store.TaskPending {
 					t.Status = store.TaskRunning
@@ -395,14 +430,14 @@ func (m *Manager) updateItem(taskID, uid string, fn func(*store.TaskPlugin)) {
 		}
 		return fmt.Errorf("%s is no longer in the task: %w", uid, store.ErrNotFound)
 	})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errFenced) {
 		m.log.Warn("updating an install task", "task", taskID, "plugin", uid, "err", err)
 	}
 }
 
 // finishItem records a plugin's outcome and, when it was the last, the task's.
-func (m *Manager) finishItem(taskID, uid string, jobErr error) {
-	if errors.Is(jobErr, errShutdown) {
+func (m *Manager) finishItem(taskID, uid string, fence int64, jobErr error) {
+	if errors.Is(jobErr, errShutdown) || errors.Is(jobErr, errLeaseLost) {
 		return
 	}
 	var succeeded bool
@@ -411,6 +446,9 @@ func (m *Manager) finishItem(taskID, uid string, jobErr error) {
 			p := &t.Plugins[i]
 			if p.UniqueIdentifier != uid {
 				continue
+			}
+			if err := fenceItem(p, fence); err != nil {
+				return err
 			}
 			p.Progress = ""
 			if jobErr != nil {
@@ -442,7 +480,9 @@ func (m *Manager) finishItem(taskID, uid string, jobErr error) {
 		return nil
 	})
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, errFenced) {
+			m.log.Warn("install result not recorded: another node owns the task now", "task", taskID, "plugin", uid)
+		} else if !errors.Is(err, store.ErrNotFound) {
 			m.log.Warn("recording an install result", "task", taskID, "plugin", uid, "err", err)
 		}
 		return
@@ -477,6 +517,9 @@ func (m *Manager) DeleteTask(ctx context.Context, tenantID, taskID string) error
 	}
 	for _, p := range t.Plugins {
 		m.cancelJob(taskID, p.UniqueIdentifier)
+	}
+	if m.cfg.Peers != nil {
+		m.cfg.Peers.TaskDeleted(taskID)
 	}
 	return m.cfg.Store.DeleteTask(ctx, tenantID, taskID)
 }
@@ -552,15 +595,9 @@ func (m *Manager) Resume(ctx context.Context) (resumed int, err error) {
 		return 0, err
 	}
 	for _, t := range tasks {
-		for _, p := range t.Plugins {
-			if p.Status == store.TaskRunning || p.Status == store.TaskPending {
-				m.updateItem(t.ID, p.UniqueIdentifier, func(tp *store.TaskPlugin) {
-					tp.Status, tp.Progress = store.TaskPending, "resumed after a daemon restart"
-				})
-			}
+		if m.resumeTask(t, "resumed after a daemon restart") {
+			resumed++
 		}
-		m.startTask(t)
-		resumed++
 	}
 	old, err := m.cfg.Store.TasksWithStatus(ctx, store.TaskSuccess)
 	if err == nil {
@@ -573,6 +610,30 @@ func (m *Manager) Resume(ctx context.Context) (resumed int, err error) {
 		}
 	}
 	return resumed, nil
+}
+
+// resumeTask claims an unfinished task (on a cluster) and runs its unfinished items again,
+// noting why on each.
+func (m *Manager) resumeTask(t store.Task, why string) bool {
+	var todo []store.TaskPlugin
+	for _, p := range t.Plugins {
+		if p.Status == store.TaskRunning || p.Status == store.TaskPending {
+			todo = append(todo, p)
+		}
+	}
+	fence, lost, ok := m.claimTask(t, len(todo))
+	if !ok {
+		return false
+	}
+	for _, p := range todo {
+		m.updateItem(t.ID, p.UniqueIdentifier, fence, func(tp *store.TaskPlugin) {
+			tp.Status, tp.Progress = store.TaskPending, why
+		})
+	}
+	for _, p := range todo {
+		m.startJob(t.TenantID, t.ID, p, fence, lost)
+	}
+	return true
 }
 
 func truncateMiddle(s string, n int) string {

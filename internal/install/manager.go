@@ -74,6 +74,11 @@ type Config struct {
 	// TempDir holds uploads while they are checked. Default os.TempDir().
 	TempDir string
 	Logger  *slog.Logger
+
+	// Claims, on a cluster, makes one node at a time run a task (claim.go); nil: one node.
+	Claims Claimer
+	// Peers tells the other nodes of deleted tasks and released plugins; nil: one node.
+	Peers Peers
 }
 
 // Manager runs installs, upgrades and uninstalls. Safe for concurrent use.
@@ -90,7 +95,8 @@ type Manager struct {
 
 	mu     sync.Mutex
 	closed bool
-	jobs   map[string]*job // running jobs by task id + "\x00" + unique identifier
+	jobs   map[string]*job       // running jobs by task id + "\x00" + unique identifier
+	claims map[string]*taskClaim // tasks this node holds the claim of, by id (cluster only)
 }
 
 // New makes a Manager. Call Resume once the daemon is up, and Close at shutdown.
@@ -116,7 +122,7 @@ func New(cfg Config) *Manager {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{
 		cfg: cfg, log: cfg.Logger, sem: make(chan struct{}, cfg.Concurrency),
-		ctx: ctx, cancel: cancel, jobs: map[string]*job{},
+		ctx: ctx, cancel: cancel, jobs: map[string]*job{}, claims: map[string]*taskClaim{},
 	}
 }
 

@@ -122,6 +122,20 @@ type clientSecret struct {
 
 func clientRef(provider string) string { return "oauth-client:" + provider }
 
+// systemSealTenant is the vault tenant system-level clients are sealed for: the vault binds
+// every secret to a tenant and "" is none. Dify's tenant ids are UUIDs, so the parentheses
+// keep it apart from every real tenant (and the credential id in the sealed data's context
+// keeps it apart from a tenant someone named so).
+const systemSealTenant = "(system)"
+
+// sealTenant is the vault tenant of a client stored for tenant ("" = system level).
+func sealTenant(tenant string) string {
+	if tenant == "" {
+		return systemSealTenant
+	}
+	return tenant
+}
+
 // SetClient stores a provider's client for the tenant, or for every tenant when tenant is
 // "" (system level). A secret or param sent back as its mask keeps the stored value.
 func (m *Manager) SetClient(ctx context.Context, tenant string, cs ClientSettings) (ClientSettings, error) {
@@ -155,7 +169,7 @@ func (m *Manager) SetClient(ctx context.Context, tenant string, cs ClientSetting
 	body, _ := json.Marshal(clientBody{ClientID: cs.ClientID, Scopes: cs.Scopes, AuthorizationURL: cs.AuthorizationURL,
 		TokenURL: cs.TokenURL, RevocationURL: cs.RevocationURL})
 	plain, _ := json.Marshal(clientSecret{ClientSecret: cs.ClientSecret, Params: cs.Params})
-	sealed, err := m.cfg.Secrets.Seal(ctx, tenant, clientRef(cs.Provider), plain)
+	sealed, err := m.cfg.Secrets.Seal(ctx, sealTenant(tenant), clientRef(cs.Provider), plain)
 	if err != nil {
 		return ClientSettings{}, fmt.Errorf("sealing the oauth client of %s: %w", cs.Provider, err)
 	}
@@ -192,7 +206,7 @@ func (m *Manager) openClient(ctx context.Context, sc StoredClient) (ClientSettin
 	}
 	var s clientSecret
 	if len(sc.Sealed) > 0 {
-		plain, err := m.cfg.Secrets.Open(ctx, sc.Tenant, clientRef(sc.Provider), sc.Sealed)
+		plain, err := m.cfg.Secrets.Open(ctx, sealTenant(sc.Tenant), clientRef(sc.Provider), sc.Sealed)
 		if err != nil {
 			return ClientSettings{}, fmt.Errorf("opening the oauth client of %s: %w", sc.Provider, err)
 		}

@@ -96,6 +96,9 @@ type TaskPlugin struct {
 	// Upgrade, when set, is the unique identifier this item replaces (an upgrade task).
 	Upgrade string          `json:"upgrade_from,omitempty"`
 	Meta    json.RawMessage `json:"meta,omitempty"`
+	// Fence is the fencing token of the cluster claim that last wrote the item (0 on one
+	// node): writes with an older token are refused (install.Manager).
+	Fence int64 `json:"fence,omitempty"`
 }
 
 // Endpoint is a tenant's endpoint of a plugin, reachable at /e/{HookID}/.
@@ -152,7 +155,8 @@ type Store interface {
 	GetInstallation(ctx context.Context, tenantID, installationID string) (Installation, error)
 	// GetInstallationByPlugin finds the tenant's installation of a plugin id (author/name).
 	GetInstallationByPlugin(ctx context.Context, tenantID, pluginID string) (Installation, error)
-	// ListInstallations pages the tenant's installations, oldest first, with the total count.
+	// ListInstallations pages the tenant's installations, newest first (the reference's order), with
+	// the total count.
 	ListInstallations(ctx context.Context, tenantID string, p Page) ([]Installation, int, error)
 	// InstallationsByPlugins returns the tenant's installations of the given plugin ids.
 	InstallationsByPlugins(ctx context.Context, tenantID string, pluginIDs []string) ([]Installation, error)
@@ -181,7 +185,8 @@ type Store interface {
 	CreateEndpoint(ctx context.Context, e Endpoint) (Endpoint, error)
 	GetEndpoint(ctx context.Context, tenantID, id string) (Endpoint, error)
 	GetEndpointByHook(ctx context.Context, hookID string) (Endpoint, error)
-	// ListEndpoints pages the tenant's endpoints, of one plugin when pluginID is not empty.
+	// ListEndpoints pages the tenant's endpoints, of one plugin when pluginID is not empty,
+	// newest first.
 	ListEndpoints(ctx context.Context, tenantID, pluginID string, p Page) ([]Endpoint, error)
 	// UpdateEndpoint changes name, settings and enabled, keeping the installation's counters;
 	// an empty name or settings keeps the stored one.

@@ -37,6 +37,10 @@ func ad(tenant, ref string) []byte { return []byte(tenant + "\x00" + ref) }
 
 // Seal encrypts plaintext for (tenant, ref).
 func (s *Secrets) Seal(_ context.Context, tenant, ref string, plaintext []byte) ([]byte, error) {
+	if tenant == "" || ref == "" {
+		// As the real vault: a secret is always bound to a tenant and a credential.
+		return nil, errors.New("catalogtest: seal needs a tenant id and a credential id")
+	}
 	nonce := make([]byte, s.aead.NonceSize())
 	rand.Read(nonce)
 	return s.aead.Seal(nonce, nonce, plaintext, ad(tenant, ref)), nil
