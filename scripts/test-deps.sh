@@ -8,12 +8,11 @@
 #                  (the newest that imports on 3.11) and uv.
 #   pynew-sdk/     Python >= 3.12 venv (from scripts/python-new.sh, which may build
 #                  CPython 3.13 from Debian's sources) with the newest dify-plugin SDK.
-#   pg/            the PostgreSQL test cluster (scripts/postgres.sh).
+#   pg/, redis/    the PostgreSQL and Redis test servers (scripts/postgres.sh, scripts/redis.sh).
+#   mariadb/       the MariaDB test server's data (scripts/mariadb.sh; Debian's package).
 #   minio-<version>/, minio/   MinIO built from its Go module, and its data (scripts/s3.sh).
 #   azurite-<version>/, azurite/   Azurite from npm, and its data (scripts/azurite.sh).
 #   fake-gcs-server-<version>/, gcs/   the GCS emulator built from its Go module (scripts/gcs.sh).
-#   mariadb/       the MariaDB test server's data (scripts/mariadb.sh; Debian's package).
-#   redis/         the Redis test server's data (scripts/redis.sh).
 #   mcp-everything-<version>/  @modelcontextprotocol/server-everything from npm (MCP client tests)
 #   mcp-py-<version>/          the official Python MCP SDK and mcp-server-time from PyPI
 #   axe-core-<version>/        axe-core from npm (scripts/chromium.sh; Debian's chromium is apt-installed)
