@@ -1,10 +1,12 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -203,9 +205,11 @@ func (n *node) wrapMCP(s *mcpserver.Server) clusterMCP {
 	return clusterMCP{Server: s, h: &mcpSessions{n: n, next: s.Handler(), local: map[string]bool{}}}
 }
 
-// mcpSessions routes MCP requests of a session (header Mcp-Session-Id, streamable HTTP) to
-// the node where the session lives: sessions are live objects of the node that answered
-// their initialize.
+// mcpSessions routes MCP requests of a session to the node where the session lives:
+// sessions are live objects of the node that opened them. A streamable HTTP session
+// (header Mcp-Session-Id) lives where its initialize was answered; a session of the older
+// SSE transport lives where its GET stream is open, and its messages are POSTs carrying
+// ?sessionid= (announced in the stream's first event, "endpoint").
 type mcpSessions struct {
 	n     *node
 	next  http.Handler
@@ -217,6 +221,10 @@ const mcpSessionHeader = "Mcp-Session-Id"
 
 func (m *mcpSessions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sid := r.Header.Get(mcpSessionHeader)
+	sse := strings.HasPrefix(r.URL.Path, "/sse/")
+	if sid == "" && sse && r.Method == http.MethodPost {
+		sid = r.URL.Query().Get("sessionid")
+	}
 	if sid != "" && !cluster.Forwarded(r) {
 		m.mu.Lock()
 		mine := m.local[sid]
@@ -230,9 +238,13 @@ func (m *mcpSessions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	m.next.ServeHTTP(&sessionRecorder{ResponseWriter: w, m: m, req: r}, r)
+	rec := &sessionRecorder{ResponseWriter: w, m: m, req: r, sse: sse && r.Method == http.MethodGet}
+	m.next.ServeHTTP(rec, r)
 	if sid != "" && r.Method == http.MethodDelete {
 		m.forget(sid)
+	}
+	if rec.sseID != "" { // the SSE session ends with its stream
+		m.forget(rec.sseID)
 	}
 }
 
@@ -255,12 +267,17 @@ func (m *mcpSessions) forget(sid string) {
 	m.n.cl.DropSession(context.Background(), sid)
 }
 
-// sessionRecorder notes the session id an answer announces (the initialize response).
+// sessionRecorder notes the session id an answer announces: the header of an initialize
+// response, or the endpoint event that opens an SSE stream.
 type sessionRecorder struct {
 	http.ResponseWriter
 	m    *mcpSessions
 	req  *http.Request
 	seen bool
+
+	sse   bool   // an SSE stream: its endpoint event names the session
+	head  []byte // the stream's first bytes, until the session id is found
+	sseID string
 }
 
 func (s *sessionRecorder) WriteHeader(code int) {
@@ -270,7 +287,38 @@ func (s *sessionRecorder) WriteHeader(code int) {
 
 func (s *sessionRecorder) Write(b []byte) (int, error) {
 	s.note()
+	if s.sse && s.sseID == "" && len(s.head) < maxEndpointEvent {
+		s.head = append(s.head, b...)
+		if id, ok := sseSessionID(s.head); ok {
+			s.sseID, s.head = id, nil
+			s.m.remember(id)
+		}
+	}
 	return s.ResponseWriter.Write(b)
+}
+
+// maxEndpointEvent bounds what is read of an SSE stream to find its endpoint event.
+const maxEndpointEvent = 4096
+
+// sseSessionID finds the session id in an SSE stream's first event, "endpoint", whose
+// data is the URL to POST messages to (…?sessionid=<id>). ok is false until the whole
+// line has arrived.
+func sseSessionID(head []byte) (string, bool) {
+	const marker = "sessionid="
+	i := bytes.Index(head, []byte(marker))
+	if i < 0 {
+		return "", false
+	}
+	rest := head[i+len(marker):]
+	end := bytes.IndexAny(rest, "&\r\n")
+	if end <= 0 {
+		return "", false
+	}
+	id, err := url.QueryUnescape(string(rest[:end]))
+	if err != nil || id == "" || strings.ContainsAny(id, " \n") {
+		return "", false
+	}
+	return id, true
 }
 
 func (s *sessionRecorder) note() {

@@ -325,6 +325,39 @@ func clusterMCP(ctx context.Context, t *testing.T, n1, n2, n3 *daemon, tenant st
 	if forwarded.Load() == 0 {
 		t.Error("no request of the session went to node 3")
 	}
+
+	// The older SSE transport: the stream is opened on node 2 and every message is posted
+	// through node 3, which must forward it to node 2 (node 3 alone would answer "session
+	// not found"); the answers arrive on the stream.
+	var posted atomic.Int64
+	sseRT := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+created.Token)
+		if r.Method == http.MethodPost {
+			r.URL.Host = strings.TrimPrefix(n3.base, "http://")
+			posted.Add(1)
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})
+	ss, err := mcp.NewClient(&mcp.Implementation{Name: "e2e-cluster-sse", Version: "1"}, nil).
+		Connect(ctx, &mcp.SSEClientTransport{Endpoint: n2.base + "/sse/" + tenant, HTTPClient: &http.Client{Transport: sseRT}}, nil)
+	if err != nil {
+		t.Fatalf("MCP SSE stream on node 2, messages through node 3: %v", err)
+	}
+	defer ss.Close()
+	if got := mcpToolNames(ctx, t, ss); !slices.Contains(got, mcpTool) {
+		t.Fatalf("SSE: tools through node 3 of a stream on node 2: %v", got)
+	}
+	r, err = ss.CallTool(ctx, &mcp.CallToolParams{Name: mcpTool, Arguments: map[string]any{"text": "sse via node 3", "mode": "text"}})
+	if err != nil || r.IsError || len(r.Content) == 0 {
+		t.Fatalf("SSE tools/call through node 3: %+v %v", r, err)
+	}
+	if tc, ok := r.Content[0].(*mcp.TextContent); !ok || tc.Text != "sse via node 3" {
+		t.Fatalf("SSE tools/call answer: %+v", r.Content)
+	}
+	if posted.Load() < 3 { // initialize, initialized, tools/list, tools/call
+		t.Errorf("%d SSE messages posted through node 3", posted.Load())
+	}
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
