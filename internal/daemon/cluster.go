@@ -33,9 +33,10 @@ const (
 
 // node is this daemon's membership and what it does for the cluster.
 type node struct {
-	cl  *cluster.Cluster
-	fwd *cluster.Forwarder
-	log *slog.Logger
+	cl    *cluster.Cluster
+	fwd   *cluster.Forwarder
+	slots *slots // nil: no cap on the nodes running a plugin
+	log   *slog.Logger
 }
 
 // claimer takes install tasks' claims as cluster leases.
@@ -95,7 +96,11 @@ func joinCluster(ctx context.Context, c Config, status func() cluster.Status, lo
 		rdb.Close()
 		return nil, err
 	}
-	return &node{cl: cl, fwd: cl.NewForwarder(), log: log}, nil
+	n := &node{cl: cl, fwd: cl.NewForwarder(), log: log}
+	if c.Cluster.MaxNodesPerPlugin > 0 {
+		n.slots = newSlots(cl, c.Cluster.MaxNodesPerPlugin, log)
+	}
+	return n, nil
 }
 
 // handleBus subscribes the node's parts to what other nodes announce.
@@ -114,23 +119,26 @@ func (n *node) handleBus(mgr *install.Manager) {
 }
 
 // forward is httpapi's Forward hook: a plugin attached for remote debugging to another
-// live node is served there. A request that was forwarded already is served here whatever
-// the table says, so two nodes with different views cannot bounce it.
+// live node is served there; under a cap on the nodes per plugin, a plugin this node may
+// not run is served by one that runs it (forwardCapped). A request that was forwarded
+// already is served here whatever the tables say, so two nodes with different views
+// cannot bounce it.
 func (n *node) forward(w http.ResponseWriter, r *http.Request, uid string, fail func(http.ResponseWriter, *http.Request, error)) bool {
-	if cluster.Forwarded(r) {
-		return false
+	key := cluster.RouteDebug(uid)
+	if owner, ok := n.cl.Elsewhere(key); ok && !cluster.Forwarded(r) {
+		n.fwd.Forward(w, r, owner, fail)
+		return true
 	}
-	owner, ok := n.cl.Elsewhere(cluster.RouteDebug(uid))
-	if !ok {
-		return false
+	if n.slots == nil || n.cl.Holds(key) {
+		return false // no cap, or attached here for remote debugging
 	}
-	n.fwd.Forward(w, r, owner, fail)
-	return true
+	return n.forwardCapped(w, r, uid, fail)
 }
 
-// housekeeping runs until ctx ends: every node takes over orphaned install tasks; the leader
+// housekeeping runs until ctx ends: every node takes over orphaned install tasks and gives
+// back the slots of plugins it no longer runs (under a cap); the leader
 // alone drops the routes of dead nodes and the remote-debugging installations they held.
-func (n *node) housekeeping(ctx context.Context, mgr *install.Manager, db store.Store) {
+func (n *node) housekeeping(ctx context.Context, mgr *install.Manager, disp *dispatch.Dispatcher, db store.Store) {
 	tick := time.NewTicker(takeOverEvery)
 	defer tick.Stop()
 	for {
@@ -144,6 +152,9 @@ func (n *node) housekeeping(ctx context.Context, mgr *install.Manager, db store.
 		}
 		if _, err := mgr.TakeOver(ctx); err != nil && ctx.Err() == nil {
 			n.log.Warn("taking over install tasks", "err", err)
+		}
+		if n.slots != nil {
+			n.slots.releaseIdle(disp.Readiness())
 		}
 		if n.cl.IsLeader() {
 			n.sweep(ctx, mgr, db)

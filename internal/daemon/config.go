@@ -160,6 +160,9 @@ type ClusterConfig struct {
 	NodeAddr string
 	// DrainTimeout bounds how long SIGTERM waits for calls in flight (PLUGD_DRAIN_TIMEOUT).
 	DrainTimeout time.Duration
+	// MaxNodesPerPlugin caps how many nodes run one plugin version at once
+	// (PLUGD_CLUSTER_MAX_NODES_PER_PLUGIN); 0: every node that receives its calls runs it.
+	MaxNodesPerPlugin int
 }
 
 // MCPConfig supervises MCP servers added as tool providers: PLUGD_MCP_MEMORY_LIMIT and
@@ -1005,6 +1008,7 @@ func variables() []variable {
 			},
 			get: func(c *Config) string { return c.Cluster.NodeAddr }},
 		duration("PLUGD_DRAIN_TIMEOUT", 30*time.Second, time.Second, 0, func(c *Config) *time.Duration { return &c.Cluster.DrainTimeout }),
+		integer("PLUGD_CLUSTER_MAX_NODES_PER_PLUGIN", 0, 0, 1<<16, func(c *Config) *int { return &c.Cluster.MaxNodesPerPlugin }),
 		str("PLUGD_TOOL_POSITION_FILE", "", func(c *Config) *string { return &c.Tools.PositionFile }),
 		list("POSITION_PROVIDER_PINS", func(c *Config) *[]string { return &c.Tools.ProviderPins }),
 		list("POSITION_PROVIDER_INCLUDES", func(c *Config) *[]string { return &c.Tools.ProviderIncludes }),

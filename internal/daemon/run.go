@@ -214,8 +214,12 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 			return fmt.Errorf("joining the cluster (PLUGD_CLUSTER): %w", err)
 		}
 	}
+	var runtimes install.Runtimes = disp
+	if nd != nil && nd.slots != nil {
+		runtimes = cappedRuntimes{Dispatcher: disp, s: nd.slots}
+	}
 	instCfg := install.Config{
-		Store: db, Blob: blobs, Workspace: ws, Runtimes: disp,
+		Store: db, Blob: blobs, Workspace: ws, Runtimes: runtimes,
 		ForceSignature: c.ForceVerifyingSignature, Keys: trust, EnforceLanggeniusSignatures: c.EnforceLanggeniusSignatures,
 		MaxPackageSize: c.MaxPackageSize, MaxBundleSize: c.MaxBundleSize, Concurrency: c.InstallConcurrency, Timeout: c.InstallTimeout,
 		TempDir: filepath.Join(c.DataDir, "tmp"), Logger: log,
@@ -412,7 +416,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	})
 	if nd != nil {
 		g.Go(func() error {
-			nd.housekeeping(runCtx, mgr, db)
+			nd.housekeeping(runCtx, mgr, disp, db)
 			return nil
 		})
 	}
@@ -445,6 +449,9 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	_ = srv.Shutdown(shutdownCtx)
 	stop()
 	if nd != nil {
+		if nd.slots != nil {
+			nd.slots.releaseAll()
+		}
 		leaveCtx, cancelLeave := context.WithTimeout(context.Background(), 5*time.Second)
 		nd.cl.Leave(leaveCtx)
 		cancelLeave()
