@@ -108,7 +108,7 @@ func newRoot(env Env) *cobra.Command {
 	root.AddCommand(newNodesCmd())
 	root.AddCommand(newToolsCmd(env), newKeysCmd(env))
 	root.AddCommand(newMCPCmd(env))
-	root.AddCommand(newServeCmd(env), newMigrateCmd(env), newGCCmd(env), newConsoleCmd(env))
+	root.AddCommand(newServeCmd(env), newMigrateCmd(env), newGCCmd(env), newConsoleCmd(env), newAdoptCmd(env))
 	return root
 }
 

@@ -40,6 +40,25 @@ func (m *Manager) Upload(ctx context.Context, tenantID string, r io.Reader, veri
 	return s.decoded, nil
 }
 
+// Adopt stores a package another daemon accepted earlier (plugd adopt), with its
+// declaration, as Upload does, but judges its signature as that daemon did at its upload:
+// unsigned packages were allowed there, so a missing signature is no reason to refuse here;
+// a signature that verifies is still recorded. It returns the unique identifier plugd
+// computes, which the caller compares with the one the other daemon recorded.
+func (m *Manager) Adopt(ctx context.Context, r io.Reader) (Decoded, error) {
+	policy := m.Policy()
+	policy.Force, policy.EnforceLanggenius = false, false
+	s, err := m.stageWith(ctx, r, "dify_pkg", policy, false)
+	if err != nil {
+		return Decoded{}, err
+	}
+	defer s.close()
+	if _, err := m.persist(ctx, s); err != nil {
+		return Decoded{}, err
+	}
+	return s.decoded, nil
+}
+
 // staged is a package that was read into a temporary file and decoded, not yet stored.
 type staged struct {
 	file    *os.File
@@ -55,6 +74,11 @@ func (s *staged) close() {
 // stagePackage reads a package from r (at most MaxPackageSize bytes) into a temporary file,
 // checks it and verifies its signature. field names the input in errors.
 func (m *Manager) stagePackage(ctx context.Context, r io.Reader, field string, verify bool) (*staged, error) {
+	return m.stageWith(ctx, r, field, m.Policy(), verify)
+}
+
+// stageWith is stagePackage under a given signature policy.
+func (m *Manager) stageWith(ctx context.Context, r io.Reader, field string, policy SignaturePolicy, verify bool) (*staged, error) {
 	tmp, err := os.CreateTemp(m.cfg.TempDir, "plugd-upload-*.difypkg")
 	if err != nil {
 		return nil, err
@@ -79,7 +103,7 @@ func (m *Manager) stagePackage(ctx context.Context, r io.Reader, field string, v
 	if err != nil {
 		return nil, &InputError{Field: field, Err: err}
 	}
-	d, err := m.decode(ctx, pkg, m.Policy(), verify)
+	d, err := m.decode(ctx, pkg, policy, verify)
 	if err != nil {
 		var ie *InputError
 		if errors.As(err, &ie) && ie.Field == "dify_pkg" {

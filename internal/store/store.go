@@ -155,7 +155,8 @@ type Store interface {
 	GetInstallation(ctx context.Context, tenantID, installationID string) (Installation, error)
 	// GetInstallationByPlugin finds the tenant's installation of a plugin id (author/name).
 	GetInstallationByPlugin(ctx context.Context, tenantID, pluginID string) (Installation, error)
-	// ListInstallations pages the tenant's installations, oldest first, with the total count.
+	// ListInstallations pages the tenant's installations, newest first (the reference's order), with
+	// the total count.
 	ListInstallations(ctx context.Context, tenantID string, p Page) ([]Installation, int, error)
 	// InstallationsByPlugins returns the tenant's installations of the given plugin ids.
 	InstallationsByPlugins(ctx context.Context, tenantID string, pluginIDs []string) ([]Installation, error)
@@ -184,7 +185,8 @@ type Store interface {
 	CreateEndpoint(ctx context.Context, e Endpoint) (Endpoint, error)
 	GetEndpoint(ctx context.Context, tenantID, id string) (Endpoint, error)
 	GetEndpointByHook(ctx context.Context, hookID string) (Endpoint, error)
-	// ListEndpoints pages the tenant's endpoints, of one plugin when pluginID is not empty.
+	// ListEndpoints pages the tenant's endpoints, of one plugin when pluginID is not empty,
+	// newest first.
 	ListEndpoints(ctx context.Context, tenantID, pluginID string, p Page) ([]Endpoint, error)
 	// UpdateEndpoint changes name, settings and enabled, keeping the installation's counters;
 	// an empty name or settings keeps the stored one.

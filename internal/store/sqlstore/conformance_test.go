@@ -293,12 +293,13 @@ func testInstallationQueries(t *testing.T, s store.Store) {
 		total      int
 		wantsError bool
 	}{
-		{store.Page{Page: 1, Size: 2}, []int{0, 1}, 5, false},
-		{store.Page{Page: 2, Size: 2}, []int{2, 3}, 5, false},
-		{store.Page{Page: 3, Size: 2}, []int{4}, 5, false},
+		// Newest first, as the reference lists them to Dify.
+		{store.Page{Page: 1, Size: 2}, []int{4, 3}, 5, false},
+		{store.Page{Page: 2, Size: 2}, []int{2, 1}, 5, false},
+		{store.Page{Page: 3, Size: 2}, []int{0}, 5, false},
 		{store.Page{Page: 4, Size: 2}, nil, 5, false},
-		{store.Page{Page: 0, Size: 10}, []int{0, 1, 2, 3, 4}, 5, false},
-		{store.Page{}, []int{0, 1, 2, 3, 4}, 5, false},
+		{store.Page{Page: 0, Size: 10}, []int{4, 3, 2, 1, 0}, 5, false},
+		{store.Page{}, []int{4, 3, 2, 1, 0}, 5, false},
 		{store.Page{Page: 1, Size: -1}, nil, 0, true},
 	}
 	for _, pc := range pages {
@@ -584,9 +585,10 @@ func testEndpoints(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrNotFound, "nohook")
 
 	e3 := must(s.CreateEndpoint(ctx, store.Endpoint{TenantID: "t1", PluginID: "acme/quiet", Enabled: true}))
-	equal(t, "list all", must(s.ListEndpoints(ctx, "t1", "", store.Page{})), []store.Endpoint{e1, e2, e3})
-	equal(t, "list of a plugin", must(s.ListEndpoints(ctx, "t1", "acme/ep", store.Page{Page: 1, Size: 10})), []store.Endpoint{e1, e2})
-	equal(t, "page 2", must(s.ListEndpoints(ctx, "t1", "", store.Page{Page: 2, Size: 2})), []store.Endpoint{e3})
+	// Newest first, as the reference lists them to Dify.
+	equal(t, "list all", must(s.ListEndpoints(ctx, "t1", "", store.Page{})), []store.Endpoint{e3, e2, e1})
+	equal(t, "list of a plugin", must(s.ListEndpoints(ctx, "t1", "acme/ep", store.Page{Page: 1, Size: 10})), []store.Endpoint{e2, e1})
+	equal(t, "page 2", must(s.ListEndpoints(ctx, "t1", "", store.Page{Page: 2, Size: 2})), []store.Endpoint{e1})
 	equal(t, "other tenant", len(must(s.ListEndpoints(ctx, "t2", "", store.Page{}))), 0)
 
 	// Enabling moves the active counter; an update that keeps the flag does not.

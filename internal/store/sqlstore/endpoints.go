@@ -127,8 +127,8 @@ func (db *DB) GetEndpointByHook(ctx context.Context, hookID string) (store.Endpo
 	return e, nil
 }
 
-// ListEndpoints pages the tenant's endpoints, of one plugin when pluginID is not empty, oldest
-// first.
+// ListEndpoints pages the tenant's endpoints, of one plugin when pluginID is not empty, newest
+// first, as the reference lists them to Dify.
 func (db *DB) ListEndpoints(ctx context.Context, tenantID, pluginID string, p store.Page) ([]store.Endpoint, error) {
 	lim, largs, err := limit(p)
 	if err != nil {
@@ -138,7 +138,7 @@ func (db *DB) ListEndpoints(ctx context.Context, tenantID, pluginID string, p st
 	if pluginID != "" {
 		where, args = where+" AND plugin_id = ?", append(args, pluginID)
 	}
-	rows, err := db.read().query(ctx, "SELECT "+endpointCols+" FROM endpoints WHERE "+where+" ORDER BY created_at, id"+lim, append(args, largs...)...)
+	rows, err := db.read().query(ctx, "SELECT "+endpointCols+" FROM endpoints WHERE "+where+" ORDER BY created_at DESC, id DESC"+lim, append(args, largs...)...)
 	if err != nil {
 		return nil, fmt.Errorf("list endpoints of tenant %s: %w", tenantID, err)
 	}

@@ -410,7 +410,8 @@ func (db *DB) GetInstallationByPlugin(ctx context.Context, tenantID, pluginID st
 	return in, nil
 }
 
-// ListInstallations pages the tenant's installations, oldest first, with the total count taken
+// ListInstallations pages the tenant's installations, newest first (as the reference lists them
+// to Dify), with the total count taken
 // in the same statement.
 func (db *DB) ListInstallations(ctx context.Context, tenantID string, p store.Page) ([]store.Installation, int, error) {
 	lim, largs, err := limit(p)
@@ -419,7 +420,7 @@ func (db *DB) ListInstallations(ctx context.Context, tenantID string, p store.Pa
 	}
 	c := db.read()
 	rows, err := c.query(ctx, "SELECT "+installationCols+", COUNT(*) OVER () FROM plugin_installations WHERE tenant_id = ?"+
-		" ORDER BY created_at, id"+lim, append([]any{tenantID}, largs...)...)
+		" ORDER BY created_at DESC, id DESC"+lim, append([]any{tenantID}, largs...)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list installations of tenant %s: %w", tenantID, err)
 	}
