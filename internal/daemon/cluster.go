@@ -97,7 +97,7 @@ func joinCluster(ctx context.Context, c Config, status func() cluster.Status, lo
 		return nil, err
 	}
 	n := &node{cl: cl, fwd: cl.NewForwarder(), log: log}
-	if c.Cluster.MaxNodesPerPlugin > 0 {
+	if c.Cluster.MaxNodesPerPlugin.Enabled() {
 		n.slots = newSlots(cl, c.Cluster.MaxNodesPerPlugin, log)
 	}
 	return n, nil

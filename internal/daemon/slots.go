@@ -14,8 +14,8 @@ import (
 	"github.com/plugd/plugd/internal/install"
 )
 
-// With PLUGD_CLUSTER_MAX_NODES_PER_PLUGIN = n, at most n nodes run one plugin version at
-// once. A node takes one of the version's n slots (cluster leases) before it runs the
+// With PLUGD_CLUSTER_MAX_NODES_PER_PLUGIN giving a plugin a cap of n, at most n nodes run
+// one of its versions at once. A node takes one of the version's n slots (cluster leases) before it runs the
 // plugin for a call, keeps it while the plugin runs, and releases it once the plugin has
 // been idle-stopped or when the node leaves; a node that dies loses its slots after the
 // lease ttl. A call that arrives where the plugin does not run and no slot is free is
@@ -34,9 +34,9 @@ const (
 
 // slots is this node's side of the cap.
 type slots struct {
-	cl  *cluster.Cluster
-	max int
-	log *slog.Logger
+	cl   *cluster.Cluster
+	caps PluginCaps
+	log  *slog.Logger
 
 	mu      sync.Mutex
 	held    map[string]*slot     // unique identifier -> the slot this node holds
@@ -54,8 +54,8 @@ type holderSet struct {
 	at  time.Time
 }
 
-func newSlots(cl *cluster.Cluster, max int, log *slog.Logger) *slots {
-	return &slots{cl: cl, max: max, log: log, held: map[string]*slot{}, holders: map[string]holderSet{}}
+func newSlots(cl *cluster.Cluster, caps PluginCaps, log *slog.Logger) *slots {
+	return &slots{cl: cl, caps: caps, log: log, held: map[string]*slot{}, holders: map[string]holderSet{}}
 }
 
 // errNoSlot: every slot is held by nodes that are gone (their leases not yet expired).
@@ -65,7 +65,8 @@ var errNoSlot = errors.New("every node allowed to run this plugin (PLUGD_CLUSTER
 // false (a call another node forwarded) always runs here, taking a slot if one is free.
 // A Redis failure runs the call here: the cap yields to the calls.
 func (s *slots) admit(ctx context.Context, uid string, mayForward bool) (cluster.Node, bool, error) {
-	if s.admitHeld(uid) {
+	max := s.caps.For(uid)
+	if max == 0 || s.admitHeld(uid) {
 		return cluster.Node{}, true, nil
 	}
 	if mayForward {
@@ -73,7 +74,7 @@ func (s *slots) admit(ctx context.Context, uid string, mayForward bool) (cluster
 			return n, false, nil
 		}
 	}
-	l, holders, err := s.cl.TakeSlot(ctx, uid, s.max, slotTTL)
+	l, holders, err := s.cl.TakeSlot(ctx, uid, max, slotTTL)
 	switch {
 	case err == nil:
 		s.mu.Lock()

@@ -49,11 +49,11 @@ func TestSlotsAdmit(t *testing.T) {
 		if err := cl.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
-		return newSlots(cl, 1, slog.Default())
+		return newSlots(cl, PluginCaps{Plugins: map[string]int{"author/p": 1}}, slog.Default())
 	}
 	a, b := node("a"), node("b")
 	time.Sleep(300 * time.Millisecond) // both see each other
-	const uid = "author/p:1.0.0@abc"
+	const uid = "author/p:1.0.0@0123456789abcdef0123456789abcdef"
 
 	var cwg sync.WaitGroup
 	for range 20 {
@@ -72,6 +72,9 @@ func TestSlotsAdmit(t *testing.T) {
 	}
 	if _, here, _ := b.admit(ctx, uid, false); !here {
 		t.Fatal("a call forwarded to b was not served there")
+	}
+	if _, here, _ := b.admit(ctx, "author/uncapped:1.0.0@0123456789abcdef0123456789abcdef", true); !here {
+		t.Fatal("a plugin without a cap was forwarded")
 	}
 
 	// Running, or called lately: kept.

@@ -264,7 +264,7 @@ func clusterEnv(t *testing.T) (map[string]string, string) {
 	return env, key
 }
 
-// TestClusterPluginCap: with PLUGD_CLUSTER_MAX_NODES_PER_PLUGIN=1, a plugin installed
+// TestClusterPluginCap: with PLUGD_CLUSTER_MAX_NODES_PER_PLUGIN capping it at 1, a plugin installed
 // through node 1 and called through both nodes runs on one node only (node 2 forwards its
 // calls), as both nodes' /health/ready say; once the plugin is idle-stopped there, its
 // slot is free and the next call through node 2 runs it on node 2.
@@ -272,7 +272,7 @@ func TestClusterPluginCap(t *testing.T) {
 	env, key := clusterEnv(t)
 	pythonTools(t)
 	pk := packages(t)
-	env["PLUGD_CLUSTER_MAX_NODES_PER_PLUGIN"] = "1"
+	env["PLUGD_CLUSTER_MAX_NODES_PER_PLUGIN"] = "0," + pluginID + "=1" // this plugin alone capped
 	env["PLUGD_IDLE_STOP"] = "2"
 	nodes := make([]*daemon, 2)
 	for i := range nodes {
