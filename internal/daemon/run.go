@@ -408,7 +408,10 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 			log.Info("installed plugins prepared", "took", time.Since(start).Round(time.Millisecond))
 		}
 		reconciled.Store(true)
-		if c.WarmOnStart > 0 {
+		if c.WarmOnStart > 0 && nd != nil && nd.slots != nil {
+			// Started without a call, a plugin would run here beyond its cap.
+			log.Info("PLUGD_WARM_ON_START ignored: plugins are capped per node (PLUGD_CLUSTER_MAX_NODES_PER_PLUGIN) and start on their first call")
+		} else if c.WarmOnStart > 0 {
 			n := disp.WarmRecent(runCtx, c.WarmOnStart)
 			log.Info("recently used plugins started", "count", n, "took", time.Since(start).Round(time.Millisecond))
 		}
