@@ -8,8 +8,10 @@
 #                  (the newest that imports on 3.11) and uv.
 #   pynew-sdk/     Python >= 3.12 venv (from scripts/python-new.sh, which may build
 #                  CPython 3.13 from Debian's sources) with the newest dify-plugin SDK.
-#   pg/, s3/, redis/  the test servers' data and installs (scripts/postgres.sh, scripts/s3.sh,
-#                  scripts/redis.sh).
+#   pg/, redis/    the PostgreSQL and Redis test servers (scripts/postgres.sh, scripts/redis.sh).
+#   minio-<version>/, minio/   MinIO built from its Go module, and its data (scripts/s3.sh).
+#   azurite-<version>/, azurite/   Azurite from npm, and its data (scripts/azurite.sh).
+#   fake-gcs-server-<version>/, gcs/   the GCS emulator built from its Go module (scripts/gcs.sh).
 #   mcp-everything-<version>/  @modelcontextprotocol/server-everything from npm (MCP client tests)
 #   mcp-py-<version>/          the official Python MCP SDK and mcp-server-time from PyPI
 #   axe-core-<version>/        axe-core from npm (scripts/chromium.sh; Debian's chromium is apt-installed)
@@ -59,13 +61,15 @@ if [ ! -x "$mcp_py/bin/python" ] || ! "$mcp_py/bin/python" -c 'import mcp.server
   VIRTUAL_ENV="$mcp_py" "$venv/bin/uv" pip install --quiet "mcp==$mcp_py_version" 'mcp-server-time==2026.10.19' >&2
 fi
 
-# Servers for the daemon's tests, on loopback: PostgreSQL, an S3-compatible store and Redis
-# (the cluster's tests). Each
-# script prints its own KEY=VALUE lines. 8>&-: the servers outlive this script and must not
+# Servers for the daemon's tests, on loopback: PostgreSQL, an S3-compatible store (MinIO),
+# Azure Blob Storage (Azurite), Google Cloud Storage (fake-gcs-server) and Redis (the cluster's
+# tests). Each script prints its own KEY=VALUE lines. 8>&-: the servers outlive this script and must not
 # inherit the lock's descriptor, or they hold the lock for as long as they run and every later
 # run of this script waits forever.
 scripts/postgres.sh 8>&-
 scripts/s3.sh 8>&-
+scripts/azurite.sh 8>&-
+scripts/gcs.sh 8>&-
 scripts/redis.sh 8>&-
 # Headless Chromium and axe-core for the web console's browser tests.
 scripts/chromium.sh 8>&-

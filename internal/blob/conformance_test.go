@@ -5,11 +5,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // testStore runs the behaviour every Store must show. newStore returns an empty store of its
@@ -223,6 +230,72 @@ func testStore(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("Large64MiBStreamed", func(t *testing.T) {
+		// A package at the top of what plugd accepts (MAX_PLUGIN_PACKAGE_SIZE is 50 MiB by
+		// default), generated while it is sent and hashed while it is read back: neither the
+		// test nor the store may hold it whole. The heap is sampled throughout, with the
+		// collector made eager, so a store that buffered the object would show a peak near
+		// 64 MiB; part and block buffers (16 MiB for S3 and Azure, 8 MiB for GCS) stay far below.
+		const size = 64 << 20
+		s := newStore(t)
+		peak := watchHeap(t)
+		src := &generator{left: size, seed: 7}
+		if err := s.Put(ctx, "big/sixty-four.difypkg", src, size); err != nil {
+			t.Fatalf("Put of 64 MiB: %v", err)
+		}
+		if got, err := s.Stat(ctx, "big/sixty-four.difypkg"); err != nil || got != size {
+			t.Fatalf("Stat = %d, %v", got, err)
+		}
+		rc, err := s.Get(ctx, "big/sixty-four.difypkg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, rc)
+		rc.Close()
+		if err != nil || n != size {
+			t.Fatalf("Get read %d bytes, %v", n, err)
+		}
+		if want := (&generator{left: size, seed: 7}).sum(); !bytes.Equal(h.Sum(nil), want) {
+			t.Fatal("Get returned bytes that differ from the 64 MiB put")
+		}
+		if grew := peak(); grew > 40<<20 {
+			t.Fatalf("the heap grew by %d MiB while 64 MiB went through the store; it must stream", grew>>20)
+		}
+	})
+
+	t.Run("ManyKeysPaged", func(t *testing.T) {
+		// More keys than one page of List holds (the page is made small where the store
+		// allows it), put concurrently, some under a second prefix.
+		s := newStore(t)
+		if p, ok := s.(interface{ setListPage(int) }); ok {
+			p.setListPage(50)
+		}
+		const n = 230
+		want := make([]string, 0, n)
+		for i := range n {
+			want = append(want, fmt.Sprintf("many/%03d/k", i))
+		}
+		var g errgroup.Group
+		g.SetLimit(8)
+		for _, k := range want {
+			g.Go(func() error { return s.Put(ctx, k, opaque([]byte(k)), int64(len(k))) })
+		}
+		g.Go(func() error { return s.Put(ctx, "other/x", opaque([]byte("x")), 1) })
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if got := mustList(t, s, "many/"); !slices.Equal(got, want) {
+			t.Fatalf("List(many/) returned %d keys, want %d (first %q)", len(got), len(want), first(got))
+		}
+		if got := mustList(t, s, "many/1"); len(got) != 100 || got[0] != "many/100/k" || got[99] != "many/199/k" {
+			t.Fatalf("List(many/1) returned %d keys (first %q)", len(got), first(got))
+		}
+		if got := mustList(t, s, ""); len(got) != n+1 {
+			t.Fatalf("List() returned %d keys, want %d", len(got), n+1)
+		}
+	})
+
 	t.Run("BadKeys", func(t *testing.T) {
 		s := newStore(t)
 		bad := []string{
@@ -329,4 +402,80 @@ func assertMissing(t *testing.T, s Store, key string) {
 	if _, err := s.Stat(context.Background(), key); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Stat(%q) = %v; want ErrNotFound", key, err)
 	}
+}
+
+func first(keys []string) string {
+	if len(keys) == 0 {
+		return ""
+	}
+	return keys[0]
+}
+
+// generator yields left reproducible pseudo-random bytes without holding them.
+type generator struct {
+	left int
+	seed uint64
+	rng  *rand.ChaCha8
+}
+
+func (g *generator) Read(p []byte) (int, error) {
+	if g.left == 0 {
+		return 0, io.EOF
+	}
+	if g.rng == nil {
+		g.rng = rand.NewChaCha8([32]byte{byte(g.seed), 0xb1, 0x0b})
+	}
+	n := min(len(p), g.left)
+	g.rng.Read(p[:n])
+	g.left -= n
+	return n, nil
+}
+
+// sum is the SHA-256 of everything the generator yields.
+func (g *generator) sum() []byte {
+	h := sha256.New()
+	io.Copy(h, g)
+	return h.Sum(nil)
+}
+
+// watchHeap samples the heap in use every few milliseconds with the collector made eager
+// (GOGC=10), and returns a function that stops sampling and reports the peak's growth over
+// the heap at the start.
+func watchHeap(t *testing.T) func() uint64 {
+	t.Helper()
+	old := debug.SetGCPercent(10)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base, peak := ms.HeapAlloc, ms.HeapAlloc
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapAlloc)
+			}
+		}
+	}()
+	stopped := false
+	stop := func() uint64 {
+		if !stopped {
+			stopped = true
+			close(done)
+			wg.Wait()
+			debug.SetGCPercent(old)
+		}
+		return peak - base
+	}
+	t.Cleanup(func() { stop() })
+	return stop
 }

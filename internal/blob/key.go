@@ -97,3 +97,28 @@ func validPrefix(prefix string) error {
 	}
 	return nil
 }
+
+// cleanPrefix checks a store's key prefix (the part of every object name before the key) and
+// returns it with one trailing slash, or "" for none.
+func cleanPrefix(store, prefix string) (string, error) {
+	p := strings.Trim(prefix, "/")
+	if p == "" {
+		return "", nil
+	}
+	if reason := keyProblem(p); reason != "" {
+		return "", fmt.Errorf("blob: %s key prefix %q: %s", store, prefix, reason)
+	}
+	return p + "/", nil
+}
+
+// objectName is the name of key's object in a bucket or container whose store uses prefix.
+func objectName(prefix, key string) (string, error) {
+	if err := ValidKey(key); err != nil {
+		return "", err
+	}
+	name := prefix + key
+	if len(name) > maxKeyLen {
+		return "", &KeyError{Key: key, Reason: fmt.Sprintf("with the store's prefix %q it is %d bytes long, more than the limit of %d", prefix, len(name), maxKeyLen)}
+	}
+	return name, nil
+}

@@ -41,6 +41,12 @@ type S3Config struct {
 	// UseIAM takes credentials from the environment, the AWS credentials file, or the
 	// instance's or task's IAM role instead of AccessKey and SecretKey.
 	UseIAM bool
+	// MaxRetries bounds the client's attempts of one request (0: minio-go's 10). Tests lower
+	// it so that a server that went away fails the call in seconds.
+	MaxRetries int
+	// Transport carries the requests; nil for the default. Tests use it to reach a local
+	// server under the host names of virtual-host-style addressing.
+	Transport http.RoundTripper
 }
 
 // S3ConfigFromEnv reads the variables the reference daemon uses for S3 storage (lookup is
@@ -89,6 +95,8 @@ type S3 struct {
 	client *minio.Client
 	bucket string
 	prefix string // "" or ends with "/"
+	// listPage is the page size of List; 0 for the service's default (1000).
+	listPage int
 }
 
 var _ Store = (*S3)(nil)
@@ -103,12 +111,9 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if cfg.Bucket == "" {
 		return nil, errors.New("blob: S3 bucket is not set")
 	}
-	prefix := strings.Trim(cfg.Prefix, "/")
-	if prefix != "" {
-		if reason := keyProblem(prefix); reason != "" {
-			return nil, fmt.Errorf("blob: S3 key prefix %q: %s", cfg.Prefix, reason)
-		}
-		prefix += "/"
+	prefix, err := cleanPrefix("S3", cfg.Prefix)
+	if err != nil {
+		return nil, err
 	}
 	var creds *credentials.Credentials
 	switch {
@@ -132,6 +137,8 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		Secure:       secure,
 		Region:       cfg.Region,
 		BucketLookup: lookup,
+		MaxRetries:   cfg.MaxRetries,
+		Transport:    cfg.Transport,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("blob: S3 client for %s: %w", host, err)
@@ -182,16 +189,7 @@ func s3Endpoint(endpoint string, useSSL bool) (string, bool, error) {
 }
 
 // object turns a key into the object name in the bucket.
-func (s *S3) object(key string) (string, error) {
-	if err := ValidKey(key); err != nil {
-		return "", err
-	}
-	name := s.prefix + key
-	if len(name) > maxKeyLen {
-		return "", &KeyError{Key: key, Reason: fmt.Sprintf("with the store's prefix %q it is %d bytes long, more than the limit of %d", s.prefix, len(name), maxKeyLen)}
-	}
-	return name, nil
-}
+func (s *S3) object(key string) (string, error) { return objectName(s.prefix, key) }
 
 // Put uploads the object; the service makes it visible only once complete.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error {
@@ -268,7 +266,7 @@ func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
 	ctx, cancel := context.WithCancel(ctx) // stops the lister if we return early
 	defer cancel()
 	keys := []string{}
-	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true}) {
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true, MaxKeys: s.listPage}) {
 		if obj.Err != nil {
 			return nil, fmt.Errorf("blob: list %q: %w", prefix, obj.Err)
 		}

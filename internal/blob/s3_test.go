@@ -14,7 +14,7 @@ import (
 
 // s3TestConfig is the S3 service named by PLUGD_TEST_S3_* (scripts/s3.sh starts one), with a
 // key prefix of its own so that runs and subtests sharing the bucket see only their objects.
-func s3TestConfig(t *testing.T) S3Config {
+func s3TestConfig(t testing.TB) S3Config {
 	t.Helper()
 	endpoint := os.Getenv("PLUGD_TEST_S3_ENDPOINT")
 	if endpoint == "" {
@@ -33,7 +33,7 @@ func s3TestConfig(t *testing.T) S3Config {
 	}
 }
 
-func newTestS3(t *testing.T) *S3 {
+func newTestS3(t testing.TB) *S3 {
 	t.Helper()
 	s, err := NewS3(context.Background(), s3TestConfig(t))
 	if err != nil {
@@ -85,7 +85,7 @@ func incompleteUploads(t *testing.T, s *S3) []string {
 func TestS3ForeignObjects(t *testing.T) {
 	ctx := context.Background()
 	s := newTestS3(t)
-	for _, name := range []string{s.prefix + "folder/", s.prefix + "a//b", strings.TrimSuffix(s.prefix, "/") + "-sibling"} {
+	for _, name := range []string{s.prefix + "folder/", s.prefix + "x/.~partial", strings.TrimSuffix(s.prefix, "/") + "-sibling"} {
 		if _, err := s.client.PutObject(ctx, s.bucket, name, strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,8 @@
 package daemon
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plugd/plugd/internal/blob"
 	"github.com/plugd/plugd/internal/cluster"
 	"github.com/plugd/plugd/internal/pyenv"
 )
@@ -250,9 +253,13 @@ type ConsoleConfig struct {
 	Tenant        string // PLUGD_CONSOLE_TENANT: the tenant the console opens on
 }
 
-// StorageConfig selects where package and asset bytes live.
+// StorageConfig selects where package and asset bytes live: PLUGIN_STORAGE_TYPE and each
+// backend's settings under the reference daemon's names (docs/daemon.md, "Storage").
 type StorageConfig struct {
-	Type      string // local or s3
+	// Type is local, s3, azure_blob, gcs, aliyun_oss, tencent_cos, volcengine_tos or
+	// huawei_obs; the reference's other spellings (aws_s3, azure-blob, google_storage, ...)
+	// are read as these.
+	Type      string
 	LocalRoot string // the folder of the local backend
 
 	S3Endpoint     string // empty: AWS itself
@@ -263,7 +270,43 @@ type StorageConfig struct {
 	AccessKey          string
 	SecretKey          string
 	Region             string
-	Bucket             string
+	// Bucket is PLUGIN_STORAGE_OSS_BUCKET: the bucket of every backend but local and Azure.
+	Bucket string
+
+	AzureConnectionString   string // AZURE_BLOB_STORAGE_CONNECTION_STRING
+	AzureContainer          string // AZURE_BLOB_STORAGE_CONTAINER_NAME
+	AzureAccountURL         string // AZURE_BLOB_STORAGE_ACCOUNT_URL (with managed identity)
+	AzureUseManagedIdentity bool   // AZURE_BLOB_STORAGE_USE_MANAGED_IDENTITY: refused, see Load
+
+	GCSCredentials string // GCS_CREDENTIALS: a credentials JSON file, base64-encoded
+	GCSEndpoint    string // PLUGD_GCS_ENDPOINT: an emulator's JSON API URL
+
+	AliyunRegion, AliyunEndpoint, AliyunAccessKeyID, AliyunAccessKeySecret string
+	AliyunAuthVersion, AliyunPath, AliyunCloudBoxID                        string
+
+	TencentSecretID, TencentSecretKey, TencentRegion, TencentEndpoint string
+
+	VolcengineEndpoint, VolcengineAccessKey, VolcengineSecretKey, VolcengineRegion string
+
+	HuaweiAccessKey, HuaweiSecretKey, HuaweiServer, HuaweiRegion string
+	HuaweiPathStyle                                              bool
+}
+
+// Vendor is the S3-compatible form of the settings of Type's vendor (aliyun_oss,
+// tencent_cos, volcengine_tos, huawei_obs).
+func (s StorageConfig) Vendor() blob.VendorConfig {
+	v := blob.VendorConfig{Vendor: s.Type, Bucket: s.Bucket, Setting: blob.VendorSettings(s.Type)}
+	switch s.Type {
+	case blob.VendorAliyunOSS:
+		v.Endpoint, v.Region, v.AccessKey, v.SecretKey, v.Prefix = s.AliyunEndpoint, s.AliyunRegion, s.AliyunAccessKeyID, s.AliyunAccessKeySecret, s.AliyunPath
+	case blob.VendorTencentCOS:
+		v.Endpoint, v.Region, v.AccessKey, v.SecretKey = s.TencentEndpoint, s.TencentRegion, s.TencentSecretID, s.TencentSecretKey
+	case blob.VendorVolcengineTOS:
+		v.Endpoint, v.Region, v.AccessKey, v.SecretKey = s.VolcengineEndpoint, s.VolcengineRegion, s.VolcengineAccessKey, s.VolcengineSecretKey
+	case blob.VendorHuaweiOBS:
+		v.Endpoint, v.Region, v.AccessKey, v.SecretKey, v.PathStyle = s.HuaweiServer, s.HuaweiRegion, s.HuaweiAccessKey, s.HuaweiSecretKey, s.HuaweiPathStyle
+	}
+	return v
 }
 
 // Setting is one configuration variable as `plugd serve --print-config` shows it.
@@ -435,9 +478,8 @@ func Load(lookup func(string) string, configFile string, flags map[string]string
 		c.sources[v.name] = src
 	}
 
-	if c.Storage.Type == "s3" && c.Storage.Bucket == "" {
-		return Config{}, &ConfigError{Name: "PLUGIN_STORAGE_TYPE", Value: "s3", Source: c.sources["PLUGIN_STORAGE_TYPE"],
-			Err: errors.New("needs PLUGIN_STORAGE_OSS_BUCKET, the bucket's name")}
+	if err := c.checkStorage(); err != nil {
+		return Config{}, err
 	}
 	if err := c.checkCluster(); err != nil {
 		return Config{}, err
@@ -450,6 +492,62 @@ func Load(lookup func(string) string, configFile string, flags map[string]string
 		return lookup(name) // the lower-case proxy names, which only the environment sets
 	})
 	return c, nil
+}
+
+// checkStorage refuses, before anything is opened, a storage type whose settings are
+// missing or malformed, naming the setting.
+func (c *Config) checkStorage() error {
+	st := &c.Storage
+	bad := func(err error) error {
+		return &ConfigError{Name: "PLUGIN_STORAGE_TYPE", Value: st.Type, Source: c.sources["PLUGIN_STORAGE_TYPE"], Err: err}
+	}
+	switch st.Type {
+	case "s3":
+		if st.Bucket == "" {
+			return bad(errors.New("needs PLUGIN_STORAGE_OSS_BUCKET, the bucket's name"))
+		}
+	case "azure_blob":
+		switch {
+		case st.AzureUseManagedIdentity:
+			return &ConfigError{Name: "AZURE_BLOB_STORAGE_USE_MANAGED_IDENTITY", Value: "true", Source: c.sources["AZURE_BLOB_STORAGE_USE_MANAGED_IDENTITY"],
+				Err: errors.New("managed identities are not supported by plugd yet; set AZURE_BLOB_STORAGE_CONNECTION_STRING")}
+		case st.AzureContainer == "":
+			return bad(errors.New("needs AZURE_BLOB_STORAGE_CONTAINER_NAME, the container's name"))
+		case st.AzureConnectionString == "":
+			return bad(errors.New("needs AZURE_BLOB_STORAGE_CONNECTION_STRING (AccountName=...;AccountKey=...;EndpointSuffix=... or BlobEndpoint=...)"))
+		}
+	case "gcs":
+		if st.Bucket == "" {
+			return bad(errors.New("needs PLUGIN_STORAGE_OSS_BUCKET, the bucket's name"))
+		}
+		if _, err := st.gcsCredentials(); err != nil {
+			return &ConfigError{Name: "GCS_CREDENTIALS", Source: c.sources["GCS_CREDENTIALS"], Err: err}
+		}
+	case blob.VendorAliyunOSS, blob.VendorTencentCOS, blob.VendorVolcengineTOS, blob.VendorHuaweiOBS:
+		if st.Type == blob.VendorAliyunOSS && st.AliyunCloudBoxID != "" {
+			return &ConfigError{Name: "ALIYUN_OSS_CLOUDBOX_ID", Value: st.AliyunCloudBoxID, Source: c.sources["ALIYUN_OSS_CLOUDBOX_ID"],
+				Err: errors.New("CloudBox is not reachable through OSS's S3-compatible API, which plugd uses")}
+		}
+		if _, err := st.Vendor().S3Config(); err != nil {
+			return bad(errors.New(strings.TrimPrefix(err.Error(), "blob: ")))
+		}
+	}
+	return nil
+}
+
+// gcsCredentials decodes GCS_CREDENTIALS (nil when unset: Application Default Credentials).
+func (s StorageConfig) gcsCredentials() ([]byte, error) {
+	if s.GCSCredentials == "" {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(s.GCSCredentials)
+	if err != nil {
+		return nil, errors.New("want a credentials JSON file encoded in base64 (base64 -w0 key.json)")
+	}
+	if !json.Valid(b) {
+		return nil, errors.New("decodes to something that is not JSON; want a credentials JSON file encoded in base64")
+	}
+	return b, nil
 }
 
 // Describe lists every setting with its effective value and where it came from, in the
@@ -869,6 +967,19 @@ func checkBool(raw string) error {
 	return nil
 }
 
+// storageTypes are PLUGIN_STORAGE_TYPE's values: every spelling the reference daemon's storage
+// factory accepts, mapped to the one plugd uses.
+var storageTypes = map[string]string{
+	"local": "local", "local_file": "local",
+	"s3": "s3", "aws_s3": "s3", "aws-s3": "s3",
+	"azure_blob": "azure_blob", "azure": "azure_blob", "azure-blob": "azure_blob",
+	"gcs": "gcs", "google_storage": "gcs", "google-storage": "gcs",
+	"aliyun_oss": "aliyun_oss", "aliyun": "aliyun_oss", "aliyun-oss": "aliyun_oss",
+	"tencent_cos": "tencent_cos", "tencent": "tencent_cos", "tencent-cos": "tencent_cos",
+	"volcengine_tos": "volcengine_tos", "volcengine": "volcengine_tos", "volcengine-tos": "volcengine_tos",
+	"huawei_obs": "huawei_obs", "huawei": "huawei_obs", "huawei-obs": "huawei_obs",
+}
+
 // variables is the one table of every setting plugd serve reads. PLUGD_DATA_DIR comes
 // first because other defaults live under it.
 func variables() []variable {
@@ -905,9 +1016,9 @@ func variables() []variable {
 		integer("DB_MAX_IDLE_CONNS", 10, 0, 1<<20, func(c *Config) *int { return &c.DB.MaxIdleConns }),
 		duration("DB_CONN_MAX_LIFETIME", time.Hour, time.Second, 0, func(c *Config) *time.Duration { return &c.DB.ConnMaxLifetime }),
 
-		oneOf("PLUGIN_STORAGE_TYPE", "local", map[string]string{"local": "local", "s3": "s3", "aws_s3": "s3", "aws-s3": "s3"},
-			func(c *Config) *string { return &c.Storage.Type }),
+		oneOf("PLUGIN_STORAGE_TYPE", "local", storageTypes, func(c *Config) *string { return &c.Storage.Type }),
 		pathVar("PLUGIN_STORAGE_LOCAL_ROOT", underData("storage"), func(c *Config) *string { return &c.Storage.LocalRoot }),
+		str("PLUGIN_STORAGE_OSS_BUCKET", "", func(c *Config) *string { return &c.Storage.Bucket }),
 		str("S3_ENDPOINT", "", func(c *Config) *string { return &c.Storage.S3Endpoint }).urlVar(),
 		boolean("S3_USE_PATH_STYLE", true, func(c *Config) *bool { return &c.Storage.S3UsePathStyle }),
 		boolean("S3_USE_AWS", true, func(c *Config) *bool { return &c.Storage.S3UseAWS }),
@@ -915,7 +1026,32 @@ func variables() []variable {
 		str("AWS_ACCESS_KEY", "", func(c *Config) *string { return &c.Storage.AccessKey }).secretVar(),
 		str("AWS_SECRET_KEY", "", func(c *Config) *string { return &c.Storage.SecretKey }).secretVar(),
 		str("AWS_REGION", "", func(c *Config) *string { return &c.Storage.Region }),
-		str("PLUGIN_STORAGE_OSS_BUCKET", "", func(c *Config) *string { return &c.Storage.Bucket }),
+		str("AZURE_BLOB_STORAGE_CONNECTION_STRING", "", func(c *Config) *string { return &c.Storage.AzureConnectionString }).secretVar(),
+		str("AZURE_BLOB_STORAGE_CONTAINER_NAME", "", func(c *Config) *string { return &c.Storage.AzureContainer }),
+		str("AZURE_BLOB_STORAGE_ACCOUNT_URL", "", func(c *Config) *string { return &c.Storage.AzureAccountURL }).urlVar(),
+		boolean("AZURE_BLOB_STORAGE_USE_MANAGED_IDENTITY", false, func(c *Config) *bool { return &c.Storage.AzureUseManagedIdentity }),
+		str("GCS_CREDENTIALS", "", func(c *Config) *string { return &c.Storage.GCSCredentials }).secretVar(),
+		str("PLUGD_GCS_ENDPOINT", "", func(c *Config) *string { return &c.Storage.GCSEndpoint }).urlVar(),
+		str("ALIYUN_OSS_ENDPOINT", "", func(c *Config) *string { return &c.Storage.AliyunEndpoint }),
+		str("ALIYUN_OSS_REGION", "", func(c *Config) *string { return &c.Storage.AliyunRegion }),
+		str("ALIYUN_OSS_ACCESS_KEY_ID", "", func(c *Config) *string { return &c.Storage.AliyunAccessKeyID }).secretVar(),
+		str("ALIYUN_OSS_ACCESS_KEY_SECRET", "", func(c *Config) *string { return &c.Storage.AliyunAccessKeySecret }).secretVar(),
+		oneOf("ALIYUN_OSS_AUTH_VERSION", "v4", map[string]string{"v4": "v4", "v1": "v1"}, func(c *Config) *string { return &c.Storage.AliyunAuthVersion }),
+		str("ALIYUN_OSS_PATH", "", func(c *Config) *string { return &c.Storage.AliyunPath }),
+		str("ALIYUN_OSS_CLOUDBOX_ID", "", func(c *Config) *string { return &c.Storage.AliyunCloudBoxID }),
+		str("TENCENT_COS_ENDPOINT", "", func(c *Config) *string { return &c.Storage.TencentEndpoint }),
+		str("TENCENT_COS_REGION", "", func(c *Config) *string { return &c.Storage.TencentRegion }),
+		str("TENCENT_COS_SECRET_ID", "", func(c *Config) *string { return &c.Storage.TencentSecretID }).secretVar(),
+		str("TENCENT_COS_SECRET_KEY", "", func(c *Config) *string { return &c.Storage.TencentSecretKey }).secretVar(),
+		str("VOLCENGINE_TOS_ENDPOINT", "", func(c *Config) *string { return &c.Storage.VolcengineEndpoint }),
+		str("VOLCENGINE_TOS_REGION", "", func(c *Config) *string { return &c.Storage.VolcengineRegion }),
+		str("VOLCENGINE_TOS_ACCESS_KEY", "", func(c *Config) *string { return &c.Storage.VolcengineAccessKey }).secretVar(),
+		str("VOLCENGINE_TOS_SECRET_KEY", "", func(c *Config) *string { return &c.Storage.VolcengineSecretKey }).secretVar(),
+		str("HUAWEI_OBS_SERVER", "", func(c *Config) *string { return &c.Storage.HuaweiServer }),
+		boolean("HUAWEI_OBS_PATH_STYLE", false, func(c *Config) *bool { return &c.Storage.HuaweiPathStyle }),
+		str("PLUGD_HUAWEI_OBS_REGION", "", func(c *Config) *string { return &c.Storage.HuaweiRegion }),
+		str("HUAWEI_OBS_ACCESS_KEY", "", func(c *Config) *string { return &c.Storage.HuaweiAccessKey }).secretVar(),
+		str("HUAWEI_OBS_SECRET_KEY", "", func(c *Config) *string { return &c.Storage.HuaweiSecretKey }).secretVar(),
 
 		pathVar("PLUGIN_WORKING_PATH", underData("cwd"), func(c *Config) *string { return &c.WorkingPath }),
 		size("MAX_PLUGIN_PACKAGE_SIZE", 50<<20, func(c *Config) *int64 { return &c.MaxPackageSize }),

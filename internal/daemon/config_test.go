@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -349,7 +351,7 @@ func TestLoadInvalidValues(t *testing.T) {
 		{[]string{"SERVER_PORT", "http"}, []string{"SERVER_PORT", `"http"`, "from env"}},
 		{[]string{"DB_PORT", "-5"}, []string{"DB_PORT", `"-5"`}},
 		{[]string{"DB_TYPE", "mysql"}, []string{"DB_TYPE", `"mysql"`, "pgbouncer, postgresql, sqlite"}},
-		{[]string{"PLUGIN_STORAGE_TYPE", "azure_blob"}, []string{"PLUGIN_STORAGE_TYPE", `"azure_blob"`, "local, s3"}},
+		{[]string{"PLUGIN_STORAGE_TYPE", "baidu_bos"}, []string{"PLUGIN_STORAGE_TYPE", `"baidu_bos"`, "aliyun_oss, azure_blob, gcs, huawei_obs, local, s3, tencent_cos, volcengine_tos"}},
 		{[]string{"MAX_PLUGIN_PACKAGE_SIZE", "-1"}, []string{"MAX_PLUGIN_PACKAGE_SIZE", `"-1"`, "positive"}},
 		{[]string{"MAX_PLUGIN_PACKAGE_SIZE", "50MB"}, []string{"MAX_PLUGIN_PACKAGE_SIZE", `"50MB"`}},
 		{[]string{"FORCE_VERIFYING_SIGNATURE", "maybe"}, []string{"FORCE_VERIFYING_SIGNATURE", `"maybe"`}},
@@ -397,6 +399,105 @@ func TestLoadStorageAliases(t *testing.T) {
 		c, err := Load(lookup, "", nil)
 		if err != nil || c.Storage.Type != "s3" {
 			t.Fatalf("%s: %q, %v", typ, c.Storage.Type, err)
+		}
+	}
+}
+
+// TestLoadStorageTypes: every PLUGIN_STORAGE_TYPE spelling of the reference's storage
+// factory, with its backend's settings under the reference's names, loads; each setting a
+// backend needs, when missing, is named in the error.
+func TestLoadStorageTypes(t *testing.T) {
+	full := map[string][]string{
+		"local":          {},
+		"azure_blob":     {"AZURE_BLOB_STORAGE_CONNECTION_STRING", "AccountName=a;AccountKey=a2V5;EndpointSuffix=core.windows.net", "AZURE_BLOB_STORAGE_CONTAINER_NAME", "plugins"},
+		"gcs":            {"PLUGIN_STORAGE_OSS_BUCKET", "plugins", "GCS_CREDENTIALS", base64.StdEncoding.EncodeToString([]byte(`{"type":"service_account"}`))},
+		"aliyun_oss":     {"PLUGIN_STORAGE_OSS_BUCKET", "plugins", "ALIYUN_OSS_ENDPOINT", "oss-cn-hangzhou.aliyuncs.com", "ALIYUN_OSS_ACCESS_KEY_ID", "id", "ALIYUN_OSS_ACCESS_KEY_SECRET", "secret"},
+		"tencent_cos":    {"PLUGIN_STORAGE_OSS_BUCKET", "plugins-125", "TENCENT_COS_REGION", "ap-guangzhou", "TENCENT_COS_SECRET_ID", "id", "TENCENT_COS_SECRET_KEY", "secret"},
+		"volcengine_tos": {"PLUGIN_STORAGE_OSS_BUCKET", "plugins", "VOLCENGINE_TOS_ENDPOINT", "tos-cn-beijing.volces.com", "VOLCENGINE_TOS_REGION", "cn-beijing", "VOLCENGINE_TOS_ACCESS_KEY", "ak", "VOLCENGINE_TOS_SECRET_KEY", "sk"},
+		"huawei_obs":     {"PLUGIN_STORAGE_OSS_BUCKET", "plugins", "HUAWEI_OBS_SERVER", "https://obs.cn-north-4.myhuaweicloud.com", "HUAWEI_OBS_ACCESS_KEY", "ak", "HUAWEI_OBS_SECRET_KEY", "sk"},
+	}
+	spellings := map[string][]string{
+		"local":          {"local_file"},
+		"azure_blob":     {"azure", "azure-blob", "AZURE_BLOB"},
+		"gcs":            {"google_storage", "google-storage"},
+		"aliyun_oss":     {"aliyun", "aliyun-oss"},
+		"tencent_cos":    {"tencent", "tencent-cos"},
+		"volcengine_tos": {"volcengine", "volcengine-tos"},
+		"huawei_obs":     {"huawei", "huawei-obs"},
+	}
+	for typ, settings := range full {
+		for _, spelling := range append([]string{typ}, spellings[typ]...) {
+			lookup, _ := envMap(t, append([]string{"PLUGIN_STORAGE_TYPE", spelling}, settings...)...)
+			c, err := Load(lookup, "", nil)
+			if err != nil || c.Storage.Type != typ {
+				t.Fatalf("%s: type %q, %v", spelling, c.Storage.Type, err)
+			}
+		}
+		// Leave out each required setting in turn.
+		for i := 0; i < len(settings); i += 2 {
+			name := settings[i]
+			if name == "GCS_CREDENTIALS" || name == "VOLCENGINE_TOS_REGION" {
+				continue // optional: Application Default Credentials; read from the endpoint
+			}
+			rest := append(append([]string{"PLUGIN_STORAGE_TYPE", typ}, settings[:i]...), settings[i+2:]...)
+			lookup, _ := envMap(t, rest...)
+			_, err := Load(lookup, "", nil)
+			var ce *ConfigError
+			if !errors.As(err, &ce) || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s without %s: %v; want a ConfigError naming %s", typ, name, err, name)
+			}
+		}
+	}
+	bad := []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"PLUGIN_STORAGE_TYPE", "gcs", "PLUGIN_STORAGE_OSS_BUCKET", "b", "GCS_CREDENTIALS", "not base64!"}, "GCS_CREDENTIALS"},
+		{[]string{"PLUGIN_STORAGE_TYPE", "gcs", "PLUGIN_STORAGE_OSS_BUCKET", "b", "GCS_CREDENTIALS", base64.StdEncoding.EncodeToString([]byte("nope"))}, "not JSON"},
+		{[]string{"PLUGIN_STORAGE_TYPE", "azure_blob", "AZURE_BLOB_STORAGE_CONTAINER_NAME", "c", "AZURE_BLOB_STORAGE_USE_MANAGED_IDENTITY", "true", "AZURE_BLOB_STORAGE_ACCOUNT_URL", "https://a.blob.core.windows.net"}, "AZURE_BLOB_STORAGE_USE_MANAGED_IDENTITY"},
+		{append(append([]string{"PLUGIN_STORAGE_TYPE", "aliyun_oss"}, full["aliyun_oss"]...), "ALIYUN_OSS_CLOUDBOX_ID", "cb-1"), "ALIYUN_OSS_CLOUDBOX_ID"},
+		{append(append([]string{"PLUGIN_STORAGE_TYPE", "aliyun_oss"}, full["aliyun_oss"]...), "ALIYUN_OSS_AUTH_VERSION", "v2"), "ALIYUN_OSS_AUTH_VERSION"},
+		{[]string{"PLUGIN_STORAGE_TYPE", "huawei_obs", "PLUGIN_STORAGE_OSS_BUCKET", "b", "HUAWEI_OBS_SERVER", "https://obs.example.com", "HUAWEI_OBS_ACCESS_KEY", "a", "HUAWEI_OBS_SECRET_KEY", "s"}, "PLUGD_HUAWEI_OBS_REGION"},
+		{[]string{"PLUGIN_STORAGE_TYPE", "volcengine_tos", "PLUGIN_STORAGE_OSS_BUCKET", "b", "VOLCENGINE_TOS_ENDPOINT", "ftp://x", "VOLCENGINE_TOS_ACCESS_KEY", "a", "VOLCENGINE_TOS_SECRET_KEY", "s"}, "VOLCENGINE_TOS_ENDPOINT"},
+	}
+	for _, tt := range bad {
+		lookup, _ := envMap(t, tt.env...)
+		_, err := Load(lookup, "", nil)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v; want a ConfigError saying %q", tt.env, err, tt.want)
+		}
+	}
+}
+
+// TestDescribeMasksStorageSecrets: --print-config shows no storage secret of any backend.
+func TestDescribeMasksStorageSecrets(t *testing.T) {
+	secrets := []string{"AWS_SECRET_KEY", "AWS_ACCESS_KEY", "AZURE_BLOB_STORAGE_CONNECTION_STRING", "GCS_CREDENTIALS",
+		"ALIYUN_OSS_ACCESS_KEY_ID", "ALIYUN_OSS_ACCESS_KEY_SECRET", "TENCENT_COS_SECRET_ID", "TENCENT_COS_SECRET_KEY",
+		"VOLCENGINE_TOS_ACCESS_KEY", "VOLCENGINE_TOS_SECRET_KEY", "HUAWEI_OBS_ACCESS_KEY", "HUAWEI_OBS_SECRET_KEY"}
+	var env []string
+	for i, name := range secrets {
+		value := fmt.Sprintf("topsecret%02d", i)
+		if name == "GCS_CREDENTIALS" {
+			value = base64.StdEncoding.EncodeToString([]byte(`{"type":"service_account","k":"topsecret"}`))
+		}
+		env = append(env, name, value)
+	}
+	lookup, _ := envMap(t, env...)
+	c, err := Load(lookup, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := map[string]string{}
+	for _, s := range c.Describe() {
+		shown[s.Name] = s.Value
+		if strings.Contains(s.Value, "topsecret") || strings.Contains(s.Value, "eyJ0eXBl") {
+			t.Errorf("%s shown as %q", s.Name, s.Value)
+		}
+	}
+	for _, name := range secrets {
+		if shown[name] != "********" {
+			t.Errorf("%s shown as %q, want it masked", name, shown[name])
 		}
 	}
 }

@@ -59,17 +59,34 @@ func OpenStore(ctx context.Context, c Config) (*sqlstore.DB, error) {
 
 // OpenBlob opens the configured object storage.
 func OpenBlob(ctx context.Context, c Config) (blob.Store, error) {
-	switch c.Storage.Type {
+	st := c.Storage
+	switch st.Type {
 	case "", "local":
-		return blob.NewDir(c.Storage.LocalRoot)
+		return blob.NewDir(st.LocalRoot)
 	case "s3":
 		return blob.NewS3(ctx, blob.S3Config{
-			Endpoint: c.Storage.S3Endpoint, Bucket: c.Storage.Bucket, AccessKey: c.Storage.AccessKey,
-			SecretKey: c.Storage.SecretKey, Region: c.Storage.Region, PathStyle: c.Storage.S3UsePathStyle,
-			UseIAM: c.Storage.S3UseAWSManagedIAM, CreateBucket: true,
+			Endpoint: st.S3Endpoint, Bucket: st.Bucket, AccessKey: st.AccessKey,
+			SecretKey: st.SecretKey, Region: st.Region, PathStyle: st.S3UsePathStyle,
+			UseIAM: st.S3UseAWSManagedIAM, CreateBucket: true,
 		})
+	case "azure_blob":
+		return blob.NewAzure(ctx, blob.AzureConfig{
+			ConnectionString: st.AzureConnectionString, Container: st.AzureContainer, CreateContainer: true,
+		})
+	case "gcs":
+		creds, err := st.gcsCredentials()
+		if err != nil {
+			return nil, fmt.Errorf("GCS_CREDENTIALS: %w", err)
+		}
+		return blob.NewGCS(ctx, blob.GCSConfig{Bucket: st.Bucket, CredentialsJSON: creds, Endpoint: st.GCSEndpoint})
+	case blob.VendorAliyunOSS, blob.VendorTencentCOS, blob.VendorVolcengineTOS, blob.VendorHuaweiOBS:
+		cfg, err := st.Vendor().S3Config()
+		if err != nil {
+			return nil, err
+		}
+		return blob.NewS3(ctx, cfg)
 	}
-	return nil, fmt.Errorf("PLUGIN_STORAGE_TYPE %q is not supported (local, s3)", c.Storage.Type)
+	return nil, fmt.Errorf("PLUGIN_STORAGE_TYPE %q is not supported", st.Type)
 }
 
 // Logger makes the daemon's logger from LOG_LEVEL and LOG_OUTPUT_FORMAT.

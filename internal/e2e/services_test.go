@@ -106,12 +106,22 @@ func TestS3Flow(t *testing.T) {
 // services), uninstall.
 func basicFlow(t *testing.T, d *daemon, restart bool) {
 	t.Helper()
+	basicFlowHook(t, d, restart, nil)
+}
+
+// basicFlowHook is basicFlow with afterInstall called once the plugin is installed and
+// listed, to look at what the services hold.
+func basicFlowHook(t *testing.T, d *daemon, restart bool, afterInstall func()) {
+	t.Helper()
 	pk := packages(t)
 	tenant := newTenant()
 	c := d.client(tenant)
 	ctx := context.Background()
 	uid := installAndWait(ctx, t, c, pk.V1)
 	checkListed(t, c, uid, "0.0.1")
+	if afterInstall != nil {
+		afterInstall()
+	}
 	m, err := c.fetchManifest(ctx, uid)
 	if err != nil {
 		t.Fatalf("fetch/manifest: %v", err)
