@@ -1,10 +1,12 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -31,9 +33,10 @@ const (
 
 // node is this daemon's membership and what it does for the cluster.
 type node struct {
-	cl  *cluster.Cluster
-	fwd *cluster.Forwarder
-	log *slog.Logger
+	cl    *cluster.Cluster
+	fwd   *cluster.Forwarder
+	slots *slots // nil: no cap on the nodes running a plugin
+	log   *slog.Logger
 }
 
 // claimer takes install tasks' claims as cluster leases.
@@ -93,7 +96,11 @@ func joinCluster(ctx context.Context, c Config, status func() cluster.Status, lo
 		rdb.Close()
 		return nil, err
 	}
-	return &node{cl: cl, fwd: cl.NewForwarder(), log: log}, nil
+	n := &node{cl: cl, fwd: cl.NewForwarder(), log: log}
+	if c.Cluster.MaxNodesPerPlugin.Enabled() {
+		n.slots = newSlots(cl, c.Cluster.MaxNodesPerPlugin, log)
+	}
+	return n, nil
 }
 
 // handleBus subscribes the node's parts to what other nodes announce.
@@ -112,23 +119,26 @@ func (n *node) handleBus(mgr *install.Manager) {
 }
 
 // forward is httpapi's Forward hook: a plugin attached for remote debugging to another
-// live node is served there. A request that was forwarded already is served here whatever
-// the table says, so two nodes with different views cannot bounce it.
+// live node is served there; under a cap on the nodes per plugin, a plugin this node may
+// not run is served by one that runs it (forwardCapped). A request that was forwarded
+// already is served here whatever the tables say, so two nodes with different views
+// cannot bounce it.
 func (n *node) forward(w http.ResponseWriter, r *http.Request, uid string, fail func(http.ResponseWriter, *http.Request, error)) bool {
-	if cluster.Forwarded(r) {
-		return false
+	key := cluster.RouteDebug(uid)
+	if owner, ok := n.cl.Elsewhere(key); ok && !cluster.Forwarded(r) {
+		n.fwd.Forward(w, r, owner, fail)
+		return true
 	}
-	owner, ok := n.cl.Elsewhere(cluster.RouteDebug(uid))
-	if !ok {
-		return false
+	if n.slots == nil || n.cl.Holds(key) {
+		return false // no cap, or attached here for remote debugging
 	}
-	n.fwd.Forward(w, r, owner, fail)
-	return true
+	return n.forwardCapped(w, r, uid, fail)
 }
 
-// housekeeping runs until ctx ends: every node takes over orphaned install tasks; the leader
+// housekeeping runs until ctx ends: every node takes over orphaned install tasks and gives
+// back the slots of plugins it no longer runs (under a cap); the leader
 // alone drops the routes of dead nodes and the remote-debugging installations they held.
-func (n *node) housekeeping(ctx context.Context, mgr *install.Manager, db store.Store) {
+func (n *node) housekeeping(ctx context.Context, mgr *install.Manager, disp *dispatch.Dispatcher, db store.Store) {
 	tick := time.NewTicker(takeOverEvery)
 	defer tick.Stop()
 	for {
@@ -142,6 +152,9 @@ func (n *node) housekeeping(ctx context.Context, mgr *install.Manager, db store.
 		}
 		if _, err := mgr.TakeOver(ctx); err != nil && ctx.Err() == nil {
 			n.log.Warn("taking over install tasks", "err", err)
+		}
+		if n.slots != nil {
+			n.slots.releaseIdle(disp.Readiness())
 		}
 		if n.cl.IsLeader() {
 			n.sweep(ctx, mgr, db)
@@ -203,9 +216,11 @@ func (n *node) wrapMCP(s *mcpserver.Server) clusterMCP {
 	return clusterMCP{Server: s, h: &mcpSessions{n: n, next: s.Handler(), local: map[string]bool{}}}
 }
 
-// mcpSessions routes MCP requests of a session (header Mcp-Session-Id, streamable HTTP) to
-// the node where the session lives: sessions are live objects of the node that answered
-// their initialize.
+// mcpSessions routes MCP requests of a session to the node where the session lives:
+// sessions are live objects of the node that opened them. A streamable HTTP session
+// (header Mcp-Session-Id) lives where its initialize was answered; a session of the older
+// SSE transport lives where its GET stream is open, and its messages are POSTs carrying
+// ?sessionid= (announced in the stream's first event, "endpoint").
 type mcpSessions struct {
 	n     *node
 	next  http.Handler
@@ -217,6 +232,10 @@ const mcpSessionHeader = "Mcp-Session-Id"
 
 func (m *mcpSessions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sid := r.Header.Get(mcpSessionHeader)
+	sse := strings.HasPrefix(r.URL.Path, "/sse/")
+	if sid == "" && sse && r.Method == http.MethodPost {
+		sid = r.URL.Query().Get("sessionid")
+	}
 	if sid != "" && !cluster.Forwarded(r) {
 		m.mu.Lock()
 		mine := m.local[sid]
@@ -230,9 +249,13 @@ func (m *mcpSessions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	m.next.ServeHTTP(&sessionRecorder{ResponseWriter: w, m: m, req: r}, r)
+	rec := &sessionRecorder{ResponseWriter: w, m: m, req: r, sse: sse && r.Method == http.MethodGet}
+	m.next.ServeHTTP(rec, r)
 	if sid != "" && r.Method == http.MethodDelete {
 		m.forget(sid)
+	}
+	if rec.sseID != "" { // the SSE session ends with its stream
+		m.forget(rec.sseID)
 	}
 }
 
@@ -255,12 +278,17 @@ func (m *mcpSessions) forget(sid string) {
 	m.n.cl.DropSession(context.Background(), sid)
 }
 
-// sessionRecorder notes the session id an answer announces (the initialize response).
+// sessionRecorder notes the session id an answer announces: the header of an initialize
+// response, or the endpoint event that opens an SSE stream.
 type sessionRecorder struct {
 	http.ResponseWriter
 	m    *mcpSessions
 	req  *http.Request
 	seen bool
+
+	sse   bool   // an SSE stream: its endpoint event names the session
+	head  []byte // the stream's first bytes, until the session id is found
+	sseID string
 }
 
 func (s *sessionRecorder) WriteHeader(code int) {
@@ -270,7 +298,38 @@ func (s *sessionRecorder) WriteHeader(code int) {
 
 func (s *sessionRecorder) Write(b []byte) (int, error) {
 	s.note()
+	if s.sse && s.sseID == "" && len(s.head) < maxEndpointEvent {
+		s.head = append(s.head, b...)
+		if id, ok := sseSessionID(s.head); ok {
+			s.sseID, s.head = id, nil
+			s.m.remember(id)
+		}
+	}
 	return s.ResponseWriter.Write(b)
+}
+
+// maxEndpointEvent bounds what is read of an SSE stream to find its endpoint event.
+const maxEndpointEvent = 4096
+
+// sseSessionID finds the session id in an SSE stream's first event, "endpoint", whose
+// data is the URL to POST messages to (…?sessionid=<id>). ok is false until the whole
+// line has arrived.
+func sseSessionID(head []byte) (string, bool) {
+	const marker = "sessionid="
+	i := bytes.Index(head, []byte(marker))
+	if i < 0 {
+		return "", false
+	}
+	rest := head[i+len(marker):]
+	end := bytes.IndexAny(rest, "&\r\n")
+	if end <= 0 {
+		return "", false
+	}
+	id, err := url.QueryUnescape(string(rest[:end]))
+	if err != nil || id == "" || strings.ContainsAny(id, " \n") {
+		return "", false
+	}
+	return id, true
 }
 
 func (s *sessionRecorder) note() {

@@ -163,6 +163,10 @@ type ClusterConfig struct {
 	NodeAddr string
 	// DrainTimeout bounds how long SIGTERM waits for calls in flight (PLUGD_DRAIN_TIMEOUT).
 	DrainTimeout time.Duration
+	// MaxNodesPerPlugin caps how many nodes run one plugin version at once
+	// (PLUGD_CLUSTER_MAX_NODES_PER_PLUGIN: N, author/name=N, ...); none: every node that
+	// receives its calls runs it.
+	MaxNodesPerPlugin PluginCaps
 }
 
 // MCPConfig supervises MCP servers added as tool providers: PLUGD_MCP_MEMORY_LIMIT and
@@ -1175,6 +1179,12 @@ func variables() []variable {
 			},
 			get: func(c *Config) string { return c.Cluster.NodeAddr }},
 		duration("PLUGD_DRAIN_TIMEOUT", 30*time.Second, time.Second, 0, func(c *Config) *time.Duration { return &c.Cluster.DrainTimeout }),
+		variable{name: "PLUGD_CLUSTER_MAX_NODES_PER_PLUGIN", def: constDef("0"),
+			set: func(c *Config, raw string) (err error) {
+				c.Cluster.MaxNodesPerPlugin, err = ParsePluginCaps(raw)
+				return err
+			},
+			get: func(c *Config) string { return c.Cluster.MaxNodesPerPlugin.String() }},
 		str("PLUGD_TOOL_POSITION_FILE", "", func(c *Config) *string { return &c.Tools.PositionFile }),
 		list("POSITION_PROVIDER_PINS", func(c *Config) *[]string { return &c.Tools.ProviderPins }),
 		list("POSITION_PROVIDER_INCLUDES", func(c *Config) *[]string { return &c.Tools.ProviderIncludes }),

@@ -239,8 +239,12 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 			return fmt.Errorf("joining the cluster (PLUGD_CLUSTER): %w", err)
 		}
 	}
+	var runtimes install.Runtimes = disp
+	if nd != nil && nd.slots != nil {
+		runtimes = cappedRuntimes{Dispatcher: disp, s: nd.slots}
+	}
 	instCfg := install.Config{
-		Store: db, Blob: blobs, Workspace: ws, Runtimes: disp,
+		Store: db, Blob: blobs, Workspace: ws, Runtimes: runtimes,
 		ForceSignature: c.ForceVerifyingSignature, Keys: trust, EnforceLanggeniusSignatures: c.EnforceLanggeniusSignatures,
 		MaxPackageSize: c.MaxPackageSize, MaxBundleSize: c.MaxBundleSize, Concurrency: c.InstallConcurrency, Timeout: c.InstallTimeout,
 		TempDir: filepath.Join(c.DataDir, "tmp"), Logger: log,
@@ -429,7 +433,10 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 			log.Info("installed plugins prepared", "took", time.Since(start).Round(time.Millisecond))
 		}
 		reconciled.Store(true)
-		if c.WarmOnStart > 0 {
+		if c.WarmOnStart > 0 && nd != nil && nd.slots != nil {
+			// Started without a call, a plugin would run here beyond its cap.
+			log.Info("PLUGD_WARM_ON_START ignored: plugins are capped per node (PLUGD_CLUSTER_MAX_NODES_PER_PLUGIN) and start on their first call")
+		} else if c.WarmOnStart > 0 {
 			n := disp.WarmRecent(runCtx, c.WarmOnStart)
 			log.Info("recently used plugins started", "count", n, "took", time.Since(start).Round(time.Millisecond))
 		}
@@ -437,7 +444,7 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	})
 	if nd != nil {
 		g.Go(func() error {
-			nd.housekeeping(runCtx, mgr, db)
+			nd.housekeeping(runCtx, mgr, disp, db)
 			return nil
 		})
 	}
@@ -470,6 +477,9 @@ func Run(ctx context.Context, c Config, o RunOptions) error {
 	_ = srv.Shutdown(shutdownCtx)
 	stop()
 	if nd != nil {
+		if nd.slots != nil {
+			nd.slots.releaseAll()
+		}
 		leaveCtx, cancelLeave := context.WithTimeout(context.Background(), 5*time.Second)
 		nd.cl.Leave(leaveCtx)
 		cancelLeave()

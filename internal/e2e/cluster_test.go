@@ -28,27 +28,12 @@ import (
 // clear error (both counted). PLUGD_CLUSTER_BENCH=1 also measures calls/s at concurrency 64
 // through one node and through three (docs/benchmarks.md).
 func TestCluster(t *testing.T) {
-	dsn := needService(t, "PostgreSQL", "PLUGD_TEST_POSTGRES_DSN")[0]
-	redisAddr := needService(t, "Redis", "PLUGD_TEST_REDIS_ADDR")[0]
-	s3 := needService(t, "S3 storage", "PLUGD_TEST_S3_ENDPOINT", "PLUGD_TEST_S3_ACCESS_KEY", "PLUGD_TEST_S3_SECRET_KEY", "PLUGD_TEST_S3_BUCKET")
+	env, key := clusterEnv(t)
 	pythons := sdkInterpreters(t)
 	pythonTools(t)
 	pk := packages(t)
 	slow := slowPackage(t)
-
-	redisHost, redisPort, _ := strings.Cut(redisAddr, ":")
-	key := randomHex(16)
-	env := map[string]string{
-		"PLUGD_CLUSTER": "true", "REDIS_HOST": redisHost, "REDIS_PORT": redisPort,
-		"PLUGD_CLUSTER_PREFIX": "plugd-e2e-" + randomHex(6) + ":", "SERVER_KEY": key,
-		"PLUGIN_STORAGE_TYPE": "s3", "S3_ENDPOINT": s3[0], "AWS_ACCESS_KEY": s3[1], "AWS_SECRET_KEY": s3[2],
-		"PLUGIN_STORAGE_OSS_BUCKET": s3[3], "S3_USE_AWS": "false", "S3_USE_PATH_STYLE": "true", "AWS_REGION": "us-east-1",
-		"PLUGIN_REMOTE_INSTALLING_ENABLED": "true", "PLUGIN_REMOTE_INSTALLING_HOST": "127.0.0.1",
-		"LOG_LEVEL": "INFO", "PLUGD_DRAIN_TIMEOUT": "5",
-	}
-	for k, v := range postgresEnv(t, dsn) {
-		env[k] = v
-	}
+	env["PLUGIN_REMOTE_INSTALLING_ENABLED"], env["PLUGIN_REMOTE_INSTALLING_HOST"] = "true", "127.0.0.1"
 	nodes := make([]*daemon, 3)
 	debugPorts := make([]int, 3)
 	for i := range nodes {
@@ -257,6 +242,127 @@ func TestCluster(t *testing.T) {
 	}
 }
 
+// clusterEnv is the environment of a node of a fresh cluster: one new PostgreSQL database,
+// the shared S3 bucket, a Redis key prefix of its own; and its server key.
+func clusterEnv(t *testing.T) (map[string]string, string) {
+	t.Helper()
+	dsn := needService(t, "PostgreSQL", "PLUGD_TEST_POSTGRES_DSN")[0]
+	redisAddr := needService(t, "Redis", "PLUGD_TEST_REDIS_ADDR")[0]
+	s3 := needService(t, "S3 storage", "PLUGD_TEST_S3_ENDPOINT", "PLUGD_TEST_S3_ACCESS_KEY", "PLUGD_TEST_S3_SECRET_KEY", "PLUGD_TEST_S3_BUCKET")
+	redisHost, redisPort, _ := strings.Cut(redisAddr, ":")
+	key := randomHex(16)
+	env := map[string]string{
+		"PLUGD_CLUSTER": "true", "REDIS_HOST": redisHost, "REDIS_PORT": redisPort,
+		"PLUGD_CLUSTER_PREFIX": "plugd-e2e-" + randomHex(6) + ":", "SERVER_KEY": key,
+		"PLUGIN_STORAGE_TYPE": "s3", "S3_ENDPOINT": s3[0], "AWS_ACCESS_KEY": s3[1], "AWS_SECRET_KEY": s3[2],
+		"PLUGIN_STORAGE_OSS_BUCKET": s3[3], "S3_USE_AWS": "false", "S3_USE_PATH_STYLE": "true", "AWS_REGION": "us-east-1",
+		"LOG_LEVEL": "INFO", "PLUGD_DRAIN_TIMEOUT": "5",
+	}
+	for k, v := range postgresEnv(t, dsn) {
+		env[k] = v
+	}
+	return env, key
+}
+
+// TestClusterPluginCap: with PLUGD_CLUSTER_MAX_NODES_PER_PLUGIN capping it at 1, a plugin installed
+// through node 1 and called through both nodes runs on one node only (node 2 forwards its
+// calls), as both nodes' /health/ready say; once the plugin is idle-stopped there, its
+// slot is free and the next call through node 2 runs it on node 2.
+func TestClusterPluginCap(t *testing.T) {
+	env, key := clusterEnv(t)
+	pythonTools(t)
+	pk := packages(t)
+	env["PLUGD_CLUSTER_MAX_NODES_PER_PLUGIN"] = "0," + pluginID + "=1" // this plugin alone capped
+	env["PLUGD_IDLE_STOP"] = "2"
+	nodes := make([]*daemon, 2)
+	for i := range nodes {
+		e := maps(env)
+		e["PLUGD_NODE_ID"] = fmt.Sprintf("c%d", i+1)
+		nodes[i] = startDaemon(t, daemonOptions{Env: e})
+		nodes[i].key = key
+	}
+	n1, n2 := nodes[0], nodes[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	waitNodes(t, n2, []string{"c1", "c2"})
+	tenant := newTenant()
+	uid := installAndWait(ctx, t, n1.client(tenant), pk.V1)
+
+	callAll := func(label string) {
+		t.Helper()
+		for i := range 4 {
+			d := nodes[i%2]
+			text := fmt.Sprintf("%s %d via %s", label, i, d.base)
+			if msgs, err := d.client(tenant).invokeTool(ctx, pluginID, providerName, toolName, map[string]any{"text": text, "mode": "text"}); err != nil || texts(msgs) != text {
+				t.Fatalf("call %d through %s: %v %+v", i, d.base, err, msgs)
+			}
+		}
+	}
+	callAll("first")
+	// The install warmed the plugin on node 1, which took the one slot: node 2 forwards.
+	waitRunning(t, n2, uid, map[string]bool{"c1": true, "c2": false})
+
+	// Idle-stopped on node 1 (2 s), its slot is given back (within ~10 s of the last call);
+	// a call through node 2 then runs it on node 2, and node 1 forwards to it.
+	waitRunning(t, n1, uid, map[string]bool{"c1": false, "c2": false})
+	time.Sleep(12 * time.Second)
+	text := "after the idle stop"
+	if msgs, err := n2.client(tenant).invokeTool(ctx, pluginID, providerName, toolName, map[string]any{"text": text, "mode": "text"}); err != nil || texts(msgs) != text {
+		t.Fatalf("call through node 2 after the idle stop: %v %+v", err, msgs)
+	}
+	callAll("second")
+	waitRunning(t, n1, uid, map[string]bool{"c1": false, "c2": true})
+}
+
+// waitRunning waits until d's /health/ready says, for each node, whether it runs uid (a
+// process up), and fails with what it said last after 20 s. A node that runs the plugin
+// when it should not fails at once.
+func waitRunning(t *testing.T, d *daemon, uid string, want map[string]bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var body []byte
+	for time.Now().Before(deadline) {
+		_, _, body = d.rawRequest(t, http.MethodGet, "/health/ready", nil, nil)
+		var r struct {
+			Nodes []struct {
+				ID      string `json:"id"`
+				Plugins []struct {
+					UID       string `json:"plugin_unique_identifier"`
+					Processes int    `json:"processes"`
+				} `json:"plugins"`
+			} `json:"nodes"`
+		}
+		json.Unmarshal(body, &r)
+		got := map[string]bool{}
+		for _, n := range r.Nodes {
+			got[n.ID] = slices.ContainsFunc(n.Plugins, func(p struct {
+				UID       string `json:"plugin_unique_identifier"`
+				Processes int    `json:"processes"`
+			}) bool {
+				return p.UID == uid && p.Processes > 0
+			})
+		}
+		running := 0
+		for _, r := range got {
+			if r {
+				running++
+			}
+		}
+		if running > 1 {
+			t.Fatalf("the plugin runs on %d nodes with a cap of 1: %s", running, body)
+		}
+		same := len(got) == len(want)
+		for id, w := range want {
+			same = same && got[id] == w
+		}
+		if same {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s: want plugin running %v: %s", d.base, want, body)
+}
+
 // clusterMCP opens an MCP session on node 2 and sends every later request of it to node 3,
 // which must forward them (the standalone notification stream included): tools are listed
 // and called, and a catalog change made through node 1 arrives as list_changed.
@@ -324,6 +430,39 @@ func clusterMCP(ctx context.Context, t *testing.T, n1, n2, n3 *daemon, tenant st
 	}
 	if forwarded.Load() == 0 {
 		t.Error("no request of the session went to node 3")
+	}
+
+	// The older SSE transport: the stream is opened on node 2 and every message is posted
+	// through node 3, which must forward it to node 2 (node 3 alone would answer "session
+	// not found"); the answers arrive on the stream.
+	var posted atomic.Int64
+	sseRT := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+created.Token)
+		if r.Method == http.MethodPost {
+			r.URL.Host = strings.TrimPrefix(n3.base, "http://")
+			posted.Add(1)
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})
+	ss, err := mcp.NewClient(&mcp.Implementation{Name: "e2e-cluster-sse", Version: "1"}, nil).
+		Connect(ctx, &mcp.SSEClientTransport{Endpoint: n2.base + "/sse/" + tenant, HTTPClient: &http.Client{Transport: sseRT}}, nil)
+	if err != nil {
+		t.Fatalf("MCP SSE stream on node 2, messages through node 3: %v", err)
+	}
+	defer ss.Close()
+	if got := mcpToolNames(ctx, t, ss); !slices.Contains(got, mcpTool) {
+		t.Fatalf("SSE: tools through node 3 of a stream on node 2: %v", got)
+	}
+	r, err = ss.CallTool(ctx, &mcp.CallToolParams{Name: mcpTool, Arguments: map[string]any{"text": "sse via node 3", "mode": "text"}})
+	if err != nil || r.IsError || len(r.Content) == 0 {
+		t.Fatalf("SSE tools/call through node 3: %+v %v", r, err)
+	}
+	if tc, ok := r.Content[0].(*mcp.TextContent); !ok || tc.Text != "sse via node 3" {
+		t.Fatalf("SSE tools/call answer: %+v", r.Content)
+	}
+	if posted.Load() < 3 { // initialize, initialized, tools/list, tools/call
+		t.Errorf("%d SSE messages posted through node 3", posted.Load())
 	}
 }
 

@@ -191,7 +191,8 @@ type Config struct {
 	// Forward, on a cluster, sends a plugin request to the node that holds the plugin (a
 	// remote-debugging connection lives on one node) and reports true, or reports false
 	// when this node serves it. fail answers when that node cannot be reached. It runs
-	// before the body is read, on every dispatch, so it must be a map lookup.
+	// before the body is read, on every dispatch, so its common path must be a map lookup
+	// (a node without a slot of a capped plugin asks Redis, daemon/slots.go).
 	Forward func(w http.ResponseWriter, r *http.Request, uid string, fail func(http.ResponseWriter, *http.Request, error)) bool
 	// Draining, when it reports true, refuses new plugin requests with 503 (the node is
 	// leaving; the load balancer sends them elsewhere).
