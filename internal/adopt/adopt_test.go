@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plugd/plugd/internal/blob"
+	"github.com/plugd/plugd/internal/daemon"
 	"github.com/plugd/plugd/internal/install"
 	"github.com/plugd/plugd/internal/store"
 	"github.com/plugd/plugd/internal/store/sqlstore"
@@ -153,27 +154,65 @@ func TestAdoptSynthetic(t *testing.T) {
 // TestAdoptFromS3 reads the reference's objects from S3-compatible storage (the reference's
 // PLUGIN_STORAGE_TYPE=s3 settings), the bucket holding what its local folder would.
 func TestAdoptFromS3(t *testing.T) {
-	dsn := testDSN(t)
 	var s3 [3]string
 	for i, k := range []string{"PLUGD_TEST_S3_ENDPOINT", "PLUGD_TEST_S3_ACCESS_KEY", "PLUGD_TEST_S3_SECRET_KEY"} {
-		if s3[i] = os.Getenv(k); s3[i] == "" {
-			if os.Getenv("PLUGD_TEST_REQUIRE_SERVICES") == "1" {
-				t.Fatalf("%s is not set (PLUGD_TEST_REQUIRE_SERVICES=1)", k)
-			}
-			t.Skipf("%s is not set", k)
-		}
+		s3[i] = testServer(t, k)
 	}
-	ctx := context.Background()
-	ref := referenceSchema(t, dsn)
-	dir := t.TempDir()
-	synthReference(t, ref, dir, 2, 2)
 	bucket := fmt.Sprintf("plugd-adopt-%d", time.Now().UnixNano())
-	up, err := blob.NewS3(ctx, blob.S3Config{Endpoint: s3[0], Bucket: bucket, AccessKey: s3[1], SecretKey: s3[2],
+	up, err := blob.NewS3(context.Background(), blob.S3Config{Endpoint: s3[0], Bucket: bucket, AccessKey: s3[1], SecretKey: s3[2],
 		UseSSL: strings.HasPrefix(s3[0], "https://"), PathStyle: true, CreateBucket: true, Region: "us-east-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+	adoptFromStorage(t, up, map[string]string{"PLUGIN_STORAGE_TYPE": "s3", "S3_ENDPOINT": s3[0], "PLUGIN_STORAGE_OSS_BUCKET": bucket,
+		"AWS_ACCESS_KEY": s3[1], "AWS_SECRET_KEY": s3[2], "AWS_REGION": "us-east-1", "S3_USE_PATH_STYLE": "true"})
+}
+
+// TestAdoptFromAzure reads the reference's storage on Azure Blob (Azurite) through
+// daemon.OpenSourceBlob, as `plugd adopt` does for every type but local and S3, and checks
+// that a missing container is an error rather than created.
+func TestAdoptFromAzure(t *testing.T) {
+	conn := blob.AzuriteConnectionString(testServer(t, "PLUGD_TEST_AZURE_ENDPOINT"),
+		testServer(t, "PLUGD_TEST_AZURE_ACCOUNT"), testServer(t, "PLUGD_TEST_AZURE_KEY"))
+	container := fmt.Sprintf("plugd-adopt-%d", time.Now().UnixNano())
+	ctx := context.Background()
+	vals := map[string]string{"PLUGIN_STORAGE_TYPE": "azure_blob", "AZURE_BLOB_STORAGE_CONNECTION_STRING": conn,
+		"AZURE_BLOB_STORAGE_CONTAINER_NAME": container}
+	if _, err := daemon.OpenSourceBlob(ctx, func(k string) string { return vals[k] }); err == nil {
+		t.Fatal("a missing container was opened (or created) on the reference's side")
+	}
+	up, err := blob.NewAzure(ctx, blob.AzureConfig{ConnectionString: conn, Container: container, CreateContainer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adoptFromStorage(t, up, vals)
+}
+
+// testServer is the value of a test server's variable; the test skips without it, or fails
+// under PLUGD_TEST_REQUIRE_SERVICES=1.
+func testServer(t *testing.T, name string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		if os.Getenv("PLUGD_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatalf("%s is not set (PLUGD_TEST_REQUIRE_SERVICES=1)", name)
+		}
+		t.Skipf("%s is not set", name)
+	}
+	return v
+}
+
+// adoptFromStorage builds a synthetic reference whose objects are copied into up, adopts it
+// with the reference's storage settings vals (plus its database's) the way `plugd adopt`
+// opens them, and checks the counts.
+func adoptFromStorage(t *testing.T, up blob.Store, vals map[string]string) {
+	t.Helper()
+	dsn := testDSN(t)
+	ctx := context.Background()
+	ref := referenceSchema(t, dsn)
+	dir := t.TempDir()
+	synthReference(t, ref, dir, 2, 2)
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -189,15 +228,26 @@ func TestAdoptFromS3(t *testing.T) {
 	}
 	u, _ := url.Parse(ref)
 	pw, _ := u.User.Password()
-	vals := map[string]string{"DB_HOST": u.Hostname(), "DB_PORT": u.Port(), "DB_USERNAME": u.User.Username(), "DB_PASSWORD": pw,
-		"DB_DATABASE": strings.TrimPrefix(u.Path, "/"), "PLUGIN_STORAGE_TYPE": "s3", "S3_ENDPOINT": s3[0], "PLUGIN_STORAGE_OSS_BUCKET": bucket,
-		"AWS_ACCESS_KEY": s3[1], "AWS_SECRET_KEY": s3[2], "AWS_REGION": "us-east-1", "S3_USE_PATH_STYLE": "true"}
-	set, err := SettingsFrom(func(k string) string { return vals[k] }, "/")
+	for k, v := range map[string]string{"DB_HOST": u.Hostname(), "DB_PORT": u.Port(), "DB_USERNAME": u.User.Username(), "DB_PASSWORD": pw,
+		"DB_DATABASE": strings.TrimPrefix(u.Path, "/")} {
+		vals[k] = v
+	}
+	lookup := func(k string) string { return vals[k] }
+	set, err := SettingsFrom(lookup, "/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := Open(ctx, set)
-	if err != nil {
+	var src *Source
+	if set.OtherStorage {
+		storage, err := daemon.OpenSourceBlob(ctx, lookup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err = OpenWithStorage(ctx, set, storage)
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else if src, err = Open(ctx, set); err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()

@@ -23,11 +23,15 @@ import (
 // Settings locate a reference deployment: its database and its object storage, read from the
 // reference's own variables (DB_*, PLUGIN_STORAGE_*, the S3 ones and the object prefixes).
 type Settings struct {
-	DBType                                        string // postgresql or pgbouncer (mysql: see Open)
-	DBHost, DBUser, DBPassword, DBName, DBSSL     string
-	DBPort                                        int
-	DBExtras                                      string
-	StorageType                                   string // local or s3
+	DBType                                    string // postgresql or pgbouncer (mysql: see Open)
+	DBHost, DBUser, DBPassword, DBName, DBSSL string
+	DBPort                                    int
+	DBExtras                                  string
+	StorageType                               string // local, s3, or another (OtherStorage)
+	// OtherStorage: a storage type this package does not open itself (Azure Blob, GCS, the
+	// vendors' S3-compatible APIs); the caller opens it (daemon.OpenSourceBlob reads the same
+	// settings) and passes it to OpenWithStorage.
+	OtherStorage                                  bool
 	LocalRoot                                     string
 	lookup                                        func(string) string
 	PackagePath, InstalledPath, MediaPath, KVPath string
@@ -82,7 +86,8 @@ func SettingsFrom(lookup func(string) string, base string) (Settings, error) {
 	case "s3", "aws_s3", "aws-s3":
 		s.StorageType = "s3"
 	default:
-		return s, fmt.Errorf("reference PLUGIN_STORAGE_TYPE=%s: plugd reads local and S3 storage only; copy the bucket to a folder or an S3-compatible store (e.g. with rclone) and point adopt at the copy", s.StorageType)
+		// Checked, and refused with the setting named, by whoever opens it.
+		s.OtherStorage = true
 	}
 	for _, p := range []*string{&s.PackagePath, &s.InstalledPath, &s.MediaPath, &s.KVPath} {
 		*p = strings.Trim(*p, "/")
@@ -106,16 +111,24 @@ func (s *Source) Close() error { return s.DB.Close() }
 // database or bucket or folder is created; and the rows are read in one read-only transaction
 // (Read).
 func Open(ctx context.Context, s Settings) (*Source, error) {
+	if s.OtherStorage {
+		return nil, fmt.Errorf("reference PLUGIN_STORAGE_TYPE=%s: open the storage with daemon.OpenSourceBlob and pass it to OpenWithStorage", s.StorageType)
+	}
+	b, err := openBlob(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	return OpenWithStorage(ctx, s, b)
+}
+
+// OpenWithStorage is Open with the reference's object storage already opened (read-only: the
+// caller opened it without creating anything) by the caller.
+func OpenWithStorage(ctx context.Context, s Settings, storage blob.Store) (*Source, error) {
 	db, err := openDB(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	b, err := openBlob(ctx, s)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	return &Source{DB: db, Blob: b, S: s}, nil
+	return &Source{DB: db, Blob: storage, S: s}, nil
 }
 
 func openDB(ctx context.Context, s Settings) (*sql.DB, error) {

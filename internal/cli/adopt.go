@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plugd/plugd/internal/adopt"
+	"github.com/plugd/plugd/internal/blob"
 	"github.com/plugd/plugd/internal/daemon"
 )
 
@@ -73,7 +74,19 @@ imports what is new or changed since, and reports it. Exit status 1 when anythin
 				return usageError{err}
 			}
 			ctx := cmd.Context()
-			src, err := adopt.Open(ctx, settings)
+			var src *adopt.Source
+			if settings.OtherStorage {
+				var storage blob.Store
+				storage, err = daemon.OpenSourceBlob(ctx, func(k string) string { return vals[k] })
+				if ce := (*daemon.ConfigError)(nil); errors.As(err, &ce) {
+					return usageError{err} // a reference setting missing or malformed
+				}
+				if err == nil {
+					src, err = adopt.OpenWithStorage(ctx, settings, storage)
+				}
+			} else {
+				src, err = adopt.Open(ctx, settings)
+			}
 			if err != nil {
 				return err
 			}

@@ -23,7 +23,8 @@ func TestAdoptUsage(t *testing.T) {
 		{[]string{"--from-env", filepath.Join(dir, "missing.env")}, "--from-env"},
 		{[]string{"--from", "DB_TYPE=oracle"}, `DB_TYPE="oracle"`},
 		{[]string{"--from", "DB_PORT=x"}, `DB_PORT="x"`},
-		{[]string{"--from", "PLUGIN_STORAGE_TYPE=azure"}, "copy the bucket"},
+		{[]string{"--from", "PLUGIN_STORAGE_TYPE=azure"}, "needs AZURE_BLOB_STORAGE_CONTAINER_NAME"},
+		{[]string{"--from", "PLUGIN_STORAGE_TYPE=floppy"}, `PLUGIN_STORAGE_TYPE="floppy"`},
 	} {
 		code, _, stderr := run(t, "plugd", append([]string{"adopt", "--data-dir", dir}, c.args...)...)
 		if code != ExitUsage || !strings.Contains(stderr, c.want) {

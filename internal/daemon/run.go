@@ -65,21 +65,42 @@ func OpenStore(ctx context.Context, c Config) (*sqlstore.DB, error) {
 	return nil, fmt.Errorf("DB_TYPE %q is not supported (sqlite, postgresql, pgbouncer, mysql)", c.DB.Type)
 }
 
-// OpenBlob opens the configured object storage.
+// OpenBlob opens the configured object storage, creating its bucket or container when missing.
 func OpenBlob(ctx context.Context, c Config) (blob.Store, error) {
-	st := c.Storage
+	return openBlob(ctx, c.Storage, true)
+}
+
+// OpenSourceBlob opens another deployment's object storage, described by that deployment's
+// own settings (the reference daemon's PLUGIN_STORAGE_TYPE and its backend's variables, which
+// plugd reads under the same names), for reading: nothing is created in it, and a missing
+// bucket or container is an error. `plugd adopt` reads a reference's storage with it.
+func OpenSourceBlob(ctx context.Context, lookup func(string) string) (blob.Store, error) {
+	// The empty config file keeps plugd's own config file (and environment) out of it.
+	c, err := Load(lookup, os.DevNull, nil)
+	if err != nil {
+		return nil, fmt.Errorf("the reference's storage settings: %w", err)
+	}
+	return openBlob(ctx, c.Storage, false)
+}
+
+func openBlob(ctx context.Context, st StorageConfig, create bool) (blob.Store, error) {
 	switch st.Type {
 	case "", "local":
+		if !create { // blob.NewDir makes a missing folder
+			if fi, err := os.Stat(st.LocalRoot); err != nil || !fi.IsDir() {
+				return nil, fmt.Errorf("PLUGIN_STORAGE_LOCAL_ROOT=%s is not a folder", st.LocalRoot)
+			}
+		}
 		return blob.NewDir(st.LocalRoot)
 	case "s3":
 		return blob.NewS3(ctx, blob.S3Config{
 			Endpoint: st.S3Endpoint, Bucket: st.Bucket, AccessKey: st.AccessKey,
 			SecretKey: st.SecretKey, Region: st.Region, PathStyle: st.S3UsePathStyle,
-			UseIAM: st.S3UseAWSManagedIAM, CreateBucket: true,
+			UseIAM: st.S3UseAWSManagedIAM, CreateBucket: create,
 		})
 	case "azure_blob":
 		return blob.NewAzure(ctx, blob.AzureConfig{
-			ConnectionString: st.AzureConnectionString, Container: st.AzureContainer, CreateContainer: true,
+			ConnectionString: st.AzureConnectionString, Container: st.AzureContainer, CreateContainer: create,
 		})
 	case "gcs":
 		creds, err := st.gcsCredentials()
