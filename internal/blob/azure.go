@@ -110,11 +110,8 @@ func (a *Azure) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if err != nil {
 		return err
 	}
-	if size < -1 {
-		return fmt.Errorf("blob: put %q: invalid size %d", key, size)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("blob: put %q: %w", key, err)
+	if err := checkPut(ctx, key, size); err != nil {
+		return err
 	}
 	b := newBody(ctx, r, size)
 	ct := "application/octet-stream"

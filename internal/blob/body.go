@@ -24,6 +24,18 @@ type body struct {
 	err  error
 }
 
+// checkPut refuses a Put before anything is written or sent: a size below -1 (-1 is
+// "unknown"), or a context that has already ended.
+func checkPut(ctx context.Context, key string, size int64) error {
+	if size < -1 {
+		return fmt.Errorf("blob: put %q: invalid size %d", key, size)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("blob: put %q: %w", key, err)
+	}
+	return nil
+}
+
 func newBody(ctx context.Context, src io.Reader, size int64) *body {
 	return &body{ctx: ctx, src: src, size: size}
 }

@@ -63,11 +63,8 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64) (err
 	if err := ValidKey(key); err != nil {
 		return err
 	}
-	if size < -1 {
-		return fmt.Errorf("blob: put %q: invalid size %d", key, size)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("blob: put %q: %w", key, err)
+	if err := checkPut(ctx, key, size); err != nil {
+		return err
 	}
 	folder := path.Dir(key)
 	f, tmp, err := d.createTemp(folder)
